@@ -1,0 +1,84 @@
+"""Month-to-date totals of one account, rebuilt from the provider's own history.
+
+The ledger keeps what the provider returned per UTC day and dataset. A fetch
+replaces exactly the days it covered, so re-reading a recent window picks up
+late-arriving usage without counting anything twice. The published totals
+never decrease within a month: a downward revision keeps the higher value and
+is counted instead.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from exporter.records import Batch, Dataset, FetchResult, SeriesKey, day_start
+
+_TOLERANCE = 1e-9
+
+
+def month_start(ts: float) -> int:
+    """Start of the UTC calendar month containing ``ts`` (Unix seconds)."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return int(datetime(dt.year, dt.month, 1, tzinfo=UTC).timestamp())
+
+
+class Ledger:
+    """Per-day provider data and monotonic month-to-date totals for one account."""
+
+    def __init__(self) -> None:
+        self.month_start: int | None = None
+        self.days: dict[Dataset, dict[int, dict[SeriesKey, float]]] = {}
+        self.watermarks: dict[Dataset, float] = {}
+        self.revisions = 0
+        self._computed: dict[SeriesKey, float] = {}
+        self._published: dict[SeriesKey, float] = {}
+
+    @property
+    def totals(self) -> dict[SeriesKey, float]:
+        """Month-to-date value of every series (never lower than before within a month)."""
+        return self._published
+
+    def apply(self, result: FetchResult, now: float) -> None:
+        """Merge one successful fetch made at ``now`` and recompute the totals."""
+        month = month_start(now)
+        if month != self.month_start:
+            self._start_month(month)
+        for batch in result.batches:
+            self._replace_days(batch, month)
+        self._recompute()
+
+    def _start_month(self, month: int) -> None:
+        self.month_start = month
+        self.days = {}
+        self.watermarks = {}
+        self._computed = {}
+        self._published = {}
+
+    def _replace_days(self, batch: Batch, month: int) -> None:
+        days = self.days.setdefault(batch.dataset, {})
+        first = max(day_start(batch.start), month)
+        for day in [d for d in days if first <= d < batch.end]:
+            del days[day]
+        for day, series in batch.days.items():
+            if month <= day < batch.end and day >= first:
+                days[day] = dict(series)
+        if batch.watermark is not None:
+            self.watermarks[batch.dataset] = batch.watermark
+
+    def _recompute(self) -> None:
+        computed: dict[SeriesKey, float] = {}
+        for dataset in sorted(self.days):
+            days = self.days[dataset]
+            for day in sorted(days):
+                for key, value in days[day].items():
+                    computed[key] = computed.get(key, 0.0) + value
+        previous = self._computed
+        published = self._published
+        for key, old in previous.items():
+            new = computed.get(key, 0.0)
+            if new < old - _TOLERANCE * max(1.0, abs(old)):
+                self.revisions += 1
+        for key, value in computed.items():
+            if value > published.get(key, float("-inf")):
+                published[key] = value
+        self._computed = computed

@@ -1,0 +1,93 @@
+"""Normalised provider data: what a provider module hands to the ledger.
+
+A provider never builds metric objects. It parses the provider's pages and adds
+values into a :class:`Batch`, keyed by UTC day, series and family. Adding
+(instead of materialising one object per value) keeps ingest fast, and the
+batch is already the per-day aggregate the ledger stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+DAY = 86_400
+
+
+class Family(StrEnum):
+    """Month-to-date counter families a provider can report (see ``metrics.py``)."""
+
+    TOKENS = "tokens"  # extra labels: token_type, modality, service_tier
+    REQUESTS = "requests"  # extra labels: service_tier
+    BILLED_COST = "billed_cost_usd"  # extra labels: line_item
+    IMAGES = "images"  # extra labels: none
+    AUDIO_SPEECH_CHARACTERS = "audio_speech_characters"  # extra labels: none
+    AUDIO_TRANSCRIPTION_SECONDS = "audio_transcription_seconds"  # extra labels: none
+
+
+class Dataset(StrEnum):
+    """A provider's data set with its own freshness (watermark)."""
+
+    USAGE = "usage"
+    COST = "cost"
+
+
+class TokenType(StrEnum):
+    """Disjoint token types: their sum is every token the provider counted."""
+
+    INPUT = "input"  # uncached input
+    INPUT_CACHE_READ = "input_cache_read"
+    INPUT_CACHE_WRITE = "input_cache_write"  # 5-minute cache write (OpenAI: its only cache write)
+    INPUT_CACHE_WRITE_1H = "input_cache_write_1h"
+    OUTPUT = "output"
+
+
+class Dims(NamedTuple):
+    """Grouping dimensions of a series; ``""`` where not grouped or not reported."""
+
+    project_id: str = ""
+    model: str = ""
+    api_key_id: str = ""
+    user_id: str = ""
+
+
+SeriesKey = tuple[Family, Dims, tuple[str, ...]]
+"""(family, dims, family-specific label values in the order of ``metrics.py``)."""
+
+
+def day_start(ts: float) -> int:
+    """Start of the UTC day containing ``ts`` (Unix seconds)."""
+    return int(ts) // DAY * DAY
+
+
+@dataclass(slots=True)
+class Batch:
+    """Per-day sums of everything one fetch returned for one dataset.
+
+    ``covered`` is the half-open time range ``[start, end)`` the fetch asked for
+    and got complete answers for: the ledger replaces exactly those days.
+    """
+
+    dataset: Dataset
+    start: int
+    end: int
+    days: dict[int, dict[SeriesKey, float]] = field(default_factory=dict)
+    watermark: float | None = None
+
+    def add(self, day: int, key: SeriesKey, value: float) -> None:
+        """Add ``value`` to ``key`` on UTC ``day`` (ignoring zeros)."""
+        if not value:
+            return
+        series = self.days.get(day)
+        if series is None:
+            series = self.days[day] = {}
+        series[key] = series.get(key, 0.0) + value
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """Everything one poll of one account learned."""
+
+    batches: list[Batch]
+    project_names: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,148 @@
+"""Immutable snapshots of what the exporter knows, swapped atomically after each poll.
+
+A scrape reads the current :class:`Snapshot` and nothing else. Series samples
+are built once per successful poll, not once per scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from prometheus_client.samples import Sample
+
+from exporter.metrics import FAMILY_METRICS, SERIES_LABELS
+from exporter.records import Dataset, Family, SeriesKey
+
+
+@dataclass(frozen=True, slots=True)
+class FamilySamples:
+    """Samples of one family for one account: plain, and the OpenMetrics ``_created`` ones."""
+
+    samples: tuple[Sample, ...] = ()
+    created: tuple[Sample, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """Poll health of one account; cumulative counters count since process start."""
+
+    up: bool = False
+    polled: bool = False
+    last_success: float | None = None
+    errors: Mapping[str, int] = field(default_factory=dict)
+    api_requests: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    duration_buckets: tuple[int, ...] = ()
+    duration_count: int = 0
+    duration_sum: float = 0.0
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountData:
+    """Month-to-date data of one account as of its last successful poll."""
+
+    month_start: int | None = None
+    families: Mapping[Family, FamilySamples] = field(default_factory=dict)
+    watermarks: Mapping[Dataset, float] = field(default_factory=dict)
+    revisions: int = 0
+    series_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """Everything published about one configured account."""
+
+    provider: str
+    account: str
+    data: AccountData = AccountData()
+    status: AccountStatus = AccountStatus()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """All accounts, in configuration order."""
+
+    accounts: tuple[AccountSnapshot, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        """True once every account has completed at least one poll attempt."""
+        return all(a.status.polled for a in self.accounts)
+
+
+def build_account_data(
+    provider: str,
+    account: str,
+    month_start: int,
+    totals: Mapping[SeriesKey, float],
+    project_names: Mapping[str, str],
+    watermarks: Mapping[Dataset, float],
+    revisions: int,
+) -> AccountData:
+    """Turn ledger totals into ready-to-expose samples."""
+    by_family: dict[Family, list[Sample]] = {}
+    created: dict[Family, list[Sample]] = {}
+    for (family, dims, extra), value in totals.items():
+        definition = FAMILY_METRICS[family]
+        project_id, model, api_key_id, user_id = dims
+        project = project_names.get(project_id, project_id) if project_id else ""
+        values = (provider, account, project_id, project, model, api_key_id, user_id)
+        labels = {k: v for k, v in zip(SERIES_LABELS, values, strict=True) if v}
+        labels.update((k, v) for k, v in zip(definition.labels, extra, strict=True) if v)
+        suffix = "_total" if definition.type == "counter" else ""
+        by_family.setdefault(family, []).append(
+            Sample(definition.name + suffix, labels, value, None, None, None)
+        )
+        created.setdefault(family, []).append(
+            Sample(definition.name + "_created", labels, float(month_start), None, None, None)
+        )
+    families = {
+        family: FamilySamples(tuple(samples), tuple(created[family]))
+        for family, samples in by_family.items()
+    }
+    return AccountData(
+        month_start=month_start,
+        families=MappingProxyType(families),
+        watermarks=MappingProxyType(dict(watermarks)),
+        revisions=revisions,
+        series_count=len(totals),
+    )
+
+
+class SnapshotStore:
+    """Holds the current snapshot; writers replace one account at a time."""
+
+    def __init__(self, accounts: Iterable[AccountSnapshot] = ()) -> None:
+        self._lock = threading.Lock()
+        self._current = Snapshot(tuple(accounts))
+
+    @property
+    def current(self) -> Snapshot:
+        """The latest snapshot (a plain attribute read: safe from any thread)."""
+        return self._current
+
+    def set_accounts(self, accounts: Iterable[AccountSnapshot]) -> None:
+        """Replace the list of accounts (start-up and reload)."""
+        with self._lock:
+            self._current = Snapshot(tuple(accounts))
+
+    def update(
+        self, account: str, *, data: AccountData | None = None, status: AccountStatus | None = None
+    ) -> None:
+        """Publish new data and/or status for one account atomically."""
+        with self._lock:
+            accounts = list(self._current.accounts)
+            for i, snap in enumerate(accounts):
+                if snap.account == account:
+                    accounts[i] = replace(
+                        snap,
+                        data=snap.data if data is None else data,
+                        status=snap.status if status is None else status,
+                    )
+                    break
+            else:
+                raise KeyError(account)
+            self._current = Snapshot(tuple(accounts))

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from exporter.ledger import Ledger, month_start
+from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
+
+
+def ts(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+NOV = ts("2026-11-01T00:00:00")
+TOKENS_IN: SeriesKey = (Family.TOKENS, Dims("proj_a", "gpt-4.1"), ("input", "text", "default"))
+COST: SeriesKey = (Family.BILLED_COST, Dims("proj_a"), ("gpt-4.1, input",))
+
+
+def fetch(start: int, end: int, days: dict[int, dict[SeriesKey, float]],
+          dataset: Dataset = Dataset.USAGE) -> FetchResult:
+    batch = Batch(dataset, start, end)
+    for day, series in days.items():
+        for key, value in series.items():
+            batch.add(day, key, value)
+    return FetchResult([batch])
+
+
+def test_month_start_is_utc_calendar_month() -> None:
+    assert month_start(ts("2026-11-26T13:45:00")) == NOV
+    assert month_start(ts("2026-12-01T00:00:00")) == ts("2026-12-01T00:00:00")
+    assert month_start(ts("2026-11-30T23:59:59")) == NOV
+
+
+def test_first_fetch_sums_days_of_the_month_only() -> None:
+    ledger = Ledger()
+    now = NOV + 2 * DAY + 3600
+    ledger.apply(fetch(NOV - DAY, now, {
+        NOV - DAY: {TOKENS_IN: 1000.0},  # October: never counted
+        NOV: {TOKENS_IN: 10.0},
+        NOV + DAY: {TOKENS_IN: 20.0},
+        NOV + 2 * DAY: {TOKENS_IN: 5.0},  # today's partial day counts
+    }), now)
+    assert ledger.totals == {TOKENS_IN: 35.0}
+    assert ledger.month_start == NOV
+
+
+def test_refetched_window_replaces_days_instead_of_adding() -> None:
+    ledger = Ledger()
+    now = NOV + 3 * DAY
+    ledger.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 10.0}, NOV + 2 * DAY: {TOKENS_IN: 7.0}}), now)
+    later = now + 600
+    ledger.apply(fetch(NOV + 2 * DAY, later, {NOV + 2 * DAY: {TOKENS_IN: 9.0}}), later)
+    assert ledger.totals == {TOKENS_IN: 19.0}
+    # A day that was in the window but came back empty is cleared, not kept.
+    ledger.apply(fetch(NOV + DAY, later, {}, Dataset.COST), later)
+    assert ledger.totals == {TOKENS_IN: 19.0}
+
+
+def test_datasets_are_replaced_independently() -> None:
+    ledger = Ledger()
+    now = NOV + DAY + 60
+    result = fetch(NOV, now, {NOV: {TOKENS_IN: 3.0}})
+    cost = Batch(Dataset.COST, NOV, now)
+    cost.add(NOV, COST, 1.25)
+    result.batches.append(cost)
+    ledger.apply(result, now)
+    ledger.apply(fetch(NOV, now + 60, {NOV: {TOKENS_IN: 4.0}}), now + 60)
+    assert ledger.totals == {TOKENS_IN: 4.0, COST: 1.25}
+
+
+def test_downward_revision_keeps_higher_value_and_counts_once() -> None:
+    ledger = Ledger()
+    now = NOV + DAY
+    ledger.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 100.0}}), now)
+    for minute in range(1, 4):
+        ledger.apply(fetch(NOV, now + 60 * minute, {NOV: {TOKENS_IN: 90.0}}), now + 60 * minute)
+    assert ledger.totals == {TOKENS_IN: 100.0}
+    assert ledger.revisions == 1
+    ledger.apply(fetch(NOV, now + 600, {NOV: {TOKENS_IN: 120.0}}), now + 600)
+    assert ledger.totals == {TOKENS_IN: 120.0}
+    assert ledger.revisions == 1
+
+
+def test_series_that_vanishes_is_a_revision_and_keeps_its_value() -> None:
+    ledger = Ledger()
+    now = NOV + DAY
+    ledger.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 50.0}}), now)
+    ledger.apply(fetch(NOV, now + 60, {}), now + 60)
+    assert ledger.totals == {TOKENS_IN: 50.0}
+    assert ledger.revisions == 1
+
+
+def test_new_month_starts_from_zero() -> None:
+    ledger = Ledger()
+    now = ts("2026-11-30T23:00:00")
+    ledger.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 500.0}}), now)
+    dec = ts("2026-12-01T00:05:00")
+    ledger.apply(fetch(ts("2026-12-01T00:00:00"), dec,
+                       {ts("2026-12-01T00:00:00"): {TOKENS_IN: 2.0}}), dec)
+    assert ledger.totals == {TOKENS_IN: 2.0}
+    assert ledger.month_start == ts("2026-12-01T00:00:00")
+    assert ledger.revisions == 0
+
+
+def test_watermark_is_kept_when_a_batch_has_none() -> None:
+    ledger = Ledger()
+    now = NOV + DAY
+    result = fetch(NOV, now, {NOV: {TOKENS_IN: 1.0}})
+    result.batches[0].watermark = now - 30
+    ledger.apply(result, now)
+    ledger.apply(fetch(NOV, now + 60, {NOV: {TOKENS_IN: 1.0}}), now + 60)
+    assert ledger.watermarks == {Dataset.USAGE: now - 30}
