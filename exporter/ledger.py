@@ -1,10 +1,11 @@
 """Month-to-date totals of one account, rebuilt from the provider's own history.
 
-The ledger keeps what the provider returned per UTC day and dataset. A fetch
-replaces exactly the days it covered, so re-reading a recent window picks up
-late-arriving usage without counting anything twice. The published totals
-never decrease within a month: a downward revision keeps the higher value and
-is counted instead.
+The ledger keeps what the provider returned per UTC day and dataset for the
+days that may still change, and one folded sum for the settled days before
+them. A fetch replaces exactly the days it covered, so re-reading the recent
+window picks up late-arriving usage without counting anything twice. The
+published totals never decrease within a month: a downward revision keeps the
+higher value and is counted instead.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Ledger:
         self.days: dict[Dataset, dict[int, dict[SeriesKey, float]]] = {}
         self.watermarks: dict[Dataset, float] = {}
         self.revisions = 0
+        self._settled: dict[Dataset, dict[SeriesKey, float]] = {}
+        self._settled_until: dict[Dataset, int] = {}
+        self._keys: dict[SeriesKey, SeriesKey] = {}
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
 
@@ -39,7 +43,11 @@ class Ledger:
         return self._published
 
     def apply(self, result: FetchResult, now: float) -> None:
-        """Merge one successful fetch made at ``now`` and recompute the totals."""
+        """Merge one successful fetch made at ``now`` and recompute the totals.
+
+        Days before a batch's start are settled: they are folded into one sum
+        and cannot be replaced again, except by a fetch from the month start.
+        """
         month = month_start(now)
         if month != self.month_start:
             self._start_month(month)
@@ -51,24 +59,41 @@ class Ledger:
         self.month_start = month
         self.days = {}
         self.watermarks = {}
+        self._settled = {}
+        self._settled_until = {}
+        self._keys = {}
         self._computed = {}
         self._published = {}
 
     def _replace_days(self, batch: Batch, month: int) -> None:
-        days = self.days.setdefault(batch.dataset, {})
+        dataset = batch.dataset
         first = max(day_start(batch.start), month)
-        for day in [d for d in days if first <= d < batch.end]:
+        if first < self._settled_until.get(dataset, month):
+            if first != month:
+                raise ValueError(f"{dataset} fetch starts inside days already settled")
+            self._settled.pop(dataset, None)
+            self.days.pop(dataset, None)
+        days = self.days.setdefault(dataset, {})
+        for day in [d for d in days if d >= first]:
             del days[day]
+        keys = self._keys
         for day, series in batch.days.items():
-            if month <= day < batch.end and day >= first:
-                days[day] = dict(series)
+            if first <= day < batch.end:
+                days[day] = {keys.setdefault(key, key): value for key, value in series.items()}
+        settled = self._settled.setdefault(dataset, {})
+        for day in sorted(d for d in days if d < first):
+            for key, value in days.pop(day).items():
+                settled[key] = settled.get(key, 0.0) + value
+        self._settled_until[dataset] = first
         if batch.watermark is not None:
             self.watermarks[batch.dataset] = batch.watermark
 
     def _recompute(self) -> None:
         computed: dict[SeriesKey, float] = {}
-        for dataset in sorted(self.days):
-            days = self.days[dataset]
+        for dataset in sorted(self.days.keys() | self._settled.keys()):
+            for key, value in self._settled.get(dataset, {}).items():
+                computed[key] = computed.get(key, 0.0) + value
+            days = self.days.get(dataset, {})
             for day in sorted(days):
                 for key, value in days[day].items():
                     computed[key] = computed.get(key, 0.0) + value

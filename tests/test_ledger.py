@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from exporter.ledger import Ledger, month_start
 from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
 
@@ -109,3 +111,36 @@ def test_watermark_is_kept_when_a_batch_has_none() -> None:
     ledger.apply(result, now)
     ledger.apply(fetch(NOV, now + 60, {NOV: {TOKENS_IN: 1.0}}), now + 60)
     assert ledger.watermarks == {Dataset.USAGE: now - 30}
+
+
+def test_settled_days_are_folded_and_survive_later_windows() -> None:
+    ledger = Ledger()
+    now = NOV + 5 * DAY
+    ledger.apply(fetch(NOV, now, {NOV + d * DAY: {TOKENS_IN: 10.0} for d in range(6)}), now)
+    ledger.apply(fetch(NOV + 3 * DAY, now + 60,
+                       {NOV + d * DAY: {TOKENS_IN: 11.0} for d in range(3, 6)}), now + 60)
+    assert sorted(ledger.days[Dataset.USAGE]) == [NOV + 3 * DAY, NOV + 4 * DAY, NOV + 5 * DAY]
+    assert ledger.totals == {TOKENS_IN: 63.0}
+    # A window that starts later folds the next day; the total is unchanged.
+    ledger.apply(fetch(NOV + 4 * DAY, now + 120,
+                       {NOV + d * DAY: {TOKENS_IN: 11.0} for d in range(4, 6)}), now + 120)
+    assert ledger.totals == {TOKENS_IN: 63.0}
+    assert ledger.revisions == 0
+
+
+def test_refetch_from_month_start_rebuilds_settled_days() -> None:
+    ledger = Ledger()
+    now = NOV + 5 * DAY
+    ledger.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 10.0}, NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now)
+    ledger.apply(fetch(NOV + 4 * DAY, now + 60, {NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now + 60)
+    ledger.apply(fetch(NOV, now + 120, {NOV: {TOKENS_IN: 12.0}, NOV + 4 * DAY: {TOKENS_IN: 1.0}}),
+                 now + 120)
+    assert ledger.totals == {TOKENS_IN: 13.0}
+
+
+def test_fetch_starting_inside_settled_days_is_refused() -> None:
+    ledger = Ledger()
+    now = NOV + 5 * DAY
+    ledger.apply(fetch(NOV + 4 * DAY, now, {NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now)
+    with pytest.raises(ValueError, match="settled"):
+        ledger.apply(fetch(NOV + 2 * DAY, now + 60, {}), now + 60)
