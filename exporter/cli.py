@@ -1,0 +1,149 @@
+"""Command line: ``ai-cost-exporter [run|check|demo|keygen|encrypt-secret]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, load_config
+from exporter.log import FORMATS, LEVELS, setup_logging
+from exporter.secrets import SecretError, encrypt_secret, generate_master_key, load_master_key
+
+log = logging.getLogger("exporter")
+
+COMMANDS = ("run", "check", "demo", "keygen", "encrypt-secret")
+DEFAULT_LISTEN = ":9877"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ai-cost-exporter",
+        description="Prometheus exporter for AI providers' organization usage and cost.",
+    )
+    parser.add_argument("--version", action="version", version=f"ai-cost-exporter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def config_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config.file", dest="config_file", default="config.yaml",
+                       help="path of the YAML configuration (default: %(default)s)")
+        p.add_argument("--secrets.master-key-file", dest="master_key_file", type=Path,
+                       help="file holding the master key for enc:v1: values "
+                            "(default: the AICOST_MASTER_KEY environment variable)")
+
+    def web_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
+                       help="address to serve /metrics on (default: %(default)s)")
+        p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info",
+                       help="log level (default: %(default)s)")
+        p.add_argument("--log.format", dest="log_format", choices=FORMATS, default="logfmt",
+                       help="log format (default: %(default)s)")
+
+    run = sub.add_parser("run", help="run the exporter (the default command)")
+    config_flags(run)
+    web_flags(run)
+    check = sub.add_parser("check", help="validate the configuration and exit")
+    config_flags(check)
+    demo = sub.add_parser("demo", help="run the exporter against the bundled provider simulator")
+    web_flags(demo)
+    sub.add_parser("keygen", help="print a new master key for encrypting stored API keys")
+    encrypt = sub.add_parser("encrypt-secret",
+                             help="read a secret on stdin and print it as enc:v1:...")
+    encrypt.add_argument("--secrets.master-key-file", dest="master_key_file", type=Path)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config | None:
+    """The validated config, or ``None`` after printing every problem."""
+    try:
+        master_key = load_master_key(os.environ, args.master_key_file)
+    except (SecretError, OSError) as exc:
+        print(f"error: master key: {exc}", file=sys.stderr)
+        return None
+    try:
+        return load_config(Path(args.config_file), master_key=master_key)
+    except ConfigError as exc:
+        print(f"error: invalid configuration {args.config_file}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from exporter.daemon import Daemon
+
+    setup_logging(args.log_level, args.log_format)
+    config = _load(args)
+    if config is None:
+        return 1
+    for warning in config.warnings:
+        log.warning(warning)
+    try:
+        daemon = Daemon(config, args.listen_address)
+    except (OSError, ValueError) as exc:
+        print(f"error: --web.listen-address: {exc}", file=sys.stderr)
+        return 1
+    log.info("starting", extra={"version": __version__, "accounts": len(config.accounts)})
+    asyncio.run(daemon.serve())
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{args.config_file}: OK ({len(config.accounts)} accounts)")
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    print(generate_master_key())
+    return 0
+
+
+def _encrypt(args: argparse.Namespace) -> int:
+    try:
+        key = load_master_key(os.environ, args.master_key_file)
+    except (SecretError, OSError) as exc:
+        print(f"error: master key: {exc}", file=sys.stderr)
+        return 1
+    if key is None:
+        print("error: no master key: set AICOST_MASTER_KEY or pass --secrets.master-key-file "
+              "(create one with `ai-cost-exporter keygen`)", file=sys.stderr)
+        return 1
+    secret = sys.stdin.read().strip()
+    if not secret:
+        print("error: no secret on standard input", file=sys.stderr)
+        return 1
+    print(encrypt_secret(secret, key))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from exporter.demo import run_demo
+
+    setup_logging(args.log_level, args.log_format)
+    return run_demo(args.listen_address)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ai-cost-exporter`` console script."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or (arguments[0] not in COMMANDS and arguments[0] not in
+                         ("-h", "--help", "--version")):
+        arguments.insert(0, "run")
+    args = _parser().parse_args(arguments)
+    handlers = {"run": _run, "check": _check, "demo": _demo, "keygen": _keygen,
+                "encrypt-secret": _encrypt}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
