@@ -1,0 +1,171 @@
+"""Anthropic Admin API: messages usage report and cost report (admin key)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from exporter.providers.base import (
+    ApiClient,
+    NameCache,
+    ProviderError,
+    ProviderSettings,
+    RequestObserver,
+    Sleep,
+    add_money,
+    count,
+    grouped_fields,
+    label,
+    make_dims,
+    money,
+    objects,
+    parse_rfc3339,
+    project_ids,
+    query_end,
+    rfc3339,
+    watermark,
+)
+from exporter.records import Batch, Dataset, Family, FetchResult, SeriesKey, TokenType, day_start
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+USAGE_PATH = "/v1/organizations/usage_report/messages"
+COST_PATH = "/v1/organizations/cost_report"
+WORKSPACES_PATH = "/v1/organizations/workspaces"
+DIM_FIELDS = {
+    "project": "workspace_id", "model": "model", "api_key": "api_key_id", "user": "account_id",
+}
+DEFAULT_WORKSPACE = "default"  # workspace_id is null for the default workspace
+CENTS = Decimal(100)
+
+
+def _buckets_by_day(
+    buckets: list[dict[str, Any]], start: int, end: int, path: str
+) -> tuple[list[tuple[int, list[dict[str, Any]]]], float | None]:
+    """(day, results) for buckets inside ``[start, end)``, and the watermark."""
+    where = f"GET {path}"
+    days: list[tuple[int, list[dict[str, Any]]]] = []
+    ends: list[int] = []
+    for bucket in buckets:
+        b_start = parse_rfc3339(bucket.get("starting_at"), where)
+        ends.append(parse_rfc3339(bucket.get("ending_at"), where))
+        results = objects(bucket, "results", where)
+        day = day_start(b_start)
+        if start <= day < end:
+            days.append((day, results))
+    return days, watermark(end, ends)
+
+
+class AnthropicProvider:
+    """Client for one Anthropic organization (Admin API key)."""
+
+    name: ClassVar[str] = "anthropic"
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        observe: RequestObserver,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._group_by = settings.group_by
+        self._api = ApiClient(
+            settings,
+            default_base_url=DEFAULT_BASE_URL,
+            auth_headers=lambda key: {"x-api-key": key, "anthropic-version": API_VERSION},
+            observe=observe,
+            transport=transport,
+            sleep=sleep,
+            rng=rng,
+        )
+        self._names = NameCache(self._load_names, account=settings.account, clock=clock)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._api.aclose()
+
+    async def fetch(self, start: int, end: int) -> FetchResult:
+        """Token usage and billed cost for every UTC day in ``[start, end)``."""
+        window: dict[str, str | int] = {
+            "starting_at": rfc3339(start),
+            "ending_at": rfc3339(query_end(start, end)),
+            "bucket_width": "1d",
+            "limit": 31,
+        }
+        usage = await self._usage(start, end, window)
+        cost = await self._cost(start, end, window)
+        names: dict[str, str] = {}
+        if "project" in self._group_by:
+            seen = project_ids((usage, cost)) - {DEFAULT_WORKSPACE}
+            names = {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE, **await self._names.resolve(seen)}
+        return FetchResult(batches=[usage, cost], project_names=names)
+
+    async def _usage(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
+        group_by = (*grouped_fields(self._group_by, DIM_FIELDS), "service_tier")
+        buckets = await self._api.paginate_buckets(USAGE_PATH, {**window, "group_by": group_by})
+        days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
+        batch = Batch(Dataset.USAGE, start, end, watermark=mark)
+        where = f"GET {USAGE_PATH}"
+        for day, results in days:
+            for row in results:
+                dims = make_dims(
+                    row, self._group_by, DIM_FIELDS, where, null_project=DEFAULT_WORKSPACE
+                )
+                tier = label(row, "service_tier", where) or "standard"
+                cache = row.get("cache_creation")
+                if not isinstance(cache, dict):
+                    raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
+                for token_type, source, field in (
+                    (TokenType.INPUT, row, "uncached_input_tokens"),
+                    (TokenType.INPUT_CACHE_READ, row, "cache_read_input_tokens"),
+                    (TokenType.INPUT_CACHE_WRITE, cache, "ephemeral_5m_input_tokens"),
+                    (TokenType.INPUT_CACHE_WRITE_1H, cache, "ephemeral_1h_input_tokens"),
+                    (TokenType.OUTPUT, row, "output_tokens"),
+                ):
+                    value = count(source, field, where)
+                    batch.add(day, (Family.TOKENS, dims, (token_type, "text", tier)), value)
+        return batch
+
+    async def _cost(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
+        group_by: tuple[str, ...] = ("description",)
+        if "project" in self._group_by:
+            group_by = ("workspace_id", *group_by)
+        buckets = await self._api.paginate_buckets(COST_PATH, {**window, "group_by": group_by})
+        days, mark = _buckets_by_day(buckets, start, end, COST_PATH)
+        where = f"GET {COST_PATH}"
+        cost_dims = [dim for dim in self._group_by if dim in ("project", "model")]
+        totals: dict[tuple[int, SeriesKey], Decimal] = {}
+        for day, results in days:
+            for row in results:
+                currency = row.get("currency")
+                if not isinstance(currency, str) or currency.upper() != "USD":
+                    raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
+                dollars = money(row.get("amount"), where) / CENTS  # amounts are in cents
+                dims = make_dims(row, cost_dims, DIM_FIELDS, where, null_project=DEFAULT_WORKSPACE)
+                line_item = label(row, "description", where) or ""
+                key: SeriesKey = (Family.BILLED_COST, dims, (line_item,))
+                totals[day, key] = totals.get((day, key), Decimal(0)) + dollars
+        batch = Batch(Dataset.COST, start, end, watermark=mark)
+        add_money(batch, totals)
+        return batch
+
+    async def _load_names(self) -> dict[str, str]:
+        workspaces = await self._api.paginate_list(
+            WORKSPACES_PATH, {"limit": 100, "include_archived": True}, cursor="after_id"
+        )
+        names = {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE}
+        for workspace in workspaces:
+            workspace_id = label(workspace, "id", f"GET {WORKSPACES_PATH}")
+            name = label(workspace, "name", f"GET {WORKSPACES_PATH}")
+            if workspace_id and name:
+                names[workspace_id] = name
+        return names

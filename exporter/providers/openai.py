@@ -1,0 +1,253 @@
+"""OpenAI organization Usage API and Costs API (admin key)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from exporter.providers.base import (
+    ApiClient,
+    NameCache,
+    ProviderError,
+    ProviderSettings,
+    RequestObserver,
+    Sleep,
+    add_money,
+    count,
+    grouped_fields,
+    label,
+    make_dims,
+    money,
+    objects,
+    project_ids,
+    quantity,
+    query_end,
+    watermark,
+)
+from exporter.records import (
+    Batch,
+    Dataset,
+    Dims,
+    Family,
+    FetchResult,
+    SeriesKey,
+    TokenType,
+    day_start,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+COSTS_PATH = "/organization/costs"
+PROJECTS_PATH = "/organization/projects"
+DIM_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id", "user": "user_id"}
+_TEXT, _AUDIO, _IMAGE = "text", "audio", "image"
+
+RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
+
+
+def _service_tier(row: Mapping[str, Any], where: str) -> str:
+    batch = row.get("batch")
+    if batch is not None and not isinstance(batch, bool):
+        raise ProviderError("parse", f"{where}: 'batch' is not a boolean ({batch!r})")
+    if batch:
+        return "batch"
+    return label(row, "service_tier", where) or "default"
+
+
+def _split(
+    batch: Batch, day: int, dims: Dims, token_type: TokenType, tier: str,
+    total: int, audio: int, image: int, where: str,
+) -> None:
+    text = total - audio - image
+    if text < 0:
+        raise ProviderError("parse", f"{where}: inconsistent token counts for {token_type}")
+    for modality, value in ((_TEXT, text), (_AUDIO, audio), (_IMAGE, image)):
+        batch.add(day, (Family.TOKENS, dims, (token_type, modality, tier)), value)
+
+
+def _completions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    tier = _service_tier(row, where)
+    input_tokens = count(row, "input_tokens", where)
+    cached = count(row, "input_cached_tokens", where, required=False)
+    cache_write = count(row, "input_cache_write_tokens", where, required=False)
+    if row.get("input_uncached_tokens") is not None:
+        uncached = count(row, "input_uncached_tokens", where)
+    else:  # older responses: input_tokens includes cached and cache-write tokens
+        uncached = input_tokens - cached - cache_write
+        if uncached < 0:
+            raise ProviderError("parse", f"{where}: inconsistent token counts for input")
+
+    def opt(key: str) -> int:
+        return count(row, key, where, required=False)
+
+    _split(batch, day, dims, TokenType.INPUT, tier, uncached,
+           opt("input_audio_tokens"), opt("input_image_tokens"), where)
+    _split(batch, day, dims, TokenType.INPUT_CACHE_READ, tier, cached,
+           opt("input_cached_audio_tokens"), opt("input_cached_image_tokens"), where)
+    _split(batch, day, dims, TokenType.OUTPUT, tier, count(row, "output_tokens", where),
+           opt("output_audio_tokens"), opt("output_image_tokens"), where)
+    # OpenAI reports no modality split for cache writes.
+    batch.add(day, (Family.TOKENS, dims, (TokenType.INPUT_CACHE_WRITE, _TEXT, tier)), cache_write)
+    batch.add(day, (Family.REQUESTS, dims, (tier,)), count(row, "num_model_requests", where))
+
+
+def _requests(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add(day, (Family.REQUESTS, dims, ("default",)), count(row, "num_model_requests", where))
+
+
+def _input_tokens(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    key: SeriesKey = (Family.TOKENS, dims, (TokenType.INPUT, _TEXT, "default"))
+    batch.add(day, key, count(row, "input_tokens", where))
+    _requests(batch, day, dims, row, where)
+
+
+def _images(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add(day, (Family.IMAGES, dims, ()), count(row, "images", where))
+    _requests(batch, day, dims, row, where)
+
+
+def _speeches(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add(day, (Family.AUDIO_SPEECH_CHARACTERS, dims, ()), count(row, "characters", where))
+    _requests(batch, day, dims, row, where)
+
+
+def _transcriptions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    family = Family.AUDIO_TRANSCRIPTION_SECONDS
+    batch.add(day, (family, dims, ()), quantity(row, "seconds", where))
+    _requests(batch, day, dims, row, where)
+
+
+USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], RowHandler], ...] = (
+    # (path, group_by fields beyond the dimensions, row handler)
+    ("/organization/usage/completions", ("batch", "service_tier"), _completions),
+    ("/organization/usage/embeddings", (), _input_tokens),
+    ("/organization/usage/moderations", (), _input_tokens),
+    ("/organization/usage/images", (), _images),
+    ("/organization/usage/audio_speeches", (), _speeches),
+    ("/organization/usage/audio_transcriptions", (), _transcriptions),
+)
+
+
+def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[str, Any]]]:
+    start, end = bucket.get("start_time"), bucket.get("end_time")
+    if isinstance(start, bool) or isinstance(end, bool) or not (
+        isinstance(start, int) and isinstance(end, int)
+    ):
+        raise ProviderError("parse", f"GET {path}: bucket without integer start_time/end_time")
+    return start, end, objects(bucket, "results", f"GET {path}")
+
+
+class OpenAIProvider:
+    """Client for one OpenAI organization (admin key)."""
+
+    name: ClassVar[str] = "openai"
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        observe: RequestObserver,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._group_by = settings.group_by
+        self._api = ApiClient(
+            settings,
+            default_base_url=DEFAULT_BASE_URL,
+            auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+            observe=observe,
+            transport=transport,
+            sleep=sleep,
+            rng=rng,
+        )
+        self._names = NameCache(self._load_names, account=settings.account, clock=clock)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._api.aclose()
+
+    async def fetch(self, start: int, end: int) -> FetchResult:
+        """Usage and billed cost for every UTC day in ``[start, end)``."""
+        window: dict[str, str | int] = {
+            "start_time": start,
+            "end_time": query_end(start, end),
+            "bucket_width": "1d",
+            "limit": 31,
+        }
+        dims_fields = grouped_fields(self._group_by, DIM_FIELDS)
+        usage = Batch(Dataset.USAGE, start, end)
+        latest: list[int] = []
+        for path, extra, handler in USAGE_ENDPOINTS:
+            params = {**window, "group_by": dims_fields + extra}
+            buckets = await self._api.paginate_buckets(path, params)
+            where = f"GET {path}"
+            ends = []
+            for bucket in buckets:
+                b_start, b_end, results = _bucket(bucket, path)
+                ends.append(b_end)
+                day = day_start(b_start)
+                if not start <= day < end:
+                    continue
+                for row in results:
+                    dims = make_dims(row, self._group_by, DIM_FIELDS, where)
+                    handler(usage, day, dims, row, where)
+            if ends:
+                latest.append(max(ends))
+        # Usage is only as fresh as its stalest endpoint.
+        usage.watermark = None if not latest else float(min(end, *latest))
+        cost = await self._costs(start, end, window)
+        names: dict[str, str] = {}
+        if "project" in self._group_by:
+            names = await self._names.resolve(project_ids((usage, cost)))
+        return FetchResult(batches=[usage, cost], project_names=names)
+
+    async def _costs(self, start: int, end: int, window: Mapping[str, int | str]) -> Batch:
+        group_by = ["line_item"]
+        if "project" in self._group_by:
+            group_by.insert(0, "project_id")
+        if "api_key" in self._group_by:
+            group_by.append("api_key_id")
+        buckets = await self._api.paginate_buckets(COSTS_PATH, {**window, "group_by": group_by})
+        where = f"GET {COSTS_PATH}"
+        cost_dims = [dim for dim in self._group_by if dim in ("project", "api_key")]
+        totals: dict[tuple[int, SeriesKey], Decimal] = {}
+        ends = []
+        for bucket in buckets:
+            b_start, b_end, results = _bucket(bucket, COSTS_PATH)
+            ends.append(b_end)
+            day = day_start(b_start)
+            if not start <= day < end:
+                continue
+            for row in results:
+                amount = row.get("amount")
+                if not isinstance(amount, dict):
+                    raise ProviderError("parse", f"{where}: 'amount' is not an object")
+                currency = amount.get("currency")
+                if not isinstance(currency, str) or currency.lower() != "usd":
+                    raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
+                value = money(amount.get("value"), where)
+                dims = make_dims(row, cost_dims, DIM_FIELDS, where)
+                key: SeriesKey = (Family.BILLED_COST, dims, (label(row, "line_item", where) or "",))
+                totals[day, key] = totals.get((day, key), Decimal(0)) + value
+        batch = Batch(Dataset.COST, start, end, watermark=watermark(end, ends))
+        add_money(batch, totals)
+        return batch
+
+    async def _load_names(self) -> dict[str, str]:
+        projects = await self._api.paginate_list(
+            PROJECTS_PATH, {"limit": 100, "include_archived": True}, cursor="after"
+        )
+        names: dict[str, str] = {}
+        for project in projects:
+            project_id = label(project, "id", f"GET {PROJECTS_PATH}")
+            name = label(project, "name", f"GET {PROJECTS_PATH}")
+            if project_id and name:
+                names[project_id] = name
+        return names

@@ -1,0 +1,367 @@
+"""Anthropic provider: usage_report/messages + cost_report pages → exact Batch contents."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from exporter.providers.anthropic import AnthropicProvider
+from exporter.providers.base import ProviderError, ProviderSettings
+from exporter.records import Dataset, Dims, Family, FetchResult
+
+FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+KEY = "sk-ant-admin01-FAKEKEY-anthropic-do-not-leak"
+BASE = "https://api.anthropic.com"
+USAGE_PATH = "/v1/organizations/usage_report/messages"
+COST_PATH = "/v1/organizations/cost_report"
+NAMES_PATH = "/v1/organizations/workspaces"
+D1, D2, D3 = 1772323200, 1772409600, 1772496000  # 2026-03-01, -02, -03 00:00 UTC
+END = D2 + 55_800  # poll at 2026-03-02 15:30 UTC
+WS = "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"
+SONNET, HAIKU = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
+
+T, C = Family.TOKENS, Family.BILLED_COST
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def iso(ts: int) -> str:
+    return {D1: "2026-03-01T00:00:00Z", D2: "2026-03-02T00:00:00Z", D3: "2026-03-03T00:00:00Z"}[ts]
+
+
+def page(buckets: list[dict[str, Any]], next_page: str | None = None) -> dict[str, Any]:
+    return {"data": buckets, "has_more": next_page is not None, "next_page": next_page}
+
+
+def bucket(start: int, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"starting_at": iso(start), "ending_at": iso(start + 86_400), "results": results}
+
+
+def usage_row(**fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "uncached_input_tokens": 1, "cache_read_input_tokens": 2,
+        "cache_creation": {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 4},
+        "output_tokens": 5, "server_tool_use": {"web_search_requests": 0},
+        "api_key_id": None, "workspace_id": None, "account_id": None, "service_account_id": None,
+        "model": None, "service_tier": None, "context_window": None, "inference_geo": None,
+    }
+    row.update(fields)
+    return row
+
+
+class Env:
+    """Mocked Anthropic Admin API plus a provider recording observe() and sleep()."""
+
+    def __init__(self, router: respx.MockRouter) -> None:
+        self.router = router
+        self.observed: list[tuple[str, str]] = []
+        self.slept: list[float] = []
+        self.now = 0.0
+        self.usage = router.get(USAGE_PATH).mock(side_effect=[
+            httpx.Response(200, json=fixture("usage_page1")),
+            httpx.Response(200, json=fixture("usage_page2")),
+        ])
+        self.cost = router.get(COST_PATH).mock(
+            return_value=httpx.Response(200, json=fixture("cost")))
+        self.names = router.get(NAMES_PATH).mock(
+            return_value=httpx.Response(200, json=fixture("workspaces")))
+
+    def provider(self, **settings: Any) -> AnthropicProvider:
+        async def sleep(seconds: float) -> None:
+            self.slept.append(seconds)
+
+        return AnthropicProvider(
+            ProviderSettings(account="claude", api_key=lambda: KEY, **settings),
+            observe=lambda endpoint, code: self.observed.append((endpoint, code)),
+            sleep=sleep, rng=lambda: 0.5, clock=lambda: self.now,
+        )
+
+    def fetch(self, provider: AnthropicProvider | None = None, *, end: int = END) -> FetchResult:
+        async def go(provider: AnthropicProvider) -> FetchResult:
+            try:
+                return await provider.fetch(D1, end)
+            finally:
+                await provider.aclose()
+
+        return asyncio.run(go(provider or self.provider()))
+
+    def fail(self, provider: AnthropicProvider | None = None) -> ProviderError:
+        with pytest.raises(ProviderError) as info:
+            self.fetch(provider)
+        assert KEY not in str(info.value)
+        return info.value
+
+    @staticmethod
+    def params(route: respx.Route, call: int = 0) -> list[tuple[str, str]]:
+        return list(route.calls[call].request.url.params.multi_items())
+
+    def set_usage(self, body: dict[str, Any]) -> None:
+        self.usage.mock(side_effect=None, return_value=httpx.Response(200, json=body))
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield Env(router)
+
+
+EXPECTED_USAGE = {
+    D1: {
+        (T, Dims(WS, SONNET), ("input", "text", "standard")): 48210.0,
+        (T, Dims(WS, SONNET), ("input_cache_read", "text", "standard")): 912400.0,
+        (T, Dims(WS, SONNET), ("input_cache_write", "text", "standard")): 15300.0,
+        (T, Dims(WS, SONNET), ("output", "text", "standard")): 22180.0,
+    },
+    D2: {
+        (T, Dims("default", HAIKU), ("input", "text", "batch")): 1000.0,
+        (T, Dims("default", HAIKU), ("input_cache_write_1h", "text", "batch")): 2500.0,
+        (T, Dims("default", HAIKU), ("output", "text", "batch")): 300.0,
+        (T, Dims(WS, SONNET), ("input", "text", "priority")): 10.0,
+        (T, Dims(WS, SONNET), ("input_cache_read", "text", "priority")): 20.0,
+        (T, Dims(WS, SONNET), ("input_cache_write", "text", "priority")): 30.0,
+        (T, Dims(WS, SONNET), ("input_cache_write_1h", "text", "priority")): 40.0,
+        (T, Dims(WS, SONNET), ("output", "text", "priority")): 50.0,
+    },
+}
+
+EXPECTED_COST = {
+    D1: {
+        (C, Dims("default", SONNET), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
+        (C, Dims(WS, ""), ("Web Search Usage",)): 2.5,
+        (C, Dims("default", HAIKU), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
+    },
+}
+
+
+def test_fetch_returns_exact_batches(env: Env) -> None:
+    result = env.fetch()
+    usage, cost = result.batches
+    assert (usage.dataset, usage.start, usage.end, usage.watermark) == (
+        Dataset.USAGE, D1, END, float(END))
+    assert usage.days == EXPECTED_USAGE
+    assert not any(key[0] is Family.REQUESTS for day in usage.days.values() for key in day)
+    assert (cost.dataset, cost.start, cost.end, cost.watermark) == (
+        Dataset.COST, D1, END, float(END))
+    assert cost.days == EXPECTED_COST  # cents → dollars, string and number amounts
+    assert result.project_names == {
+        "default": "default", WS: "Research", "wrkspc_01Old": "Old experiments"}
+
+
+def test_request_params_headers_and_pagination(env: Env) -> None:
+    env.fetch()
+    window = [("starting_at", "2026-03-01T00:00:00Z"), ("ending_at", "2026-03-03T00:00:00Z"),
+              ("bucket_width", "1d"), ("limit", "31")]
+    first = window + [("group_by[]", "workspace_id"), ("group_by[]", "model"),
+                      ("group_by[]", "service_tier")]
+    assert env.params(env.usage, 0) == first
+    assert env.params(env.usage, 1) == first + [("page", "page_MjAyNi0wMy0wMlQwMDowMDowMFo=")]
+    assert env.params(env.cost) == window + [("group_by[]", "workspace_id"),
+                                             ("group_by[]", "description")]
+    assert env.params(env.names) == [("limit", "100"), ("include_archived", "true")]
+    headers = env.cost.calls[0].request.headers
+    assert headers["x-api-key"] == KEY
+    assert headers["anthropic-version"] == "2023-06-01"
+    assert headers["user-agent"] == "ai-cost-exporter/0.1.0"
+    assert "authorization" not in headers
+    assert env.observed == [(USAGE_PATH, "200"), (USAGE_PATH, "200"), (COST_PATH, "200"),
+                            (NAMES_PATH, "200")]
+
+
+def test_all_dimensions_opt_in(env: Env) -> None:
+    env.set_usage(page([bucket(D2, [usage_row(
+        workspace_id=WS, model=SONNET, api_key_id="apikey_01K", account_id="user_01U",
+        service_tier="flex")])]))
+    usage, cost = env.fetch(env.provider(group_by=("project", "model", "api_key", "user"))).batches
+    dims = Dims(WS, SONNET, "apikey_01K", "user_01U")
+    assert usage.days == {D2: {
+        (T, dims, ("input", "text", "flex")): 1.0,
+        (T, dims, ("input_cache_read", "text", "flex")): 2.0,
+        (T, dims, ("input_cache_write", "text", "flex")): 3.0,
+        (T, dims, ("input_cache_write_1h", "text", "flex")): 4.0,
+        (T, dims, ("output", "text", "flex")): 5.0,
+    }}
+    assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
+        "workspace_id", "model", "api_key_id", "account_id", "service_tier"]
+    assert cost.days == EXPECTED_COST  # the cost report has no key/user dimension
+
+
+def test_without_project_grouping(env: Env) -> None:
+    result = env.fetch(env.provider(group_by=("model",)))
+    usage, cost = result.batches
+    assert result.project_names == {}
+    assert env.names.call_count == 0
+    assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == ["model", "service_tier"]
+    assert [v for k, v in env.params(env.cost) if k == "group_by[]"] == ["description"]
+    assert usage.days[D2][(T, Dims("", HAIKU), ("input", "text", "batch"))] == 1000.0
+    assert cost.days[D1] == {
+        (C, Dims("", SONNET), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
+        (C, Dims(), ("Web Search Usage",)): 2.5,
+        (C, Dims("", HAIKU), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
+    }
+
+
+def test_without_model_grouping_cost_has_no_model(env: Env) -> None:
+    _, cost = env.fetch(env.provider(group_by=("project",))).batches
+    assert cost.days[D1] == {
+        (C, Dims("default"), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
+        (C, Dims(WS), ("Web Search Usage",)): 2.5,
+        (C, Dims("default"), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
+    }
+
+
+def test_cost_amounts_sum_exactly_in_cents(env: Env) -> None:
+    rows = [{"currency": "USD", "amount": amount, "workspace_id": None, "description": "x",
+             "model": None} for amount in ("10", "20", 0.5)]
+    env.cost.mock(return_value=httpx.Response(200, json=page([bucket(D2, rows)])))
+    _, cost = env.fetch().batches
+    assert cost.days == {D2: {(C, Dims("default"), ("x",)): 0.305}}
+
+
+def test_empty_buckets(env: Env) -> None:
+    env.set_usage(page([bucket(D1, []), bucket(D2, [])]))
+    env.cost.mock(return_value=httpx.Response(200, json=page([])))
+    usage, cost = env.fetch().batches
+    assert (usage.days, usage.watermark) == ({}, float(END))
+    assert (cost.days, cost.watermark) == ({}, None)
+
+
+def test_lagging_bucket_sets_the_watermark(env: Env) -> None:
+    env.set_usage(page([bucket(D1, [usage_row()])]))
+    usage, _ = env.fetch().batches
+    assert usage.watermark == float(D2)
+
+
+@pytest.mark.parametrize("row, message", [
+    (usage_row(cache_creation=None), "'cache_creation' is not an object"),
+    (usage_row(output_tokens=None), "'output_tokens' missing"),
+    (usage_row(cache_creation={"ephemeral_5m_input_tokens": 1}),
+     "'ephemeral_1h_input_tokens' missing"),
+    (usage_row(uncached_input_tokens=-1), "'uncached_input_tokens' not a non-negative integer"),
+    (usage_row(service_tier=3), "'service_tier' is not a string"),
+])
+def test_bad_usage_rows_are_parse_errors(env: Env, row: dict[str, Any], message: str) -> None:
+    env.set_usage(page([bucket(D1, [row])]))
+    err = env.fail()
+    assert err.reason == "parse"
+    assert message in str(err)
+
+
+@pytest.mark.parametrize("body", [
+    page([{"starting_at": "yesterday", "ending_at": iso(D2), "results": []}]),
+    page([{"starting_at": "2026-03-01T00:00:00", "ending_at": iso(D2), "results": []}]),
+    page([{"starting_at": iso(D1), "ending_at": iso(D2)}]),
+    {"data": [], "has_more": True, "next_page": None},
+    {"data": "nope", "has_more": False},
+])
+def test_wrong_shapes_are_parse_errors(env: Env, body: dict[str, Any]) -> None:
+    env.set_usage(body)
+    assert env.fail().reason == "parse"
+
+
+@pytest.mark.parametrize("row", [
+    {"currency": "EUR", "amount": "100", "workspace_id": None, "description": "x"},
+    {"amount": "100", "workspace_id": None, "description": "x"},
+    {"currency": "USD", "amount": "12,5", "workspace_id": None, "description": "x"},
+    {"currency": "USD", "amount": None, "workspace_id": None, "description": "x"},
+    {"currency": "USD", "amount": "NaN", "workspace_id": None, "description": "x"},
+])
+def test_bad_cost_rows_are_parse_errors(env: Env, row: dict[str, Any]) -> None:
+    env.cost.mock(return_value=httpx.Response(200, json=page([bucket(D1, [row])])))
+    assert env.fail().reason == "parse"
+
+
+def test_unauthorized_is_auth(env: Env) -> None:
+    env.usage.mock(side_effect=None, return_value=httpx.Response(401, json={
+        "type": "error", "error": {"type": "authentication_error",
+                                   "message": f"invalid x-api-key {KEY}"},
+        "request_id": "req_011"}))
+    err = env.fail()
+    assert (err.reason, str(err)) == (
+        "auth", f"GET {USAGE_PATH}: HTTP 401: invalid x-api-key [redacted]")
+    assert env.cost.call_count == 0
+
+
+def test_overloaded_529_is_retried_then_http_5xx(env: Env) -> None:
+    env.cost.mock(return_value=httpx.Response(529, json={
+        "type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    err = env.fail()
+    assert (err.reason, str(err)) == ("http_5xx", f"GET {COST_PATH}: HTTP 529: Overloaded")
+    assert env.observed[-4:] == [(COST_PATH, "529")] * 4
+    assert env.slept == [0.5, 1.0, 2.0]
+
+
+def test_rate_limited_then_success(env: Env) -> None:
+    env.cost.mock(side_effect=[
+        httpx.Response(429, headers={"retry-after": "30"}, json={
+            "type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}),
+        httpx.Response(200, json=fixture("cost")),
+    ])
+    _, cost = env.fetch().batches
+    assert cost.days == EXPECTED_COST
+    assert env.slept == [30.0]
+    assert env.observed[2:4] == [(COST_PATH, "429"), (COST_PATH, "200")]
+
+
+def test_long_rate_limit_is_handed_to_the_scheduler(env: Env) -> None:
+    limited = httpx.Response(429, headers={"retry-after": "61"})
+    env.usage.mock(side_effect=None, return_value=limited)
+    err = env.fail()
+    assert (err.reason, err.retry_after) == ("rate_limited", 61.0)
+    assert env.slept == []
+
+
+def test_timeout(env: Env) -> None:
+    env.usage.mock(side_effect=httpx.ReadTimeout("slow"))
+    assert env.fail().reason == "timeout"
+    assert env.observed == [(USAGE_PATH, "timeout")] * 4
+
+
+def test_connection_error(env: Env) -> None:
+    env.cost.mock(side_effect=httpx.ConnectError("connection refused"))
+    err = env.fail()
+    assert (err.reason, str(err)) == (
+        "connection", f"GET {COST_PATH}: ConnectError: connection refused")
+    assert env.observed[-4:] == [(COST_PATH, "connection_error")] * 4
+
+
+def test_malformed_json_is_parse(env: Env) -> None:
+    env.usage.mock(side_effect=None, return_value=httpx.Response(200, text='{"data": ['))
+    assert env.fail().reason == "parse"
+
+
+def test_workspace_names_failure_keeps_default(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    env.names.mock(return_value=httpx.Response(403, json={
+        "type": "error", "error": {"type": "permission_error", "message": "no"}}))
+    with caplog.at_level(logging.WARNING):
+        result = env.fetch()
+    assert result.project_names == {"default": "default"}
+    assert result.batches[0].days == EXPECTED_USAGE
+    assert "account claude: could not load project names (auth" in caplog.text
+
+
+def test_workspace_names_are_cached(env: Env) -> None:
+    provider = env.provider()
+
+    async def polls() -> list[FetchResult]:
+        results = []
+        for advance in (0, 600, 3000):  # the last poll is 1 h after the first
+            env.now += advance
+            env.set_usage(fixture("usage_page2"))
+            results.append(await provider.fetch(D1, END))
+        await provider.aclose()
+        return results
+
+    results = asyncio.run(polls())
+    assert env.names.call_count == 2
+    assert all(r.project_names == results[0].project_names for r in results)
+    assert results[0].project_names["default"] == "default"

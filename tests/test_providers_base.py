@@ -1,0 +1,520 @@
+"""Shared HTTP layer of the provider clients: retries, error mapping, pagination, parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import respx
+
+from exporter.providers import PROVIDERS
+from exporter.providers.anthropic import AnthropicProvider
+from exporter.providers.base import (
+    ApiClient,
+    NameCache,
+    ParamValue,
+    ProviderError,
+    ProviderSettings,
+    check_base_url,
+    count,
+    encode_params,
+    label,
+    money,
+    parse_retry_after,
+    parse_rfc3339,
+    query_end,
+    rfc3339,
+    watermark,
+)
+from exporter.providers.openai import OpenAIProvider
+
+T = TypeVar("T")
+KEY = "sk-admin-FAKEKEY-do-not-leak-7f3a9c"
+BASE = "https://api.example.test/v1"
+URL = f"{BASE}/things"
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+class Harness:
+    """An ApiClient with recorded observe() and sleep() calls."""
+
+    def __init__(self, *, api_key: Callable[[], str] = lambda: KEY, **kwargs: Any) -> None:
+        self.observed: list[tuple[str, str]] = []
+        self.slept: list[float] = []
+        settings = ProviderSettings(account="acct", api_key=api_key, base_url=BASE, timeout=5.0)
+        self.client = ApiClient(
+            settings,
+            default_base_url="https://unused.example.test",
+            auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+            observe=lambda endpoint, code: self.observed.append((endpoint, code)),
+            sleep=self._sleep,
+            rng=lambda: 0.5,
+            **kwargs,
+        )
+
+    async def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+    def get(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        async def go() -> dict[str, Any]:
+            try:
+                return await self.client.get_json("/things", params or {})
+            finally:
+                await self.client.aclose()
+
+        return run(go())
+
+    def fail(self, params: dict[str, Any] | None = None) -> ProviderError:
+        with pytest.raises(ProviderError) as info:
+            self.get(params)
+        assert KEY not in str(info.value) and KEY not in repr(info.value)
+        return info.value
+
+
+def ok(body: Any) -> httpx.Response:
+    return httpx.Response(200, json=body)
+
+
+# --- get_json --------------------------------------------------------------------------------
+
+
+@respx.mock
+def test_success_sends_auth_user_agent_and_bracket_arrays() -> None:
+    route = respx.get(URL).mock(return_value=ok({"a": 1}))
+    h = Harness()
+    body = h.get({"start_time": 10, "group_by": ("model", "project_id"), "flag": True})
+    assert body == {"a": 1}
+    request = route.calls.last.request
+    assert request.url.params.multi_items() == [
+        ("start_time", "10"), ("group_by[]", "model"), ("group_by[]", "project_id"),
+        ("flag", "true"),
+    ]
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["user-agent"] == "ai-cost-exporter/0.1.0"
+    assert h.observed == [("/things", "200")]
+    assert h.slept == []
+
+
+@respx.mock
+def test_key_is_read_on_every_request() -> None:
+    keys = iter(["sk-one", "sk-two"])
+    route = respx.get(URL).mock(return_value=ok({}))
+    h = Harness(api_key=lambda: next(keys))
+
+    async def go() -> None:
+        await h.client.get_json("/things", {})
+        await h.client.get_json("/things", {})
+        await h.client.aclose()
+
+    run(go())
+    assert [c.request.headers["authorization"] for c in route.calls] == [
+        "Bearer sk-one", "Bearer sk-two",
+    ]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@respx.mock
+def test_auth_errors_are_not_retried(status: int) -> None:
+    body = {"error": {"message": f"Incorrect API key provided: {KEY}.", "type": "invalid"}}
+    respx.get(URL).mock(return_value=httpx.Response(status, json=body))
+    h = Harness()
+    err = h.fail()
+    assert err.reason == "auth"
+    assert str(err) == f"GET /things: HTTP {status}: Incorrect API key provided: [redacted]."
+    assert h.observed == [("/things", str(status))]
+    assert h.slept == []
+
+
+@respx.mock
+def test_other_4xx_is_http_4xx_with_anthropic_message() -> None:
+    body = {"type": "error", "error": {"type": "not_found_error", "message": "no such thing"}}
+    respx.get(URL).mock(return_value=httpx.Response(404, json=body))
+    h = Harness()
+    err = h.fail()
+    assert (err.reason, str(err)) == ("http_4xx", "GET /things: HTTP 404: no such thing")
+    assert h.observed == [("/things", "404")]
+
+
+@respx.mock
+def test_429_honours_retry_after_then_succeeds() -> None:
+    route = respx.get(URL).mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "7"}, json={"error": {"message": "slow"}}),
+        ok({"done": True}),
+    ])
+    h = Harness()
+    assert h.get() == {"done": True}
+    assert h.slept == [7.0]
+    assert h.observed == [("/things", "429"), ("/things", "200")]
+    assert route.call_count == 2
+
+
+@respx.mock
+def test_429_with_long_retry_after_gives_up_at_once() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(429, headers={"Retry-After": "3600"}))
+    h = Harness()
+    err = h.fail()
+    assert (err.reason, err.retry_after) == ("rate_limited", 3600.0)
+    assert h.slept == []
+    assert h.observed == [("/things", "429")]
+
+
+@respx.mock
+def test_429_without_retry_after_backs_off_and_finally_fails() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(429))
+    h = Harness()
+    err = h.fail()
+    assert (err.reason, err.retry_after) == ("rate_limited", None)
+    assert h.slept == [0.5, 1.0, 2.0]  # rng 0.5 × 1, 2, 4 s
+
+
+@respx.mock
+def test_5xx_four_times_is_http_5xx_with_jittered_backoff() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(500, json={"error": {"message": "oops"}}))
+    h = Harness()
+    err = h.fail()
+    assert (err.reason, str(err)) == ("http_5xx", "GET /things: HTTP 500: oops")
+    assert h.observed == [("/things", "500")] * 4
+    assert h.slept == [0.5, 1.0, 2.0]
+
+
+@respx.mock
+def test_backoff_is_capped() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(503))
+    h = Harness(attempts=6, backoff_base=10.0, backoff_cap=30.0)
+    h.fail()
+    assert h.slept == [5.0, 10.0, 15.0, 15.0, 15.0]
+
+
+@respx.mock
+def test_529_overloaded_is_retried_then_succeeds() -> None:
+    respx.get(URL).mock(side_effect=[httpx.Response(529), httpx.Response(502), ok({})])
+    h = Harness()
+    assert h.get() == {}
+    assert h.observed == [("/things", "529"), ("/things", "502"), ("/things", "200")]
+    assert h.slept == [0.5, 1.0]
+
+
+@respx.mock
+def test_timeout() -> None:
+    respx.get(URL).mock(side_effect=httpx.ReadTimeout("read timed out"))
+    h = Harness()
+    err = h.fail()
+    assert (err.reason, str(err)) == ("timeout", "GET /things: no response within 5 s")
+    assert h.observed == [("/things", "timeout")] * 4
+    assert h.slept == [0.5, 1.0, 2.0]
+
+
+@respx.mock
+def test_connection_error_is_retried_and_scrubbed() -> None:
+    respx.get(URL).mock(side_effect=[httpx.ConnectError(f"refused {KEY}"), ok({"x": 1})])
+    h = Harness()
+    assert h.get() == {"x": 1}
+    assert h.observed == [("/things", "connection_error"), ("/things", "200")]
+    respx.get(URL).mock(side_effect=httpx.ConnectError(f"refused {KEY}"))
+    h = Harness()
+    err = h.fail()
+    assert (err.reason, str(err)) == ("connection", "GET /things: ConnectError: refused [redacted]")
+
+
+@respx.mock
+def test_malformed_json_is_parse_without_retry() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(200, text="{not json"))
+    h = Harness()
+    err = h.fail()
+    assert (err.reason, str(err)) == ("parse", "GET /things: response is not valid JSON")
+    assert h.observed == [("/things", "200")]
+
+
+@respx.mock
+def test_non_object_json_is_parse() -> None:
+    respx.get(URL).mock(return_value=ok([1, 2]))
+    err = Harness().fail()
+    assert (err.reason, str(err)) == ("parse", "GET /things: expected a JSON object, got list")
+
+
+@pytest.mark.parametrize("key", ["", "  ", "sk-bad\nkey", "sk bad", "sk-é"])
+@respx.mock
+def test_unusable_key_is_a_secret_error_without_request(key: str) -> None:
+    route = respx.get(URL).mock(return_value=ok({}))
+    err = Harness(api_key=lambda: key).fail()
+    assert err.reason == "secret"
+    assert key.strip() == "" or key not in str(err)
+    assert route.call_count == 0
+
+
+@respx.mock
+def test_key_reader_error_propagates() -> None:
+    def broken() -> str:
+        raise ProviderError("secret", "key file /run/secrets/openai unreadable")
+
+    err = Harness(api_key=broken).fail()
+    assert (err.reason, str(err)) == ("secret", "key file /run/secrets/openai unreadable")
+
+
+@respx.mock
+def test_key_reader_crash_is_a_secret_error_without_its_message() -> None:
+    def broken() -> str:
+        raise OSError(f"cannot decrypt {KEY}")
+
+    err = Harness(api_key=broken).fail()
+    assert (err.reason, str(err)) == ("secret", "could not read the API key (OSError)")
+
+
+def test_provider_error_rejects_unknown_reason() -> None:
+    with pytest.raises(ValueError):
+        ProviderError("weird", "x")
+
+
+# --- pagination ------------------------------------------------------------------------------
+
+
+def paged(h: Harness, coro: Callable[[ApiClient], Awaitable[T]]) -> T:
+    async def go() -> T:
+        try:
+            return await coro(h.client)
+        finally:
+            await h.client.aclose()
+
+    return run(go())
+
+
+@respx.mock
+def test_paginate_buckets_follows_next_page_with_same_query() -> None:
+    route = respx.get(URL).mock(side_effect=[
+        ok({"data": [{"n": 1}, {"n": 2}], "has_more": True, "next_page": "pg_2"}),
+        ok({"data": [{"n": 3}], "has_more": False, "next_page": None}),
+    ])
+    h = Harness()
+    params: dict[str, ParamValue] = {"start_time": 5, "limit": 31, "group_by": ("model",)}
+    buckets = paged(h, lambda c: c.paginate_buckets("/things", params))
+    assert buckets == [{"n": 1}, {"n": 2}, {"n": 3}]
+    first, second = (c.request.url.params.multi_items() for c in route.calls)
+    assert first == [("start_time", "5"), ("limit", "31"), ("group_by[]", "model")]
+    assert second == first + [("page", "pg_2")]
+
+
+@respx.mock
+def test_paginate_buckets_has_more_without_next_page_is_parse() -> None:
+    respx.get(URL).mock(return_value=ok({"data": [], "has_more": True, "next_page": None}))
+    with pytest.raises(ProviderError) as info:
+        paged(Harness(), lambda c: c.paginate_buckets("/things", {}))
+    assert (info.value.reason, str(info.value)) == (
+        "parse", "GET /things: has_more without a next_page",
+    )
+
+
+@respx.mock
+def test_paginate_buckets_page_cap_is_parse() -> None:
+    route = respx.get(URL).mock(return_value=ok({"data": [], "has_more": True, "next_page": "p"}))
+    with pytest.raises(ProviderError) as info:
+        paged(Harness(), lambda c: c.paginate_buckets("/things", {}, page_cap=3))
+    assert (info.value.reason, str(info.value)) == (
+        "parse", "GET /things: still more pages after 3",
+    )
+    assert route.call_count == 3
+
+
+@pytest.mark.parametrize("body", [
+    {"has_more": False},
+    {"data": {"a": 1}, "has_more": False},
+    {"data": [1], "has_more": False},
+    {"data": []},
+    {"data": [], "has_more": "no"},
+])
+@respx.mock
+def test_paginate_buckets_wrong_shape_is_parse(body: dict[str, Any]) -> None:
+    respx.get(URL).mock(return_value=ok(body))
+    with pytest.raises(ProviderError) as info:
+        paged(Harness(), lambda c: c.paginate_buckets("/things", {}))
+    assert info.value.reason == "parse"
+
+
+@respx.mock
+def test_paginate_list_follows_last_id() -> None:
+    route = respx.get(URL).mock(side_effect=[
+        ok({"object": "list", "data": [{"id": "a"}], "first_id": "a", "last_id": "a",
+            "has_more": True}),
+        ok({"object": "list", "data": [{"id": "b"}], "first_id": "b", "last_id": "b",
+            "has_more": False}),
+    ])
+    h = Harness()
+    items = paged(h, lambda c: c.paginate_list("/things", {"limit": 100}, cursor="after"))
+    assert items == [{"id": "a"}, {"id": "b"}]
+    assert [c.request.url.params.multi_items() for c in route.calls] == [
+        [("limit", "100")], [("limit", "100"), ("after", "a")],
+    ]
+
+
+@respx.mock
+def test_paginate_list_has_more_without_last_id_is_parse() -> None:
+    respx.get(URL).mock(return_value=ok({"data": [], "has_more": True, "last_id": None}))
+    with pytest.raises(ProviderError) as info:
+        paged(Harness(), lambda c: c.paginate_list("/things", {}, cursor="after"))
+    assert info.value.reason == "parse"
+
+
+# --- base_url --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.openai.com/v1", "http://127.0.0.1:8080", "http://127.3.4.5/v1",
+    "http://localhost:9000/v1", "http://[::1]:8080",
+])
+def test_base_url_accepted(url: str) -> None:
+    check_base_url(url)
+
+
+@pytest.mark.parametrize("url", [
+    "http://api.openai.com/v1", "http://10.0.0.1", "http://localhost.evil.test", "ftp://x.test",
+    "https://", "api.openai.com",
+])
+def test_base_url_refused(url: str) -> None:
+    with pytest.raises(ValueError):
+        check_base_url(url)
+
+
+@pytest.mark.parametrize("cls", [OpenAIProvider, AnthropicProvider])
+def test_providers_refuse_plain_http_base_url(
+    cls: type[OpenAIProvider | AnthropicProvider],
+) -> None:
+    settings = ProviderSettings(account="a", api_key=lambda: KEY, base_url="http://example.test")
+    with pytest.raises(ValueError, match="https"):
+        cls(settings, observe=lambda e, c: None)
+
+
+def test_settings_validate_group_by_and_hide_key() -> None:
+    with pytest.raises(ValueError):
+        ProviderSettings(account="a", api_key=lambda: KEY, group_by=("project", "team"))
+    assert "api_key" not in repr(ProviderSettings(account="a", api_key=lambda: KEY))
+
+
+def test_registry() -> None:
+    assert PROVIDERS == {"openai": OpenAIProvider, "anthropic": AnthropicProvider}
+    assert all(cls.name == name for name, cls in PROVIDERS.items())  # type: ignore[attr-defined]
+
+
+# --- values and time -------------------------------------------------------------------------
+
+
+def test_money_accepts_numbers_and_strings() -> None:
+    assert money(3.4125, "w") == Decimal("3.4125")
+    assert money("1.02", "w") == Decimal("1.02")
+    assert money(7, "w") == Decimal(7)
+    assert money(" -0.5 ", "w") == Decimal("-0.5")
+
+
+@pytest.mark.parametrize("value", [None, True, "abc", "NaN", "Infinity", float("inf"), {}, []])
+def test_money_rejects_junk(value: Any) -> None:
+    with pytest.raises(ProviderError) as info:
+        money(value, "w")
+    assert info.value.reason == "parse"
+
+
+def test_count_and_label() -> None:
+    row = {"a": 5, "b": None, "f": 3.0, "s": "x", "bad": "5", "neg": -1, "t": True, "n": 7}
+    assert count(row, "a", "w") == 5
+    assert count(row, "f", "w") == 3
+    assert count(row, "b", "w", required=False) == 0
+    assert count(row, "missing", "w", required=False) == 0
+    for key in ("b", "missing", "bad", "neg", "t"):
+        with pytest.raises(ProviderError):
+            count(row, key, "w")
+    assert label(row, "s", "w") == "x"
+    assert label(row, "b", "w") is None
+    with pytest.raises(ProviderError):
+        label(row, "n", "w")
+
+
+def test_encode_params() -> None:
+    assert encode_params({"a": "x", "b": 2, "c": False, "d": ["p", "q"], "e": ()}) == [
+        ("a", "x"), ("b", "2"), ("c", "false"), ("d[]", "p"), ("d[]", "q"),
+    ]
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after("junk") is None
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after("Thu, 01 Jan 2026 00:01:40 GMT", now=1767225600.0) == 100.0
+
+
+def test_time_helpers() -> None:
+    day = 1767225600  # 2026-01-01T00:00:00Z
+    assert query_end(day, day + 45_000) == day + 86_400
+    assert query_end(day, day + 86_400) == day + 86_400
+    assert query_end(day, day) == day + 86_400
+    assert rfc3339(day) == "2026-01-01T00:00:00Z"
+    assert parse_rfc3339("2026-01-01T00:00:00Z", "w") == day
+    assert parse_rfc3339("2026-01-01T01:00:00+01:00", "w") == day
+    for bad in ("2026-01-01T00:00:00", "yesterday", 5):
+        with pytest.raises(ProviderError):
+            parse_rfc3339(bad, "w")
+    assert watermark(day + 100, []) is None
+    assert watermark(day + 100, [day + 50, day + 20]) == day + 50
+    assert watermark(day + 100, [day + 86_400]) == day + 100
+
+
+# --- names cache -----------------------------------------------------------------------------
+
+
+class Loader:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail = False
+        self.names = {"p1": "One"}
+
+    async def __call__(self) -> dict[str, str]:
+        self.calls += 1
+        if self.fail:
+            raise ProviderError("http_5xx", "GET /names: HTTP 500")
+        return dict(self.names)
+
+
+def test_name_cache_refreshes_on_unseen_id_and_age(caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    load = Loader()
+    cache = NameCache(load, account="acct", clock=lambda: now[0])
+
+    async def go() -> None:
+        assert await cache.resolve({"p1"}) == {"p1": "One"}
+        assert load.calls == 1
+        now[0] += 3000
+        assert await cache.resolve({"p1"}) == {"p1": "One"}
+        assert load.calls == 1  # cached
+        load.names = {"p1": "One", "p2": "Two"}
+        assert await cache.resolve({"p1", "p2"}) == {"p1": "One", "p2": "Two"}
+        assert load.calls == 2  # unseen id
+        assert await cache.resolve({"p1", "gone"}) == {"p1": "One", "p2": "Two"}
+        assert load.calls == 3  # another unseen id...
+        assert await cache.resolve({"p1", "gone"}) == {"p1": "One", "p2": "Two"}
+        assert load.calls == 3  # ...that the provider does not list: not asked again
+        now[0] += 3600
+        load.fail = True
+        with caplog.at_level(logging.WARNING):
+            assert await cache.resolve({"p1"}) == {"p1": "One", "p2": "Two"}  # stale: kept
+        assert load.calls == 4
+        load.fail = False
+        assert await cache.resolve({"p1"}) == {"p1": "One", "p2": "Two"}
+        assert load.calls == 5  # the failure did not count as fresh
+
+    run(go())
+    assert "account acct: could not load project names (http_5xx" in caplog.text
+
+
+def test_name_cache_first_load_failure_gives_no_names() -> None:
+    load = Loader()
+    load.fail = True
+    cache = NameCache(load, account="acct")
+    assert run(cache.resolve({"p1"})) == {}
