@@ -30,19 +30,41 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def config_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config.file", dest="config_file", default="config.yaml",
-                       help="path of the YAML configuration (default: %(default)s)")
-        p.add_argument("--secrets.master-key-file", dest="master_key_file", type=Path,
-                       help="file holding the master key for enc:v1: values "
-                            "(default: the AICOST_MASTER_KEY environment variable)")
+        p.add_argument(
+            "--config.file",
+            dest="config_file",
+            default="config.yaml",
+            help="path of the YAML configuration (default: %(default)s)",
+        )
+        p.add_argument(
+            "--secrets.master-key-file",
+            dest="master_key_file",
+            type=Path,
+            help="file holding the master key for enc:v1: values "
+            "(default: the AICOST_MASTER_KEY environment variable)",
+        )
 
     def web_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
-                       help="address to serve /metrics on (default: %(default)s)")
-        p.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info",
-                       help="log level (default: %(default)s)")
-        p.add_argument("--log.format", dest="log_format", choices=FORMATS, default="logfmt",
-                       help="log format (default: %(default)s)")
+        p.add_argument(
+            "--web.listen-address",
+            dest="listen_address",
+            default=DEFAULT_LISTEN,
+            help="address to serve /metrics on (default: %(default)s)",
+        )
+        p.add_argument(
+            "--log.level",
+            dest="log_level",
+            choices=LEVELS,
+            default="info",
+            help="log level (default: %(default)s)",
+        )
+        p.add_argument(
+            "--log.format",
+            dest="log_format",
+            choices=FORMATS,
+            default="logfmt",
+            help="log format (default: %(default)s)",
+        )
 
     run = sub.add_parser("run", help="run the exporter (the default command)")
     config_flags(run)
@@ -52,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the exporter against the bundled provider simulator")
     web_flags(demo)
     sub.add_parser("keygen", help="print a new master key for encrypting stored API keys")
-    encrypt = sub.add_parser("encrypt-secret",
-                             help="read a secret on stdin and print it as enc:v1:...")
+    encrypt = sub.add_parser(
+        "encrypt-secret", help="read a secret on stdin and print it as enc:v1:..."
+    )
     encrypt.add_argument("--secrets.master-key-file", dest="master_key_file", type=Path)
     return parser
 
@@ -115,8 +138,11 @@ def _encrypt(args: argparse.Namespace) -> int:
         print(f"error: master key: {exc}", file=sys.stderr)
         return 1
     if key is None:
-        print("error: no master key: set AICOST_MASTER_KEY or pass --secrets.master-key-file "
-              "(create one with `ai-cost-exporter keygen`)", file=sys.stderr)
+        print(
+            "error: no master key: set AICOST_MASTER_KEY or pass --secrets.master-key-file "
+            "(create one with `ai-cost-exporter keygen`)",
+            file=sys.stderr,
+        )
         return 1
     secret = sys.stdin.read().strip()
     if not secret:
@@ -136,12 +162,18 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ai-cost-exporter`` console script."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if not arguments or (arguments[0] not in COMMANDS and arguments[0] not in
-                         ("-h", "--help", "--version")):
+    if not arguments or (
+        arguments[0] not in COMMANDS and arguments[0] not in ("-h", "--help", "--version")
+    ):
         arguments.insert(0, "run")
     args = _parser().parse_args(arguments)
-    handlers = {"run": _run, "check": _check, "demo": _demo, "keygen": _keygen,
-                "encrypt-secret": _encrypt}
+    handlers = {
+        "run": _run,
+        "check": _check,
+        "demo": _demo,
+        "keygen": _keygen,
+        "encrypt-secret": _encrypt,
+    }
     return handlers[args.command](args)
 
 

@@ -71,12 +71,17 @@ class SnapshotCollector:
             data, status = account.data, account.status
             for dataset, ts in sorted(data.watermarks.items()):
                 watermark.samples.append(_sample(watermark.name, {**base, "dataset": dataset}, ts))
-            revisions.samples.append(_sample(revisions.name + "_total", base, float(data.revisions)))
+            revisions.samples.append(
+                _sample(revisions.name + "_total", base, float(data.revisions))
+            )
             up.samples.append(_sample(up.name, base, 1.0 if status.up else 0.0))
             if status.last_success is not None:
                 last_success.samples.append(_sample(last_success.name, base, status.last_success))
-            duration.samples.extend(self._histogram(base, status.duration_buckets,
-                                                    status.duration_count, status.duration_sum))
+            duration.samples.extend(
+                self._histogram(
+                    base, status.duration_buckets, status.duration_count, status.duration_sum
+                )
+            )
             for reason, count in sorted(status.errors.items()):
                 errors.samples.append(
                     _sample(errors.name + "_total", {**base, "reason": reason}, float(count))

@@ -49,11 +49,14 @@ class MetricsApp:
         }
         handler = routes.get(path)
         if handler is None:
-            return _respond(start_response, "404 Not Found", "text/plain; charset=utf-8",
-                            b"Not Found\n", method)
+            return _respond(
+                start_response, "404 Not Found", "text/plain; charset=utf-8", b"Not Found\n", method
+            )
         if method not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"),
-                                                      ("Content-Type", "text/plain; charset=utf-8")])
+            start_response(
+                "405 Method Not Allowed",
+                [("Allow", "GET, HEAD"), ("Content-Type", "text/plain; charset=utf-8")],
+            )
             return [b"Method Not Allowed\n"]
         status, content_type, body = handler(environ)
         headers = [("Content-Type", content_type)]
@@ -73,27 +76,43 @@ class MetricsApp:
     def _ready(self, environ: Environ) -> tuple[str, str, bytes]:
         if self._source().ready:
             return "200 OK", "text/plain; charset=utf-8", b"Ready\n"
-        return ("503 Service Unavailable", "text/plain; charset=utf-8",
-                b"Not ready: waiting for the first poll of every account\n")
+        return (
+            "503 Service Unavailable",
+            "text/plain; charset=utf-8",
+            b"Not ready: waiting for the first poll of every account\n",
+        )
 
     def _landing(self, environ: Environ) -> tuple[str, str, bytes]:
         rows = []
         for account in self._source().accounts:
             status = account.status
             state = "up" if status.up else ("down" if status.polled else "pending")
-            last = (datetime.fromtimestamp(status.last_success, UTC).isoformat(timespec="seconds")
-                    if status.last_success is not None else "never")
+            last = (
+                datetime.fromtimestamp(status.last_success, UTC).isoformat(timespec="seconds")
+                if status.last_success is not None
+                else "never"
+            )
             rows.append(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                    *(html.escape(v) for v in (account.account, account.provider, state, last,
-                                               status.last_error or "")))
+                    *(
+                        html.escape(v)
+                        for v in (
+                            account.account,
+                            account.provider,
+                            state,
+                            last,
+                            status.last_error or "",
+                        )
+                    )
+                )
             )
         body = _LANDING.format(version=html.escape(__version__), rows="\n".join(rows))
         return "200 OK", "text/html; charset=utf-8", body.encode()
 
 
-def _respond(start_response: StartResponse, status: str, content_type: str, body: bytes,
-             method: str) -> list[bytes]:
+def _respond(
+    start_response: StartResponse, status: str, content_type: str, body: bytes, method: str
+) -> list[bytes]:
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [] if method == "HEAD" else [body]
 
@@ -105,7 +124,8 @@ _LANDING = """<!DOCTYPE html>
 <p>Version {version}. <a href="/metrics">Metrics</a> &middot;
 <a href="/-/healthy">Health</a> &middot; <a href="/-/ready">Readiness</a></p>
 <table border="1" cellpadding="4">
-<tr><th>Account</th><th>Provider</th><th>Last poll</th><th>Last success (UTC)</th><th>Last error</th></tr>
+<tr><th>Account</th><th>Provider</th><th>Last poll</th>
+<th>Last success (UTC)</th><th>Last error</th></tr>
 {rows}
 </table>
 </body></html>
@@ -148,10 +168,10 @@ class WebServer:
                 server_class = _ThreadingServerV6
         except ValueError:
             pass  # a host name: IPv4 resolution is what the stdlib server does
-        self._server = make_server(host, port, app, server_class=server_class,
-                                   handler_class=_Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http",
-                                        daemon=True)
+        self._server = make_server(
+            host, port, app, server_class=server_class, handler_class=_Handler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property
     def port(self) -> int:

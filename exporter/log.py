@@ -56,6 +56,10 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("exporter").setLevel(
-        {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-         "error": logging.ERROR}[level]
+        {
+            "debug": logging.DEBUG,
+            "info": logging.INFO,
+            "warn": logging.WARNING,
+            "error": logging.ERROR,
+        }[level]
     )

@@ -12,7 +12,7 @@ MetricType = Literal["counter", "gauge", "histogram"]
 PREFIX = "aicost_"
 
 SERIES_LABELS = ("provider", "account", "project_id", "project", "model", "api_key_id", "user_id")
-"""Labels of usage and cost series, in exposition order; a label is omitted where its value is empty."""
+"""Labels of usage and cost series; a label is omitted where its value is empty."""
 
 _MTD = (
     " Month to date: the sum for the current UTC calendar month, rebuilt from the"
@@ -50,7 +50,9 @@ BILLED_COST = MetricDef(
     ("line_item",),
     unit="usd",
 )
-IMAGES = MetricDef("aicost_images", "counter", "Images generated, as the provider reports them." + _MTD)
+IMAGES = MetricDef(
+    "aicost_images", "counter", "Images generated, as the provider reports them." + _MTD
+)
 AUDIO_SPEECH_CHARACTERS = MetricDef(
     "aicost_audio_speech_characters",
     "counter",
@@ -81,7 +83,8 @@ DATA_WATERMARK = MetricDef(
 DATA_REVISIONS = MetricDef(
     "aicost_data_revisions",
     "counter",
-    "Times the provider revised a month-to-date value downward; the exported counter keeps the higher value.",
+    "Times the provider revised a month-to-date value downward;"
+    " the exported counter keeps the higher value.",
     ("provider", "account"),
 )
 COLLECTOR_UP = MetricDef(
@@ -112,7 +115,8 @@ COLLECTOR_ERRORS = MetricDef(
 API_REQUESTS = MetricDef(
     "aicost_api_requests",
     "counter",
-    "HTTP requests made to the provider's API, by endpoint and status code (timeout or connection_error without a response).",
+    "HTTP requests made to the provider's API, by endpoint and status code"
+    " (timeout or connection_error when there was no response).",
     ("provider", "account", "endpoint", "code"),
 )
 BUILD_INFO = MetricDef(

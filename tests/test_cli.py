@@ -9,10 +9,18 @@ from exporter.secrets import decrypt_secret, parse_master_key
 SECRET = "sk-admin-cliTESTsecretVALUE"
 
 
-def cli(*args: str, stdin: str = "", env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exporter", *args], input=stdin, text=True,
-                          capture_output=True, env=env, timeout=60, check=False)
+def cli(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_check_valid_config(tmp_path: Path) -> None:
@@ -65,7 +73,8 @@ def test_encrypt_secret_without_master_key_explains(tmp_path: Path) -> None:
 def test_bad_listen_address_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("accounts:\n  - name: a\n    provider: openai\n    api_key: ${K}\n")
-    result = cli("run", "--config.file", str(config), "--web.listen-address", "nonsense",
-                 env={"K": "x"})
+    result = cli(
+        "run", "--config.file", str(config), "--web.listen-address", "nonsense", env={"K": "x"}
+    )
     assert result.returncode == 1
     assert "--web.listen-address" in result.stderr and "Traceback" not in result.stderr

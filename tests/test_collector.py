@@ -21,14 +21,21 @@ def snapshot() -> Snapshot:
         (Family.REQUESTS, Dims("proj_a", "gpt-4.1"), ("default",)): 7.0,
         (Family.BILLED_COST, Dims("proj_a"), ("gpt-4.1, input",)): 3.4125,
     }
-    data = build_account_data("openai", "main", NOV, totals, {"proj_a": "Search"},
-                              {Dataset.USAGE: NOV + 3600.0}, 0)
+    data = build_account_data(
+        "openai", "main", NOV, totals, {"proj_a": "Search"}, {Dataset.USAGE: NOV + 3600.0}, 0
+    )
     buckets = [0] * len(DURATION_BUCKETS)
     buckets[2] = 1  # one poll that took between 0.25 s and 0.5 s
-    status = AccountStatus(up=True, polled=True, last_success=NOV + 3600.0,
-                           errors={"auth": 0, "rate_limited": 2},
-                           api_requests={("/organization/costs", "200"): 3},
-                           duration_buckets=tuple(buckets), duration_count=1, duration_sum=0.3)
+    status = AccountStatus(
+        up=True,
+        polled=True,
+        last_success=NOV + 3600.0,
+        errors={"auth": 0, "rate_limited": 2},
+        api_requests={("/organization/costs", "200"): 3},
+        duration_buckets=tuple(buckets),
+        duration_count=1,
+        duration_sum=0.3,
+    )
     return Snapshot((AccountSnapshot("openai", "main", data, status),))
 
 
@@ -42,12 +49,16 @@ def render(openmetrics: bool = False) -> str:
 def test_series_exposition_text_is_exact() -> None:
     text = render()
     labels = 'account="main",model="gpt-4.1",project="Search",project_id="proj_a",provider="openai"'
-    assert ('aicost_tokens_total{account="main",modality="text",model="gpt-4.1",project="Search",'
-            'project_id="proj_a",provider="openai",service_tier="default",token_type="input"} 1200.0'
-            in text.splitlines())
-    assert (f'aicost_requests_total{{{labels},service_tier="default"}} 7.0' in text.splitlines())
-    assert ('aicost_billed_cost_usd_total{account="main",line_item="gpt-4.1, input",project="Search",'
-            'project_id="proj_a",provider="openai"} 3.4125' in text.splitlines())
+    assert (
+        'aicost_tokens_total{account="main",modality="text",model="gpt-4.1",project="Search",'
+        'project_id="proj_a",provider="openai",service_tier="default",token_type="input"} 1200.0'
+        in text.splitlines()
+    )
+    assert f'aicost_requests_total{{{labels},service_tier="default"}} 7.0' in text.splitlines()
+    assert (
+        'aicost_billed_cost_usd_total{account="main",line_item="gpt-4.1, input",project="Search",'
+        'project_id="proj_a",provider="openai"} 3.4125' in text.splitlines()
+    )
     assert "_created" not in text  # no extra gauge series in the text format
 
 
@@ -62,11 +73,11 @@ def test_health_exposition_text_is_exact() -> None:
         'aicost_api_requests_total{account="main",code="200",endpoint="/organization/costs",'
         'provider="openai"} 3.0',
         'aicost_data_watermark_timestamp_seconds{account="main",dataset="usage",provider="openai"} '
-        '1.7934948e+09',
+        "1.7934948e+09",
         f"aicost_data_revisions_total{{{base}}} 0.0",
-        f'aicost_collector_duration_seconds_bucket{{account="main",le="0.1",provider="openai"}} 0.0',
-        f'aicost_collector_duration_seconds_bucket{{account="main",le="0.5",provider="openai"}} 1.0',
-        f'aicost_collector_duration_seconds_bucket{{account="main",le="+Inf",provider="openai"}} 1.0',
+        'aicost_collector_duration_seconds_bucket{account="main",le="0.1",provider="openai"} 0.0',
+        'aicost_collector_duration_seconds_bucket{account="main",le="0.5",provider="openai"} 1.0',
+        'aicost_collector_duration_seconds_bucket{account="main",le="+Inf",provider="openai"} 1.0',
         f"aicost_collector_duration_seconds_count{{{base}}} 1.0",
         f"aicost_collector_duration_seconds_sum{{{base}}} 0.3",
         f'aicost_build_info{{version="{__version__}"}} 1.0',
@@ -78,15 +89,18 @@ def test_openmetrics_counters_carry_month_start_as_created() -> None:
     text = render(openmetrics=True)
     assert "# TYPE aicost_tokens counter" in text
     assert "# UNIT aicost_billed_cost_usd usd" in text
-    assert ('aicost_tokens_created{account="main",modality="text",model="gpt-4.1",project="Search",'
-            'project_id="proj_a",provider="openai",service_tier="default",token_type="input"} '
-            '1.7934912e+09') in text.splitlines()
+    assert (
+        'aicost_tokens_created{account="main",modality="text",model="gpt-4.1",project="Search",'
+        'project_id="proj_a",provider="openai",service_tier="default",token_type="input"} '
+        "1.7934912e+09"
+    ) in text.splitlines()
     assert text.endswith("# EOF\n")
 
 
 def test_exposition_passes_promtool_lint(promtool: str) -> None:
-    result = subprocess.run([promtool, "check", "metrics"], input=render(), text=True,
-                            capture_output=True, check=False)
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=render(), text=True, capture_output=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

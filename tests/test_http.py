@@ -20,8 +20,9 @@ NOV = 1793491200
 
 @pytest.fixture
 def store() -> SnapshotStore:
-    return SnapshotStore([AccountSnapshot("openai", "main"),
-                          AccountSnapshot("anthropic", "<b>acme</b>")])
+    return SnapshotStore(
+        [AccountSnapshot("openai", "main"), AccountSnapshot("anthropic", "<b>acme</b>")]
+    )
 
 
 @pytest.fixture
@@ -55,15 +56,20 @@ def test_healthy_is_independent_of_providers(base_url: str) -> None:
 
 
 def test_metrics_content_negotiation(store: SnapshotStore, base_url: str) -> None:
-    data = build_account_data("openai", "main", NOV,
-                              {(Family.REQUESTS, Dims("p"), ("default",)): 3.0}, {}, {}, 0)
+    data = build_account_data(
+        "openai", "main", NOV, {(Family.REQUESTS, Dims("p"), ("default",)): 3.0}, {}, {}, 0
+    )
     store.update("main", data=data)
     text = httpx.get(base_url + "/metrics")
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert 'aicost_requests_total{account="main",project="p",project_id="p",provider="openai",' \
-           'service_tier="default"} 3.0' in text.text.splitlines()
-    prometheus_accept = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-                         "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+    assert (
+        'aicost_requests_total{account="main",project="p",project_id="p",provider="openai",'
+        'service_tier="default"} 3.0' in text.text.splitlines()
+    )
+    prometheus_accept = (
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+        "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    )
     om = httpx.get(base_url + "/metrics", headers={"Accept": prometheus_accept})
     assert om.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
     assert "aicost_requests_created{" in om.text
@@ -72,8 +78,9 @@ def test_metrics_content_negotiation(store: SnapshotStore, base_url: str) -> Non
 
 def test_metrics_gzip(base_url: str) -> None:
     with httpx.Client() as client:
-        request = client.build_request("GET", base_url + "/metrics",
-                                       headers={"Accept-Encoding": "gzip"})
+        request = client.build_request(
+            "GET", base_url + "/metrics", headers={"Accept-Encoding": "gzip"}
+        )
         response = client.send(request, stream=True)
         raw = b"".join(response.iter_raw())
     assert response.headers["content-encoding"] == "gzip"
@@ -81,8 +88,9 @@ def test_metrics_gzip(base_url: str) -> None:
 
 
 def test_landing_page_escapes_and_links(store: SnapshotStore, base_url: str) -> None:
-    store.update("main", status=AccountStatus(polled=True, up=False,
-                                              last_error="auth: invalid admin key"))
+    store.update(
+        "main", status=AccountStatus(polled=True, up=False, last_error="auth: invalid admin key")
+    )
     page = httpx.get(base_url + "/")
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert '<a href="/metrics">' in page.text

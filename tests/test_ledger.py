@@ -17,8 +17,9 @@ TOKENS_IN: SeriesKey = (Family.TOKENS, Dims("proj_a", "gpt-4.1"), ("input", "tex
 COST: SeriesKey = (Family.BILLED_COST, Dims("proj_a"), ("gpt-4.1, input",))
 
 
-def fetch(start: int, end: int, days: dict[int, dict[SeriesKey, float]],
-          dataset: Dataset = Dataset.USAGE) -> FetchResult:
+def fetch(
+    start: int, end: int, days: dict[int, dict[SeriesKey, float]], dataset: Dataset = Dataset.USAGE
+) -> FetchResult:
     batch = Batch(dataset, start, end)
     for day, series in days.items():
         for key, value in series.items():
@@ -35,12 +36,19 @@ def test_month_start_is_utc_calendar_month() -> None:
 def test_first_fetch_sums_days_of_the_month_only() -> None:
     ledger = Ledger()
     now = NOV + 2 * DAY + 3600
-    ledger.apply(fetch(NOV - DAY, now, {
-        NOV - DAY: {TOKENS_IN: 1000.0},  # October: never counted
-        NOV: {TOKENS_IN: 10.0},
-        NOV + DAY: {TOKENS_IN: 20.0},
-        NOV + 2 * DAY: {TOKENS_IN: 5.0},  # today's partial day counts
-    }), now)
+    ledger.apply(
+        fetch(
+            NOV - DAY,
+            now,
+            {
+                NOV - DAY: {TOKENS_IN: 1000.0},  # October: never counted
+                NOV: {TOKENS_IN: 10.0},
+                NOV + DAY: {TOKENS_IN: 20.0},
+                NOV + 2 * DAY: {TOKENS_IN: 5.0},  # today's partial day counts
+            },
+        ),
+        now,
+    )
     assert ledger.totals == {TOKENS_IN: 35.0}
     assert ledger.month_start == NOV
 
@@ -96,8 +104,9 @@ def test_new_month_starts_from_zero() -> None:
     now = ts("2026-11-30T23:00:00")
     ledger.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 500.0}}), now)
     dec = ts("2026-12-01T00:05:00")
-    ledger.apply(fetch(ts("2026-12-01T00:00:00"), dec,
-                       {ts("2026-12-01T00:00:00"): {TOKENS_IN: 2.0}}), dec)
+    ledger.apply(
+        fetch(ts("2026-12-01T00:00:00"), dec, {ts("2026-12-01T00:00:00"): {TOKENS_IN: 2.0}}), dec
+    )
     assert ledger.totals == {TOKENS_IN: 2.0}
     assert ledger.month_start == ts("2026-12-01T00:00:00")
     assert ledger.revisions == 0
@@ -117,13 +126,17 @@ def test_settled_days_are_folded_and_survive_later_windows() -> None:
     ledger = Ledger()
     now = NOV + 5 * DAY
     ledger.apply(fetch(NOV, now, {NOV + d * DAY: {TOKENS_IN: 10.0} for d in range(6)}), now)
-    ledger.apply(fetch(NOV + 3 * DAY, now + 60,
-                       {NOV + d * DAY: {TOKENS_IN: 11.0} for d in range(3, 6)}), now + 60)
+    ledger.apply(
+        fetch(NOV + 3 * DAY, now + 60, {NOV + d * DAY: {TOKENS_IN: 11.0} for d in range(3, 6)}),
+        now + 60,
+    )
     assert sorted(ledger.days[Dataset.USAGE]) == [NOV + 3 * DAY, NOV + 4 * DAY, NOV + 5 * DAY]
     assert ledger.totals == {TOKENS_IN: 63.0}
     # A window that starts later folds the next day; the total is unchanged.
-    ledger.apply(fetch(NOV + 4 * DAY, now + 120,
-                       {NOV + d * DAY: {TOKENS_IN: 11.0} for d in range(4, 6)}), now + 120)
+    ledger.apply(
+        fetch(NOV + 4 * DAY, now + 120, {NOV + d * DAY: {TOKENS_IN: 11.0} for d in range(4, 6)}),
+        now + 120,
+    )
     assert ledger.totals == {TOKENS_IN: 63.0}
     assert ledger.revisions == 0
 
@@ -133,8 +146,9 @@ def test_refetch_from_month_start_rebuilds_settled_days() -> None:
     now = NOV + 5 * DAY
     ledger.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 10.0}, NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now)
     ledger.apply(fetch(NOV + 4 * DAY, now + 60, {NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now + 60)
-    ledger.apply(fetch(NOV, now + 120, {NOV: {TOKENS_IN: 12.0}, NOV + 4 * DAY: {TOKENS_IN: 1.0}}),
-                 now + 120)
+    ledger.apply(
+        fetch(NOV, now + 120, {NOV: {TOKENS_IN: 12.0}, NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now + 120
+    )
     assert ledger.totals == {TOKENS_IN: 13.0}
 
 

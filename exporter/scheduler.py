@@ -1,0 +1,158 @@
+"""Background polling: one asyncio task per account, with backoff and Retry-After.
+
+A poll fetches the account's recent window (all of the month on the first
+poll), merges it into the account's ledger and publishes a new snapshot. A
+failed poll publishes only its status: the last good data stays on /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from exporter.ledger import Ledger, month_start
+from exporter.metrics import DURATION_BUCKETS
+from exporter.providers.base import REASONS, Provider, ProviderError, RequestObserver
+from exporter.records import day_start
+from exporter.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
+
+log = logging.getLogger(__name__)
+
+ERROR_REASONS = (*REASONS, "internal")
+MAX_BACKOFF = 3600.0
+
+
+class AccountPoller:
+    """Polls one account on its interval and publishes the results."""
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        provider_factory: Callable[[RequestObserver], Provider],
+        store: SnapshotStore,
+        poll_interval: float,
+        settle_window: float,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.account = account
+        self.provider = provider_factory(self.observe_request)
+        self.poll_interval = poll_interval
+        self.settle_window = settle_window
+        self.ledger = Ledger()
+        self._store = store
+        self._clock = clock
+        self._rng = rng
+        self._failures = 0
+        self._last_success: float | None = None
+        self._project_names: dict[str, str] = {}
+        self._status = AccountStatus(
+            errors={reason: 0 for reason in ERROR_REASONS},
+            duration_buckets=(0,) * len(DURATION_BUCKETS),
+        )
+        self._api_requests: dict[tuple[str, str], int] = {}
+
+    def observe_request(self, endpoint: str, code: str) -> None:
+        """Count one provider API call (the provider's RequestObserver)."""
+        key = (endpoint, code)
+        self._api_requests[key] = self._api_requests.get(key, 0) + 1
+
+    def fetch_start(self, now: float) -> int:
+        """First day to fetch: the month start on a first poll, else the unsettled window."""
+        month = month_start(now)
+        if self._last_success is None or self.ledger.month_start != month:
+            return month
+        return max(month, day_start(self._last_success - self.settle_window))
+
+    async def poll_once(self) -> float:
+        """Run one poll; return the delay until the next one."""
+        started = time.monotonic()
+        now = self._clock()
+        retry_after: float | None = None
+        try:
+            result = await self.provider.fetch(self.fetch_start(now), int(now))
+            self.ledger.apply(result, now)
+        except ProviderError as exc:
+            reason, message, retry_after = exc.reason, str(exc), exc.retry_after
+        except Exception as exc:  # a bug must not kill the account's loop
+            log.exception("poll failed unexpectedly", extra={"account": self.account})
+            reason, message = "internal", type(exc).__name__
+        else:
+            self._project_names.update(result.project_names)
+            self._last_success = now
+            self._failures = 0
+            assert self.ledger.month_start is not None
+            data = build_account_data(
+                self.provider.name,
+                self.account,
+                self.ledger.month_start,
+                self.ledger.totals,
+                self._project_names,
+                self.ledger.watermarks,
+                self.ledger.revisions,
+            )
+            self._publish(started, up=True, error="", data=data)
+            log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})
+            return self._jittered(self.poll_interval)
+        self._failures += 1
+        errors = dict(self._status.errors)
+        errors[reason] = errors.get(reason, 0) + 1
+        self._status = replace(self._status, errors=errors)
+        self._publish(started, up=False, error=f"{reason}: {message}")
+        delay = min(
+            self.poll_interval * 2 ** (self._failures - 1), max(MAX_BACKOFF, self.poll_interval)
+        )
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        log.warning(
+            "poll failed",
+            extra={
+                "account": self.account,
+                "reason": reason,
+                "err": message,
+                "retry_in": round(delay, 1),
+            },
+        )
+        return self._jittered(delay)
+
+    def _publish(
+        self, started: float, *, up: bool, error: str, data: AccountData | None = None
+    ) -> None:
+        elapsed = time.monotonic() - started
+        status = self._status
+        buckets = list(status.duration_buckets)
+        index = bisect.bisect_left(DURATION_BUCKETS, elapsed)
+        if index < len(buckets):
+            buckets[index] += 1
+        self._status = replace(
+            status,
+            up=up,
+            polled=True,
+            last_success=self._last_success,
+            api_requests=dict(self._api_requests),
+            duration_buckets=tuple(buckets),
+            duration_count=status.duration_count + 1,
+            duration_sum=status.duration_sum + elapsed,
+            last_error=error,
+        )
+        self._store.update(self.account, status=self._status, data=data)
+
+    def _jittered(self, delay: float) -> float:
+        return delay * (0.9 + 0.2 * self._rng())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set."""
+        while not stop.is_set():
+            started = time.monotonic()
+            delay = await self.poll_once()
+            remaining = max(0.0, delay - (time.monotonic() - started))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=remaining)
+            except TimeoutError:
+                pass

@@ -1,0 +1,382 @@
+"""The poll loop with the real OpenAI provider; provider HTTP mocked with respx."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from exporter.providers.base import ProviderSettings, RequestObserver
+from exporter.providers.openai import OpenAIProvider
+from exporter.records import DAY
+from exporter.scheduler import AccountPoller
+from exporter.snapshot import AccountSnapshot, Snapshot, SnapshotStore
+
+BASE = "https://api.openai.com/v1"
+KEY = "sk-admin-pollerTESTkeyDoNotLeak"
+NOV = 1793491200  # 2026-11-01T00:00:00Z
+NOW = NOV + 25 * DAY + 13 * 3600  # 2026-11-26T13:00:00Z
+USAGE_PATHS = (
+    "completions",
+    "embeddings",
+    "moderations",
+    "images",
+    "audio_speeches",
+    "audio_transcriptions",
+)
+
+
+def page(buckets: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
+
+
+def completion(day: int, tokens: int) -> dict[str, Any]:
+    row = {
+        "object": "organization.usage.completions.result",
+        "input_tokens": tokens,
+        "input_cached_tokens": 0,
+        "input_cache_write_tokens": 0,
+        "input_uncached_tokens": tokens,
+        "output_tokens": tokens // 2,
+        "num_model_requests": 1,
+        "project_id": "proj_a",
+        "model": "gpt-4.1",
+        "user_id": None,
+        "api_key_id": None,
+        "batch": False,
+        "service_tier": None,
+    }
+    return {"object": "bucket", "start_time": day, "end_time": day + DAY, "results": [row]}
+
+
+def cost(day: int, dollars: str) -> dict[str, Any]:
+    row = {
+        "object": "organization.costs.result",
+        "amount": {"value": dollars, "currency": "usd"},
+        "line_item": "gpt-4.1, input",
+        "project_id": "proj_a",
+        "api_key_id": None,
+        "quantity": None,
+        "quantity_unit": None,
+    }
+    return {"object": "bucket", "start_time": day, "end_time": day + DAY, "results": [row]}
+
+
+class Org:
+    """A mocked OpenAI organization: daily input tokens and costs, by day."""
+
+    def __init__(self, mock: respx.MockRouter) -> None:
+        self.tokens = {NOV - DAY: 999_999, NOV: 100, NOV + 24 * DAY: 50, NOV + 25 * DAY: 7}
+        self.dollars = {NOV - DAY: "99.0", NOV: "1.5", NOV + 25 * DAY: "0.25"}
+        self.mock = mock
+        self.completions = mock.get(f"{BASE}/organization/usage/completions")
+        self.completions.side_effect = self._completions
+        for path in USAGE_PATHS[1:]:
+            mock.get(f"{BASE}/organization/usage/{path}").respond(json=page([]))
+        self.costs = mock.get(f"{BASE}/organization/costs")
+        self.costs.side_effect = self._costs
+        mock.get(f"{BASE}/organization/projects").respond(
+            json={
+                "object": "list",
+                "data": [
+                    {
+                        "id": "proj_a",
+                        "object": "organization.project",
+                        "name": "Search",
+                        "created_at": 0,
+                        "archived_at": None,
+                        "status": "active",
+                    }
+                ],
+                "first_id": "proj_a",
+                "last_id": "proj_a",
+                "has_more": False,
+            }
+        )
+
+    @staticmethod
+    def _window(request: httpx.Request) -> tuple[int, int]:
+        return int(request.url.params["start_time"]), int(request.url.params["end_time"])
+
+    def _completions(self, request: httpx.Request) -> httpx.Response:
+        start, end = self._window(request)
+        return httpx.Response(
+            200,
+            json=page(
+                [completion(d, t) for d, t in sorted(self.tokens.items()) if start <= d < end]
+            ),
+        )
+
+    def _costs(self, request: httpx.Request) -> httpx.Response:
+        start, end = self._window(request)
+        return httpx.Response(
+            200,
+            json=page([cost(d, v) for d, v in sorted(self.dollars.items()) if start <= d < end]),
+        )
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+def make_poller(clock: Clock, store: SnapshotStore) -> AccountPoller:
+    settings = ProviderSettings(account="main", api_key=lambda: KEY, base_url=BASE, timeout=5.0)
+
+    def factory(observe: RequestObserver) -> OpenAIProvider:
+        return OpenAIProvider(settings, observe=observe, sleep=no_sleep)
+
+    return AccountPoller(
+        account="main",
+        provider_factory=factory,
+        store=store,
+        poll_interval=300.0,
+        settle_window=2 * DAY,
+        clock=clock,
+        rng=lambda: 0.5,
+    )
+
+
+def values(snap: Snapshot) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for account in snap.accounts:
+        for family in account.data.families.values():
+            for s in family.samples:
+                out[s.name, frozenset(s.labels.items())] = s.value
+    return out
+
+
+def tokens(snap: Snapshot, token_type: str) -> float:
+    return sum(
+        v
+        for (name, labels), v in values(snap).items()
+        if name == "aicost_tokens_total" and ("token_type", token_type) in labels
+    )
+
+
+def billed(snap: Snapshot) -> float:
+    return sum(v for (name, _), v in values(snap).items() if name == "aicost_billed_cost_usd_total")
+
+
+def status(snap: Snapshot) -> Any:
+    return snap.accounts[0].status
+
+
+@pytest.fixture
+def store() -> SnapshotStore:
+    return SnapshotStore([AccountSnapshot("openai", "main")])
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@respx.mock(assert_all_mocked=True)
+def test_first_poll_publishes_month_to_date_including_today(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    poller = make_poller(Clock(NOW), store)
+    assert run(poller.poll_once()) == 300.0
+    snap = store.current
+    assert tokens(snap, "input") == 157  # October's 999999 excluded, today's 7 included
+    assert tokens(snap, "output") == 50 + 25 + 3
+    assert billed(snap) == 1.75
+    assert status(snap).up and status(snap).last_success == NOW
+    labels = {k for (name, k) in values(snap) if name == "aicost_billed_cost_usd_total"}
+    assert labels == {
+        frozenset(
+            {
+                "provider": "openai",
+                "account": "main",
+                "project_id": "proj_a",
+                "project": "Search",
+                "line_item": "gpt-4.1, input",
+            }.items()
+        )
+    }
+    first = org.completions.calls[0].request.url.params
+    assert (first["start_time"], first["end_time"]) == (str(NOV), str(NOV + 26 * DAY))
+
+
+@respx.mock(assert_all_mocked=True)
+def test_later_polls_read_only_the_unsettled_window(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    clock = Clock(NOW)
+    poller = make_poller(clock, store)
+    run(poller.poll_once())
+    clock.now += 300
+    org.tokens[NOV + 25 * DAY] = 20  # today's usage grew
+    run(poller.poll_once())
+    second = org.completions.calls[-1].request.url.params
+    assert second["start_time"] == str(NOV + 23 * DAY)  # last success minus 2 days, day aligned
+    assert tokens(store.current, "input") == 170
+    calls = len(respx_mock.calls)
+    assert calls == 2 * 7 + 1  # seven endpoints per poll, project names once
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (
+            httpx.Response(
+                401,
+                json={
+                    "error": {
+                        "message": "bad key",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+            ),
+            "auth",
+        ),
+        (
+            httpx.Response(
+                500,
+                json={
+                    "error": {
+                        "message": "boom",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+            ),
+            "http_5xx",
+        ),
+        (
+            httpx.Response(
+                200,
+                content=b'{"object": "page", "data": [',
+            ),
+            "parse",
+        ),
+        (httpx.ReadTimeout("timed out"), "timeout"),
+    ],
+)
+@respx.mock(assert_all_mocked=True)
+def test_failed_poll_keeps_last_good_values_and_counts_reason(
+    respx_mock: respx.MockRouter, store: SnapshotStore, failure: Any, reason: str
+) -> None:
+    org = Org(respx_mock)
+    clock = Clock(NOW)
+    poller = make_poller(clock, store)
+    run(poller.poll_once())
+    before = values(store.current)
+    org.costs.side_effect = failure
+    clock.now += 300
+    org.tokens[NOV + 25 * DAY] = 10_000  # would change the values if anything partial leaked
+    delay = run(poller.poll_once())
+    snap = store.current
+    assert values(snap) == before
+    assert not status(snap).up and status(snap).last_success == NOW
+    assert dict(status(snap).errors)[reason] == 1
+    assert sum(dict(status(snap).errors).values()) == 1
+    assert delay == 300.0  # first failure: next poll after one interval
+    assert KEY not in status(snap).last_error
+    # Recovery: the next successful poll publishes the new values.
+    org.costs.side_effect = org._costs
+    clock.now += 300
+    run(poller.poll_once())
+    assert tokens(store.current, "input") == 100 + 50 + 10_000
+    assert status(store.current).up
+
+
+@respx.mock(assert_all_mocked=True)
+def test_429_then_success_within_one_poll(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    limited = httpx.Response(
+        429,
+        headers={"Retry-After": "2"},
+        json={
+            "error": {
+                "message": "Rate limit reached",
+                "type": "requests",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            }
+        },
+    )
+    org.costs.side_effect = [limited, org._costs]
+    poller = make_poller(Clock(NOW), store)
+    run(poller.poll_once())
+    snap = store.current
+    assert status(snap).up and billed(snap) == 1.75
+    assert dict(status(snap).errors)["rate_limited"] == 0
+    assert status(snap).api_requests[("/organization/costs", "429")] == 1
+    assert status(snap).api_requests[("/organization/costs", "200")] == 1
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_repeated_failures_back_off_and_honour_long_retry_after(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    org.costs.side_effect = httpx.Response(
+        503, json={"error": {"message": "x", "type": "x", "param": None, "code": None}}
+    )
+    poller = make_poller(Clock(NOW), store)
+    assert [run(poller.poll_once()) for _ in range(3)] == [300.0, 600.0, 1200.0]
+    org.costs.side_effect = httpx.Response(
+        429,
+        headers={"Retry-After": "7200"},
+        json={"error": {"message": "slow down", "type": "requests", "param": None, "code": None}},
+    )
+    assert run(poller.poll_once()) == 7200.0
+    assert dict(status(store.current).errors) == {
+        "auth": 0,
+        "rate_limited": 1,
+        "http_5xx": 3,
+        "http_4xx": 0,
+        "timeout": 0,
+        "connection": 0,
+        "parse": 0,
+        "secret": 0,
+        "internal": 0,
+    }
+
+
+@respx.mock(assert_all_mocked=True)
+def test_restart_reproduces_the_same_values(respx_mock: respx.MockRouter) -> None:
+    Org(respx_mock)
+    results = []
+    for _ in range(2):  # two processes' worth of pollers, each starting from nothing
+        store = SnapshotStore([AccountSnapshot("openai", "main")])
+        run(make_poller(Clock(NOW), store).poll_once())
+        results.append(values(store.current))
+    assert results[0] == results[1] and results[0]
+
+
+@respx.mock(assert_all_mocked=True)
+def test_new_month_resets_and_refetches_from_its_start(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    clock = Clock(NOV + 29 * DAY + 23 * 3600)  # 2026-11-30T23:00Z
+    poller = make_poller(clock, store)
+    run(poller.poll_once())
+    dec = NOV + 30 * DAY
+    org.tokens = {dec - DAY: 5, dec: 3}
+    org.dollars = {dec: "0.5"}
+    clock.now = dec + 600
+    run(poller.poll_once())
+    assert org.completions.calls[-1].request.url.params["start_time"] == str(dec)
+    assert tokens(store.current, "input") == 3 and billed(store.current) == 0.5
+    created = {s.value for f in store.current.accounts[0].data.families.values() for s in f.created}
+    assert created == {float(dec)}
