@@ -33,7 +33,6 @@ class Ledger:
         self.revisions = 0
         self._settled: dict[Dataset, dict[SeriesKey, float]] = {}
         self._settled_until: dict[Dataset, int] = {}
-        self._keys: dict[SeriesKey, SeriesKey] = {}
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
 
@@ -44,6 +43,8 @@ class Ledger:
 
     def apply(self, result: FetchResult, now: float) -> None:
         """Merge one successful fetch made at ``now`` and recompute the totals.
+
+        The ledger takes ownership of the batches' per-day dictionaries.
 
         Days before a batch's start are settled: they are folded into one sum
         and cannot be replaced again, except by a fetch from the month start.
@@ -61,7 +62,6 @@ class Ledger:
         self.watermarks = {}
         self._settled = {}
         self._settled_until = {}
-        self._keys = {}
         self._computed = {}
         self._published = {}
 
@@ -76,10 +76,9 @@ class Ledger:
         days = self.days.setdefault(dataset, {})
         for day in [d for d in days if d >= first]:
             del days[day]
-        keys = self._keys
         for day, series in batch.days.items():
             if first <= day < batch.end:
-                days[day] = {keys.setdefault(key, key): value for key, value in series.items()}
+                days[day] = series  # the ledger owns the batch from here on
         settled = self._settled.setdefault(dataset, {})
         for day in sorted(d for d in days if d < first):
             for key, value in days.pop(day).items():

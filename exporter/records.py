@@ -72,17 +72,21 @@ class Batch:
     dataset: Dataset
     start: int
     end: int
-    days: dict[int, dict[SeriesKey, float]] = field(default_factory=dict)
+    days: dict[int, dict[SeriesKey, float]] = field(default_factory=dict, repr=False)
     watermark: float | None = None
 
-    def add(self, day: int, key: SeriesKey, value: float) -> None:
-        """Add ``value`` to ``key`` on UTC ``day`` (ignoring zeros)."""
-        if not value:
-            return
+    def series(self, day: int) -> dict[SeriesKey, float]:
+        """The mutable sums of UTC ``day`` (for parsers adding many values per row)."""
         series = self.days.get(day)
         if series is None:
             series = self.days[day] = {}
-        series[key] = series.get(key, 0.0) + value
+        return series
+
+    def add(self, day: int, key: SeriesKey, value: float) -> None:
+        """Add ``value`` to ``key`` on UTC ``day`` (ignoring zeros)."""
+        if value:
+            series = self.series(day)
+            series[key] = series.get(key, 0.0) + value
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ import httpx
 
 from exporter.providers.base import (
     ApiClient,
+    DimsReader,
     NameCache,
     ProviderError,
     ProviderSettings,
@@ -22,7 +23,6 @@ from exporter.providers.base import (
     count,
     grouped_fields,
     label,
-    make_dims,
     money,
     objects,
     parse_rfc3339,
@@ -39,7 +39,10 @@ USAGE_PATH = "/v1/organizations/usage_report/messages"
 COST_PATH = "/v1/organizations/cost_report"
 WORKSPACES_PATH = "/v1/organizations/workspaces"
 DIM_FIELDS = {
-    "project": "workspace_id", "model": "model", "api_key": "api_key_id", "user": "account_id",
+    "project": "workspace_id",
+    "model": "model",
+    "api_key": "api_key_id",
+    "user": "account_id",
 }
 DEFAULT_WORKSPACE = "default"  # workspace_id is null for the default workspace
 CENTS = Decimal(100)
@@ -115,11 +118,10 @@ class AnthropicProvider:
         days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
         batch = Batch(Dataset.USAGE, start, end, watermark=mark)
         where = f"GET {USAGE_PATH}"
+        read_dims = DimsReader(self._group_by, DIM_FIELDS, null_project=DEFAULT_WORKSPACE)
         for day, results in days:
             for row in results:
-                dims = make_dims(
-                    row, self._group_by, DIM_FIELDS, where, null_project=DEFAULT_WORKSPACE
-                )
+                dims = read_dims(row, where)
                 tier = label(row, "service_tier", where) or "standard"
                 cache = row.get("cache_creation")
                 if not isinstance(cache, dict):
@@ -142,7 +144,11 @@ class AnthropicProvider:
         buckets = await self._api.paginate_buckets(COST_PATH, {**window, "group_by": group_by})
         days, mark = _buckets_by_day(buckets, start, end, COST_PATH)
         where = f"GET {COST_PATH}"
-        cost_dims = [dim for dim in self._group_by if dim in ("project", "model")]
+        read_dims = DimsReader(
+            [d for d in self._group_by if d in ("project", "model")],
+            DIM_FIELDS,
+            null_project=DEFAULT_WORKSPACE,
+        )
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
         for day, results in days:
             for row in results:
@@ -150,7 +156,7 @@ class AnthropicProvider:
                 if not isinstance(currency, str) or currency.upper() != "USD":
                     raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
                 dollars = money(row.get("amount"), where) / CENTS  # amounts are in cents
-                dims = make_dims(row, cost_dims, DIM_FIELDS, where, null_project=DEFAULT_WORKSPACE)
+                dims = read_dims(row, where)
                 line_item = label(row, "description", where) or ""
                 key: SeriesKey = (Family.BILLED_COST, dims, (line_item,))
                 totals[day, key] = totals.get((day, key), Decimal(0)) + dollars

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import operator
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -13,6 +15,7 @@ import httpx
 
 from exporter.providers.base import (
     ApiClient,
+    DimsReader,
     NameCache,
     ProviderError,
     ProviderSettings,
@@ -22,7 +25,6 @@ from exporter.providers.base import (
     count,
     grouped_fields,
     label,
-    make_dims,
     money,
     objects,
     project_ids,
@@ -59,41 +61,95 @@ def _service_tier(row: Mapping[str, Any], where: str) -> str:
     return label(row, "service_tier", where) or "default"
 
 
-def _split(
-    batch: Batch, day: int, dims: Dims, token_type: TokenType, tier: str,
-    total: int, audio: int, image: int, where: str,
-) -> None:
-    text = total - audio - image
-    if text < 0:
-        raise ProviderError("parse", f"{where}: inconsistent token counts for {token_type}")
-    for modality, value in ((_TEXT, text), (_AUDIO, audio), (_IMAGE, image)):
-        batch.add(day, (Family.TOKENS, dims, (token_type, modality, tier)), value)
+# Completions fields: three required, then optional ones that default to 0.
+_COMPLETION_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "num_model_requests",
+    "input_cached_tokens",
+    "input_cache_write_tokens",
+    "input_uncached_tokens",
+    "input_audio_tokens",
+    "input_image_tokens",
+    "input_cached_audio_tokens",
+    "input_cached_image_tokens",
+    "output_audio_tokens",
+    "output_image_tokens",
+)
+_REQUIRED = 3
+
+
+_get_counts = operator.itemgetter(*_COMPLETION_FIELDS)
+_INT = {int}
+
+
+def _counts(row: Mapping[str, Any], where: str) -> list[int]:
+    try:
+        values = list(_get_counts(row))
+        if set(map(type, values)) == _INT and min(values) >= 0:
+            return values
+    except KeyError:
+        pass
+    # Slow path: optional fields missing or null, or something to reject.
+    return [
+        count(row, field, where, required=i < _REQUIRED)
+        for i, field in enumerate(_COMPLETION_FIELDS)
+    ]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _completion_keys(dims: Dims, tier: str) -> tuple[SeriesKey, ...]:
+    """Series keys in the order of the values ``_completions`` computes."""
+    tokens = [
+        (Family.TOKENS, dims, (token_type, modality, tier))
+        for token_type in (TokenType.INPUT, TokenType.INPUT_CACHE_READ, TokenType.OUTPUT)
+        for modality in (_TEXT, _AUDIO, _IMAGE)
+    ]
+    # OpenAI reports no modality split for cache writes.
+    tokens.append((Family.TOKENS, dims, (TokenType.INPUT_CACHE_WRITE, _TEXT, tier)))
+    return (*tokens, (Family.REQUESTS, dims, (tier,)))
 
 
 def _completions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
     tier = _service_tier(row, where)
-    input_tokens = count(row, "input_tokens", where)
-    cached = count(row, "input_cached_tokens", where, required=False)
-    cache_write = count(row, "input_cache_write_tokens", where, required=False)
-    if row.get("input_uncached_tokens") is not None:
-        uncached = count(row, "input_uncached_tokens", where)
-    else:  # older responses: input_tokens includes cached and cache-write tokens
+    (
+        input_tokens,
+        output,
+        requests,
+        cached,
+        cache_write,
+        uncached,
+        in_audio,
+        in_image,
+        cached_audio,
+        cached_image,
+        out_audio,
+        out_image,
+    ) = _counts(row, where)
+    if row.get("input_uncached_tokens") is None:
+        # Older responses: input_tokens includes cached and cache-write tokens.
         uncached = input_tokens - cached - cache_write
-        if uncached < 0:
-            raise ProviderError("parse", f"{where}: inconsistent token counts for input")
-
-    def opt(key: str) -> int:
-        return count(row, key, where, required=False)
-
-    _split(batch, day, dims, TokenType.INPUT, tier, uncached,
-           opt("input_audio_tokens"), opt("input_image_tokens"), where)
-    _split(batch, day, dims, TokenType.INPUT_CACHE_READ, tier, cached,
-           opt("input_cached_audio_tokens"), opt("input_cached_image_tokens"), where)
-    _split(batch, day, dims, TokenType.OUTPUT, tier, count(row, "output_tokens", where),
-           opt("output_audio_tokens"), opt("output_image_tokens"), where)
-    # OpenAI reports no modality split for cache writes.
-    batch.add(day, (Family.TOKENS, dims, (TokenType.INPUT_CACHE_WRITE, _TEXT, tier)), cache_write)
-    batch.add(day, (Family.REQUESTS, dims, (tier,)), count(row, "num_model_requests", where))
+    values = (
+        uncached - in_audio - in_image,
+        in_audio,
+        in_image,
+        cached - cached_audio - cached_image,
+        cached_audio,
+        cached_image,
+        output - out_audio - out_image,
+        out_audio,
+        out_image,
+        cache_write,
+        requests,
+    )
+    if min(values) < 0:
+        first = min(i for i, v in enumerate(values) if v < 0)
+        kind = ("input", "input_cache_read", "output")[first // 3]
+        raise ProviderError("parse", f"{where}: inconsistent token counts for {kind}")
+    series = batch.series(day)
+    for key, value in zip(_completion_keys(dims, tier), values, strict=True):
+        if value:
+            series[key] = series.get(key, 0.0) + value
 
 
 def _requests(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
@@ -135,8 +191,10 @@ USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], RowHandler], ...] = (
 
 def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[str, Any]]]:
     start, end = bucket.get("start_time"), bucket.get("end_time")
-    if isinstance(start, bool) or isinstance(end, bool) or not (
-        isinstance(start, int) and isinstance(end, int)
+    if (
+        isinstance(start, bool)
+        or isinstance(end, bool)
+        or not (isinstance(start, int) and isinstance(end, int))
     ):
         raise ProviderError("parse", f"GET {path}: bucket without integer start_time/end_time")
     return start, end, objects(bucket, "results", f"GET {path}")
@@ -182,6 +240,7 @@ class OpenAIProvider:
             "limit": 31,
         }
         dims_fields = grouped_fields(self._group_by, DIM_FIELDS)
+        read_dims = DimsReader(self._group_by, DIM_FIELDS)
         usage = Batch(Dataset.USAGE, start, end)
         latest: list[int] = []
         for path, extra, handler in USAGE_ENDPOINTS:
@@ -196,7 +255,7 @@ class OpenAIProvider:
                 if not start <= day < end:
                     continue
                 for row in results:
-                    dims = make_dims(row, self._group_by, DIM_FIELDS, where)
+                    dims = read_dims(row, where)
                     handler(usage, day, dims, row, where)
             if ends:
                 latest.append(max(ends))
@@ -216,7 +275,9 @@ class OpenAIProvider:
             group_by.append("api_key_id")
         buckets = await self._api.paginate_buckets(COSTS_PATH, {**window, "group_by": group_by})
         where = f"GET {COSTS_PATH}"
-        cost_dims = [dim for dim in self._group_by if dim in ("project", "api_key")]
+        read_dims = DimsReader(
+            [d for d in self._group_by if d in ("project", "api_key")], DIM_FIELDS
+        )
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
         ends = []
         for bucket in buckets:
@@ -233,7 +294,7 @@ class OpenAIProvider:
                 if not isinstance(currency, str) or currency.lower() != "usd":
                     raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
                 value = money(amount.get("value"), where)
-                dims = make_dims(row, cost_dims, DIM_FIELDS, where)
+                dims = read_dims(row, where)
                 key: SeriesKey = (Family.BILLED_COST, dims, (label(row, "line_item", where) or "",))
                 totals[day, key] = totals.get((day, key), Decimal(0)) + value
         batch = Batch(Dataset.COST, start, end, watermark=watermark(end, ends))
