@@ -1,0 +1,114 @@
+"""Ground truth for tests, computed from the dataset (never from served HTTP bodies)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from decimal import Decimal
+
+from .catalog import ANTHROPIC, ANTHROPIC_STREAMS, OPENAI, OPENAI_STREAMS
+from .data import DAY, SyntheticData
+
+Expected = dict[str, dict[tuple[str, ...], float]]
+
+
+def _days(start: int, end: int, now: float) -> range:
+    """UTC days whose start lies in ``[start, end)`` and before ``now``."""
+    first = -(-start // DAY) * DAY
+    return range(first, max(first, min(end, math.ceil(now))), DAY)
+
+
+def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Expected:
+    """OpenAI tokens/requests/images/audio over ``[start, min(end, now))``, cost per day."""
+    out: dict[str, defaultdict[tuple[str, ...], float]] = {
+        name: defaultdict(float)
+        for name in (
+            "tokens",
+            "requests",
+            "cost",
+            "images",
+            "audio_speech_characters",
+            "audio_transcription_seconds",
+        )
+    }
+    stop = min(end, now)
+    totals = data.totals(OPENAI, start, stop) if stop > start else [None] * len(OPENAI_STREAMS)
+    tokens, requests = out["tokens"], out["requests"]
+    for stream, values in zip(OPENAI_STREAMS, totals, strict=True):
+        if values is None:
+            continue
+        dims = stream.dims
+        project, model = str(dims["project_id"]), str(dims["model"])
+        tier = "default"
+        if stream.kind == "completions":
+            tier = "batch" if dims["batch"] else str(dims["service_tier"] or "default")
+            _, ut, ua, ui, ct, ca, ci, cw, ot, oa, oi = values
+            for token_type, modality, value in (
+                ("input", "text", ut),
+                ("input", "audio", ua),
+                ("input", "image", ui),
+                ("input_cache_read", "text", ct),
+                ("input_cache_read", "audio", ca),
+                ("input_cache_read", "image", ci),
+                ("input_cache_write", "text", cw),
+                ("output", "text", ot),
+                ("output", "audio", oa),
+                ("output", "image", oi),
+            ):
+                if value:
+                    tokens[(project, model, token_type, modality, tier)] += value
+        elif stream.kind in ("embeddings", "moderations"):
+            tokens[(project, model, "input", "text", tier)] += values[1]
+        else:
+            family = {
+                "images": "images",
+                "audio_speeches": "audio_speech_characters",
+                "audio_transcriptions": "audio_transcription_seconds",
+            }[stream.kind]
+            out[family][(project, model)] += values[1]
+        requests[(project, model, tier)] += values[0]
+    cost: defaultdict[tuple[str, ...], Decimal] = defaultdict(Decimal)
+    for day in _days(start, end, now):
+        for line in data.cost_lines(OPENAI, day, now):
+            cost[(str(line.fields["project_id"]), str(line.fields["line_item"]))] += line.amount
+    out["cost"].update({key: float(amount) for key, amount in cost.items()})
+    return {name: dict(values) for name, values in out.items()}
+
+
+_ANTHROPIC_TOKENS = (
+    (1, "input"),
+    (2, "input_cache_read"),
+    (3, "input_cache_write"),
+    (4, "input_cache_write_1h"),
+    (5, "output"),
+)
+
+
+def expected_anthropic(data: SyntheticData, start: int, end: int, now: float) -> Expected:
+    """Anthropic tokens over ``[start, min(end, now))`` and cost (dollars) per day."""
+    tokens: defaultdict[tuple[str, ...], float] = defaultdict(float)
+    stop = min(end, now)
+    totals = (
+        data.totals(ANTHROPIC, start, stop) if stop > start else [None] * len(ANTHROPIC_STREAMS)
+    )
+    for stream, values in zip(ANTHROPIC_STREAMS, totals, strict=True):
+        if values is None:
+            continue
+        dims = stream.dims
+        workspace = str(dims["workspace_id"] or "default")
+        model, tier = str(dims["model"]), str(dims["service_tier"])
+        for index, token_type in _ANTHROPIC_TOKENS:
+            if values[index]:
+                tokens[(workspace, model, token_type, "text", tier)] += values[index]
+    cents: defaultdict[tuple[str, ...], Decimal] = defaultdict(Decimal)
+    for day in _days(start, end, now):
+        for line in data.cost_lines(ANTHROPIC, day, now):
+            fields = line.fields
+            key = (
+                str(fields["workspace_id"] or "default"),
+                str(fields["model"] or ""),
+                str(fields["description"]),
+            )
+            cents[key] += line.amount
+    cost = {key: float(amount / 100) for key, amount in cents.items()}
+    return {"tokens": dict(tokens), "cost": cost}
