@@ -1,0 +1,106 @@
+"""Run the real exporter as a child process, over real sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+Labels = frozenset[tuple[str, str]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ExporterProcess:
+    """``python -m exporter run`` with a config file, stopped with SIGTERM."""
+
+    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log_path = log
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "run",
+                "--config.file",
+                str(config),
+                "--web.listen-address",
+                f"127.0.0.1:{self.port}",
+                "--log.level",
+                "debug",
+            ],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def __enter__(self) -> ExporterProcess:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+    @property
+    def log(self) -> str:
+        self._log.flush()
+        return self._log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until /-/ready answers 200 (every account polled once)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"exporter exited with {self.process.returncode}:\n{self.log}")
+            try:
+                if httpx.get(self.url + "/-/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"exporter not ready after {timeout}s:\n{self.log}")
+
+    def wait_until(
+        self, predicate: object, timeout: float = 60.0
+    ) -> dict[str, dict[Labels, float]]:
+        """Scrape until ``predicate(samples)`` is true; return the last scrape."""
+        assert callable(predicate)
+        deadline = time.monotonic() + timeout
+        while True:
+            samples = self.scrape()
+            if predicate(samples):
+                return samples
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met after {timeout}s:\n{self.log}")
+            time.sleep(0.25)
+
+    def scrape(self) -> dict[str, dict[Labels, float]]:
+        """Samples by name, then by label set."""
+        text = httpx.get(self.url + "/metrics", timeout=5).text
+        samples: dict[str, dict[Labels, float]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+        return samples
+
+    def stop(self) -> int:
+        """SIGTERM and wait; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=15)

@@ -1,0 +1,199 @@
+"""The real exporter process against the bundled simulator, over real sockets."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exporter.ledger import month_start
+from exporter.simulator import Simulator
+
+from .exporter_process import ExporterProcess, Labels
+
+pytestmark = pytest.mark.integration
+
+OPENAI_FAMILIES = {
+    "tokens": (
+        "aicost_tokens_total",
+        ("project_id", "model", "token_type", "modality", "service_tier"),
+    ),
+    "requests": ("aicost_requests_total", ("project_id", "model", "service_tier")),
+    "cost": ("aicost_billed_cost_usd_total", ("project_id", "line_item")),
+    "images": ("aicost_images_total", ("project_id", "model")),
+    "audio_speech_characters": ("aicost_audio_speech_characters_total", ("project_id", "model")),
+    "audio_transcription_seconds": (
+        "aicost_audio_transcription_seconds_total",
+        ("project_id", "model"),
+    ),
+}
+ANTHROPIC_FAMILIES = {
+    "tokens": (
+        "aicost_tokens_total",
+        ("project_id", "model", "token_type", "modality", "service_tier"),
+    ),
+    "cost": ("aicost_billed_cost_usd_total", ("project_id", "model", "line_item")),
+}
+SERIES_FAMILIES = {name for name, _ in [*OPENAI_FAMILIES.values(), *ANTHROPIC_FAMILIES.values()]}
+
+CONFIG = """
+accounts:
+  - name: oai
+    provider: openai
+    api_key: ${{IT_OPENAI_KEY}}
+    base_url: {openai}
+    poll_interval: 10s
+    timeout: 5s
+  - name: ant
+    provider: anthropic
+    api_key: ${{IT_ANTHROPIC_KEY}}
+    base_url: {anthropic}
+    poll_interval: 10s
+    timeout: 5s
+"""
+
+
+def expected_series(sim: Simulator, start: int, end: int) -> dict[str, dict[Labels, float]]:
+    """What /metrics must show, derived from the simulator's own ground truth."""
+    out: dict[str, dict[Labels, float]] = {}
+    for provider, account, truth, families, names in (
+        (
+            "openai",
+            "oai",
+            sim.expected_openai(start, end),
+            OPENAI_FAMILIES,
+            sim.openai_project_names(),
+        ),
+        (
+            "anthropic",
+            "ant",
+            sim.expected_anthropic(start, end),
+            ANTHROPIC_FAMILIES,
+            {**sim.anthropic_workspace_names(), "default": "default"},
+        ),
+    ):
+        for key, (metric, label_names) in families.items():
+            for values, value in truth[key].items():
+                if not value:
+                    continue
+                labels = {
+                    "provider": provider,
+                    "account": account,
+                    **dict(zip(label_names, values, strict=True)),
+                }
+                labels["project"] = names.get(labels["project_id"], labels["project_id"])
+                series = frozenset((k, v) for k, v in labels.items() if v)
+                out.setdefault(metric, {})[series] = value
+    return out
+
+
+def series_only(samples: dict[str, dict[Labels, float]]) -> dict[str, dict[Labels, float]]:
+    return {name: values for name, values in samples.items() if name in SERIES_FAMILIES}
+
+
+def assert_same(
+    actual: dict[str, dict[Labels, float]], expected: dict[str, dict[Labels, float]]
+) -> None:
+    assert actual.keys() == expected.keys()
+    for name in expected:
+        assert actual[name].keys() == expected[name].keys(), name
+        for labels, value in expected[name].items():
+            assert math.isclose(actual[name][labels], value, rel_tol=1e-9), (name, labels)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(seed=7)
+    # Frozen a little in the past so every value is final and exactly known.
+    simulator.set_now(float(int(time.time()) - 120))
+    simulator.start("127.0.0.1", 0)
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, sim: Simulator) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(openai=sim.openai_base_url, anthropic=sim.anthropic_base_url))
+    return path
+
+
+@pytest.fixture
+def env(sim: Simulator) -> dict[str, str]:
+    return {"IT_OPENAI_KEY": sim.openai_key, "IT_ANTHROPIC_KEY": sim.anthropic_key}
+
+
+def frozen_month(sim: Simulator) -> tuple[int, int]:
+    now = int(sim.now())
+    if month_start(now) != month_start(time.time()):
+        pytest.skip("the simulator's frozen clock and the exporter's clock are in different months")
+    return month_start(now), now + 1
+
+
+def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
+    sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    expected = expected_series(sim, *frozen_month(sim))
+    assert expected["aicost_billed_cost_usd_total"], "the simulator served no cost this month"
+    with ExporterProcess(config, env, tmp_path / "run1.log") as exporter:
+        exporter.wait_ready()
+        first = exporter.scrape()
+        assert_same(series_only(first), expected)
+        up = first["aicost_collector_up"]
+        assert set(up.values()) == {1.0}
+        assert exporter.stop() == 0
+        log = exporter.log
+    assert sim.openai_key not in log and sim.anthropic_key not in log
+    with ExporterProcess(config, env, tmp_path / "run2.log") as exporter:
+        exporter.wait_ready()
+        assert series_only(exporter.scrape()) == series_only(first)
+        assert exporter.stop() == 0
+
+
+def test_faults_end_with_correct_values_and_counted_errors(
+    sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    expected = expected_series(sim, *frozen_month(sim))
+    sim.inject("openai", "/organization/usage/completions", "429", retry_after=1)
+    sim.inject("openai", "/organization/costs", "500", times=2)
+    sim.inject("openai", "/organization/usage/embeddings", "slow", delay=1.0)
+    sim.inject("anthropic", "/v1/organizations/cost_report", "malformed")
+    with ExporterProcess(config, env, tmp_path / "faults.log") as exporter:
+        exporter.wait_ready()
+        first = exporter.scrape()
+        base_oai = {("provider", "openai"), ("account", "oai")}
+        base_ant = {("provider", "anthropic"), ("account", "ant")}
+        # OpenAI: 429 and 500s were retried inside the poll, which succeeded.
+        assert first["aicost_collector_up"][frozenset(base_oai)] == 1.0
+        requests = first["aicost_api_requests_total"]
+        assert (
+            requests[
+                frozenset(
+                    base_oai | {("endpoint", "/organization/usage/completions"), ("code", "429")}
+                )
+            ]
+            == 1.0
+        )
+        assert (
+            requests[frozenset(base_oai | {("endpoint", "/organization/costs"), ("code", "500")})]
+            == 2.0
+        )
+        # Anthropic: a malformed page fails the poll, publishes nothing partial...
+        assert first["aicost_collector_up"][frozenset(base_ant)] == 0.0
+        errors = first["aicost_collector_errors_total"]
+        assert errors[frozenset(base_ant | {("reason", "parse")})] == 1.0
+        assert not [
+            labels for labels in first["aicost_tokens_total"] if ("provider", "anthropic") in labels
+        ]
+        # ...and the next poll (after backoff) brings every value.
+        final = exporter.wait_until(
+            lambda s: s["aicost_collector_up"][frozenset(base_ant)] == 1.0, timeout=40
+        )
+        assert_same(series_only(final), expected)
+        errors = final["aicost_collector_errors_total"]
+        assert errors[frozenset(base_ant | {("reason", "parse")})] == 1.0
+        assert errors[frozenset(base_oai | {("reason", "rate_limited")})] == 0.0
+        assert exporter.stop() == 0
