@@ -41,19 +41,21 @@ class Ledger:
         """Month-to-date value of every series (never lower than before within a month)."""
         return self._published
 
-    def apply(self, result: FetchResult, now: float) -> None:
+    def apply(self, result: FetchResult, now: float, *, settled_before: int = 0) -> None:
         """Merge one successful fetch made at ``now`` and recompute the totals.
 
         The ledger takes ownership of the batches' per-day dictionaries.
 
-        Days before a batch's start are settled: they are folded into one sum
-        and cannot be replaced again, except by a fetch from the month start.
+        Days before a batch's start, and before ``settled_before`` (the caller
+        promises not to fetch them again), are settled: they are folded into
+        one sum and cannot be replaced again, except by a fetch from the month
+        start.
         """
         month = month_start(now)
         if month != self.month_start:
             self._start_month(month)
         for batch in result.batches:
-            self._replace_days(batch, month)
+            self._replace_days(batch, month, settled_before)
         self._recompute()
 
     def _start_month(self, month: int) -> None:
@@ -65,7 +67,7 @@ class Ledger:
         self._computed = {}
         self._published = {}
 
-    def _replace_days(self, batch: Batch, month: int) -> None:
+    def _replace_days(self, batch: Batch, month: int, settled_before: int) -> None:
         dataset = batch.dataset
         first = max(day_start(batch.start), month)
         if first < self._settled_until.get(dataset, month):
@@ -80,10 +82,11 @@ class Ledger:
             if first <= day < batch.end:
                 days[day] = series  # the ledger owns the batch from here on
         settled = self._settled.setdefault(dataset, {})
-        for day in sorted(d for d in days if d < first):
+        boundary = max(first, settled_before)
+        for day in sorted(d for d in days if d < boundary):
             for key, value in days.pop(day).items():
                 settled[key] = settled.get(key, 0.0) + value
-        self._settled_until[dataset] = first
+        self._settled_until[dataset] = boundary
         if batch.watermark is not None:
             self.watermarks[batch.dataset] = batch.watermark
 

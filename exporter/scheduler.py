@@ -77,7 +77,8 @@ class AccountPoller:
         retry_after: float | None = None
         try:
             result = await self.provider.fetch(self.fetch_start(now), int(now))
-            self.ledger.apply(result, now)
+            settled_before = day_start(now - self.settle_window)
+            self.ledger.apply(result, now, settled_before=settled_before)
         except ProviderError as exc:
             reason, message, retry_after = exc.reason, str(exc), exc.retry_after
         except Exception as exc:  # a bug must not kill the account's loop

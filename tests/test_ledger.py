@@ -158,3 +158,18 @@ def test_fetch_starting_inside_settled_days_is_refused() -> None:
     ledger.apply(fetch(NOV + 4 * DAY, now, {NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now)
     with pytest.raises(ValueError, match="settled"):
         ledger.apply(fetch(NOV + 2 * DAY, now + 60, {}), now + 60)
+
+
+def test_days_before_settled_before_are_folded_at_once() -> None:
+    ledger = Ledger()
+    now = NOV + 5 * DAY + 3600
+    days = {NOV + d * DAY: {TOKENS_IN: 1.0} for d in range(6)}
+    ledger.apply(fetch(NOV, now, days), now, settled_before=NOV + 3 * DAY)
+    assert sorted(ledger.days[Dataset.USAGE]) == [NOV + 3 * DAY, NOV + 4 * DAY, NOV + 5 * DAY]
+    assert ledger.totals == {TOKENS_IN: 6.0}
+    ledger.apply(fetch(NOV + 3 * DAY, now + 60, {NOV + 5 * DAY: {TOKENS_IN: 2.0}}), now + 60,
+                 settled_before=NOV + 3 * DAY)
+    assert ledger.totals == {TOKENS_IN: 6.0}  # two days came back empty: a revision, kept higher
+    assert ledger.revisions == 1
+    with pytest.raises(ValueError, match="settled"):
+        ledger.apply(fetch(NOV + DAY, now + 120, {}), now + 120)

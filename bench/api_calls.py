@@ -1,0 +1,72 @@
+"""Provider API requests per poll, counted by the simulator: first poll and steady state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from exporter.daemon import provider_settings
+from exporter.demo import demo_config
+from exporter.providers import PROVIDERS
+from exporter.providers.base import Provider, RequestObserver
+from exporter.scheduler import AccountPoller
+from exporter.simulator import Simulator
+from exporter.snapshot import AccountSnapshot, SnapshotStore
+
+
+def count_calls() -> list[str]:
+    simulator = Simulator(seed=1)
+    simulator.start("127.0.0.1", 0)
+    lines = []
+    try:
+        config = demo_config(simulator)
+        store = SnapshotStore(AccountSnapshot(a.provider, a.name) for a in config.accounts)
+        pollers = []
+        for account in config.accounts:
+            settings = provider_settings(account)
+            provider_class = PROVIDERS[account.provider]
+
+            def factory(observe: RequestObserver, cls=provider_class, s=settings) -> Provider:
+                return cls(s, observe=observe)
+
+            pollers.append(
+                AccountPoller(
+                    account=account.name,
+                    provider_factory=factory,
+                    store=store,
+                    poll_interval=account.poll_interval,
+                    settle_window=account.settle_window,
+                )
+            )
+
+        async def poll_all() -> None:
+            for poller in pollers:
+                await poller.poll_once()
+
+        async def main() -> None:
+            for label in ("first poll (whole month)", "steady-state poll"):
+                simulator.reset_counts()
+                await poll_all()
+                per_endpoint = Counter((p, e) for p, e, _ in simulator.request_log())
+                worst = max(per_endpoint.values())
+                lines.append(
+                    f"api calls, {label}: {sum(per_endpoint.values())} requests over "
+                    f"{len(per_endpoint)} endpoints, at most {worst} per endpoint"
+                    + (" (target <= 2)" if label.startswith("steady") else "")
+                )
+            for poller in pollers:
+                await poller.provider.aclose()
+
+        asyncio.run(main())
+    finally:
+        simulator.stop()
+    return lines
+
+
+def main() -> None:
+    for line in count_calls():
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
