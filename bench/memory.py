@@ -12,11 +12,12 @@ import gc
 import sys
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+
 import exporter.daemon  # noqa: F401  (the real process imports all of it)
 from bench.render import snapshot_with
 from exporter.collector import SnapshotCollector
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 
 
 def rss_mb(field: str) -> float:
