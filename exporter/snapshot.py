@@ -19,10 +19,14 @@ from exporter.records import Dataset, Family, SeriesKey
 
 @dataclass(frozen=True, slots=True)
 class FamilySamples:
-    """Samples of one family for one account: plain, and the OpenMetrics ``_created`` ones."""
+    """Samples of one family for one account.
+
+    ``openmetrics`` holds the same samples, each followed by its ``_created``
+    sample: OpenMetrics requires a series' samples to be adjacent.
+    """
 
     samples: tuple[Sample, ...] = ()
-    created: tuple[Sample, ...] = ()
+    openmetrics: tuple[Sample, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,8 @@ def build_account_data(
 ) -> AccountData:
     """Turn ledger totals into ready-to-expose samples."""
     by_family: dict[Family, list[Sample]] = {}
-    created: dict[Family, list[Sample]] = {}
+    openmetrics: dict[Family, list[Sample]] = {}
+    start = float(month_start)
     for (family, dims, extra), value in totals.items():
         definition = FAMILY_METRICS[family]
         project_id, model, api_key_id, user_id = dims
@@ -93,14 +98,12 @@ def build_account_data(
         labels = {k: v for k, v in zip(SERIES_LABELS, values, strict=True) if v}
         labels.update((k, v) for k, v in zip(definition.labels, extra, strict=True) if v)
         suffix = "_total" if definition.type == "counter" else ""
-        by_family.setdefault(family, []).append(
-            Sample(definition.name + suffix, labels, value, None, None, None)
-        )
-        created.setdefault(family, []).append(
-            Sample(definition.name + "_created", labels, float(month_start), None, None, None)
-        )
+        sample = Sample(definition.name + suffix, labels, value, None, None, None)
+        created = Sample(definition.name + "_created", labels, start, None, None, None)
+        by_family.setdefault(family, []).append(sample)
+        openmetrics.setdefault(family, []).extend((sample, created))
     families = {
-        family: FamilySamples(tuple(samples), tuple(created[family]))
+        family: FamilySamples(tuple(samples), tuple(openmetrics[family]))
         for family, samples in by_family.items()
     }
     return AccountData(

@@ -95,6 +95,9 @@ def test_openmetrics_counters_carry_month_start_as_created() -> None:
         "1.7934912e+09"
     ) in text.splitlines()
     assert text.endswith("# EOF\n")
+    lines = text.splitlines()
+    total = lines.index(next(line for line in lines if line.startswith("aicost_tokens_total{")))
+    assert lines[total + 1].startswith("aicost_tokens_created{")  # a series' samples adjacent
 
 
 def test_exposition_passes_promtool_lint(promtool: str) -> None:

@@ -378,5 +378,6 @@ def test_new_month_resets_and_refetches_from_its_start(
     run(poller.poll_once())
     assert org.completions.calls[-1].request.url.params["start_time"] == str(dec)
     assert tokens(store.current, "input") == 3 and billed(store.current) == 0.5
-    created = {s.value for f in store.current.accounts[0].data.families.values() for s in f.created}
+    families = store.current.accounts[0].data.families.values()
+    created = {s.value for f in families for s in f.openmetrics if s.name.endswith("_created")}
     assert created == {float(dec)}

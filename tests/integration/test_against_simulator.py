@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import math
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 
 from exporter.ledger import month_start
 from exporter.simulator import Simulator
 
-from .exporter_process import ExporterProcess, Labels
+from .exporter_process import ExporterProcess, Labels, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -197,3 +204,76 @@ def test_faults_end_with_correct_values_and_counted_errors(
         assert errors[frozenset(base_ant | {("reason", "parse")})] == 1.0
         assert errors[frozenset(base_oai | {("reason", "rate_limited")})] == 0.0
         assert exporter.stop() == 0
+
+
+def test_real_exposition_passes_promtool_lint_and_openmetrics_parser(
+    sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path, promtool: str
+) -> None:
+    with ExporterProcess(config, env, tmp_path / "lint.log") as exporter:
+        exporter.wait_ready()
+        text = httpx.get(exporter.url + "/metrics").text
+        result = subprocess.run(
+            [promtool, "check", "metrics"], input=text, text=True, capture_output=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        # promtool lints only the text format; OpenMetrics is checked by a strict parser.
+        om = httpx.get(
+            exporter.url + "/metrics",
+            headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+        ).text
+        families = {f.name: f for f in openmetrics_families(om)}
+        assert families["aicost_tokens"].type == "counter"
+        created = [s for s in families["aicost_tokens"].samples if s.name.endswith("_created")]
+        assert created and {s.value for s in created} == {float(month_start(time.time()))}
+        assert exporter.stop() == 0
+
+
+def test_demo_command_shows_every_family_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    log = (tmp_path / "demo.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/-/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        text = httpx.get(url + "/metrics").text
+        families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+        for family in (
+            "aicost_tokens_total",
+            "aicost_requests_total",
+            "aicost_billed_cost_usd_total",
+            "aicost_images_total",
+            "aicost_audio_speech_characters_total",
+            "aicost_audio_transcription_seconds_total",
+            "aicost_collector_up",
+            "aicost_collector_last_success_timestamp_seconds",
+            "aicost_collector_duration_seconds",
+            "aicost_collector_errors_total",
+            "aicost_api_requests_total",
+            "aicost_data_watermark_timestamp_seconds",
+            "aicost_data_revisions_total",
+            "aicost_build_info",
+        ):
+            assert family in families, family
+            samples = [line for line in text.splitlines() if line.startswith(family)]
+            assert samples, f"{family} has no samples"
+        assert 'aicost_collector_up{account="openai-demo",provider="openai"} 1.0' in text
+        assert 'aicost_collector_up{account="anthropic-demo",provider="anthropic"} 1.0' in text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    output = (tmp_path / "demo.log").read_text()
+    assert f"http://localhost:{port}/metrics" in output
