@@ -14,18 +14,18 @@ import respx
 
 from exporter.providers import PROVIDERS
 from exporter.providers.anthropic import AnthropicProvider
-from exporter.providers.base import (
+from exporter.providers.base import NameCache, ProviderError, ProviderSettings
+from exporter.providers.client import (
     ApiClient,
-    NameCache,
     ParamValue,
-    ProviderError,
-    ProviderSettings,
     check_base_url,
-    count,
     encode_params,
+    parse_retry_after,
+)
+from exporter.providers.fields import (
+    count,
     label,
     money,
-    parse_retry_after,
     parse_rfc3339,
     query_end,
     rfc3339,
@@ -97,7 +97,9 @@ def test_success_sends_auth_user_agent_and_bracket_arrays() -> None:
     assert body == {"a": 1}
     request = route.calls.last.request
     assert request.url.params.multi_items() == [
-        ("start_time", "10"), ("group_by[]", "model"), ("group_by[]", "project_id"),
+        ("start_time", "10"),
+        ("group_by[]", "model"),
+        ("group_by[]", "project_id"),
         ("flag", "true"),
     ]
     assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -119,7 +121,8 @@ def test_key_is_read_on_every_request() -> None:
 
     run(go())
     assert [c.request.headers["authorization"] for c in route.calls] == [
-        "Bearer sk-one", "Bearer sk-two",
+        "Bearer sk-one",
+        "Bearer sk-two",
     ]
 
 
@@ -148,10 +151,12 @@ def test_other_4xx_is_http_4xx_with_anthropic_message() -> None:
 
 @respx.mock
 def test_429_honours_retry_after_then_succeeds() -> None:
-    route = respx.get(URL).mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "7"}, json={"error": {"message": "slow"}}),
-        ok({"done": True}),
-    ])
+    route = respx.get(URL).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}, json={"error": {"message": "slow"}}),
+            ok({"done": True}),
+        ]
+    )
     h = Harness()
     assert h.get() == {"done": True}
     assert h.slept == [7.0]
@@ -291,10 +296,12 @@ def paged(h: Harness, coro: Callable[[ApiClient], Awaitable[T]]) -> T:
 
 @respx.mock
 def test_paginate_buckets_follows_next_page_with_same_query() -> None:
-    route = respx.get(URL).mock(side_effect=[
-        ok({"data": [{"n": 1}, {"n": 2}], "has_more": True, "next_page": "pg_2"}),
-        ok({"data": [{"n": 3}], "has_more": False, "next_page": None}),
-    ])
+    route = respx.get(URL).mock(
+        side_effect=[
+            ok({"data": [{"n": 1}, {"n": 2}], "has_more": True, "next_page": "pg_2"}),
+            ok({"data": [{"n": 3}], "has_more": False, "next_page": None}),
+        ]
+    )
     h = Harness()
     params: dict[str, ParamValue] = {"start_time": 5, "limit": 31, "group_by": ("model",)}
     buckets = paged(h, lambda c: c.paginate_buckets("/things", params))
@@ -310,7 +317,8 @@ def test_paginate_buckets_has_more_without_next_page_is_parse() -> None:
     with pytest.raises(ProviderError) as info:
         paged(Harness(), lambda c: c.paginate_buckets("/things", {}))
     assert (info.value.reason, str(info.value)) == (
-        "parse", "GET /things: has_more without a next_page",
+        "parse",
+        "GET /things: has_more without a next_page",
     )
 
 
@@ -320,18 +328,22 @@ def test_paginate_buckets_page_cap_is_parse() -> None:
     with pytest.raises(ProviderError) as info:
         paged(Harness(), lambda c: c.paginate_buckets("/things", {}, page_cap=3))
     assert (info.value.reason, str(info.value)) == (
-        "parse", "GET /things: still more pages after 3",
+        "parse",
+        "GET /things: still more pages after 3",
     )
     assert route.call_count == 3
 
 
-@pytest.mark.parametrize("body", [
-    {"has_more": False},
-    {"data": {"a": 1}, "has_more": False},
-    {"data": [1], "has_more": False},
-    {"data": []},
-    {"data": [], "has_more": "no"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"has_more": False},
+        {"data": {"a": 1}, "has_more": False},
+        {"data": [1], "has_more": False},
+        {"data": []},
+        {"data": [], "has_more": "no"},
+    ],
+)
 @respx.mock
 def test_paginate_buckets_wrong_shape_is_parse(body: dict[str, Any]) -> None:
     respx.get(URL).mock(return_value=ok(body))
@@ -342,17 +354,34 @@ def test_paginate_buckets_wrong_shape_is_parse(body: dict[str, Any]) -> None:
 
 @respx.mock
 def test_paginate_list_follows_last_id() -> None:
-    route = respx.get(URL).mock(side_effect=[
-        ok({"object": "list", "data": [{"id": "a"}], "first_id": "a", "last_id": "a",
-            "has_more": True}),
-        ok({"object": "list", "data": [{"id": "b"}], "first_id": "b", "last_id": "b",
-            "has_more": False}),
-    ])
+    route = respx.get(URL).mock(
+        side_effect=[
+            ok(
+                {
+                    "object": "list",
+                    "data": [{"id": "a"}],
+                    "first_id": "a",
+                    "last_id": "a",
+                    "has_more": True,
+                }
+            ),
+            ok(
+                {
+                    "object": "list",
+                    "data": [{"id": "b"}],
+                    "first_id": "b",
+                    "last_id": "b",
+                    "has_more": False,
+                }
+            ),
+        ]
+    )
     h = Harness()
     items = paged(h, lambda c: c.paginate_list("/things", {"limit": 100}, cursor="after"))
     assert items == [{"id": "a"}, {"id": "b"}]
     assert [c.request.url.params.multi_items() for c in route.calls] == [
-        [("limit", "100")], [("limit", "100"), ("after", "a")],
+        [("limit", "100")],
+        [("limit", "100"), ("after", "a")],
     ]
 
 
@@ -367,18 +396,31 @@ def test_paginate_list_has_more_without_last_id_is_parse() -> None:
 # --- base_url --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [
-    "https://api.openai.com/v1", "http://127.0.0.1:8080", "http://127.3.4.5/v1",
-    "http://localhost:9000/v1", "http://[::1]:8080",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.openai.com/v1",
+        "http://127.0.0.1:8080",
+        "http://127.3.4.5/v1",
+        "http://localhost:9000/v1",
+        "http://[::1]:8080",
+    ],
+)
 def test_base_url_accepted(url: str) -> None:
     check_base_url(url)
 
 
-@pytest.mark.parametrize("url", [
-    "http://api.openai.com/v1", "http://10.0.0.1", "http://localhost.evil.test", "ftp://x.test",
-    "https://", "api.openai.com",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.openai.com/v1",
+        "http://10.0.0.1",
+        "http://localhost.evil.test",
+        "ftp://x.test",
+        "https://",
+        "api.openai.com",
+    ],
+)
 def test_base_url_refused(url: str) -> None:
     with pytest.raises(ValueError):
         check_base_url(url)
@@ -438,7 +480,11 @@ def test_count_and_label() -> None:
 
 def test_encode_params() -> None:
     assert encode_params({"a": "x", "b": 2, "c": False, "d": ["p", "q"], "e": ()}) == [
-        ("a", "x"), ("b", "2"), ("c", "false"), ("d[]", "p"), ("d[]", "q"),
+        ("a", "x"),
+        ("b", "2"),
+        ("c", "false"),
+        ("d[]", "p"),
+        ("d[]", "q"),
     ]
 
 

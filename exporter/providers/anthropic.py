@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
-
-from exporter.providers.base import (
-    ApiClient,
+from exporter.providers.base import ProviderError
+from exporter.providers.client import HttpProvider, objects
+from exporter.providers.fields import (
     DimsReader,
-    NameCache,
-    ProviderError,
-    ProviderSettings,
-    RequestObserver,
-    Sleep,
     add_money,
     count,
     grouped_fields,
     label,
     money,
-    objects,
     parse_rfc3339,
     project_ids,
     query_end,
@@ -65,36 +55,17 @@ def _buckets_by_day(
     return days, watermark(end, ends)
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpProvider):
     """Client for one Anthropic organization (Admin API key)."""
 
     name: ClassVar[str] = "anthropic"
 
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        *,
-        observe: RequestObserver,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._group_by = settings.group_by
-        self._api = ApiClient(
-            settings,
-            default_base_url=DEFAULT_BASE_URL,
-            auth_headers=lambda key: {"x-api-key": key, "anthropic-version": API_VERSION},
-            observe=observe,
-            transport=transport,
-            sleep=sleep,
-            rng=rng,
-        )
-        self._names = NameCache(self._load_names, account=settings.account, clock=clock)
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
 
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._api.aclose()
+    @staticmethod
+    def auth_headers(key: str) -> Mapping[str, str]:
+        """Admin API key and API version."""
+        return {"x-api-key": key, "anthropic-version": API_VERSION}
 
     async def fetch(self, start: int, end: int) -> FetchResult:
         """Token usage and billed cost for every UTC day in ``[start, end)``."""
@@ -164,7 +135,8 @@ class AnthropicProvider:
         add_money(batch, totals)
         return batch
 
-    async def _load_names(self) -> dict[str, str]:
+    async def load_names(self) -> dict[str, str]:
+        """Workspace display names by id."""
         workspaces = await self._api.paginate_list(
             WORKSPACES_PATH, {"limit": 100, "include_archived": True}, cursor="after_id"
         )

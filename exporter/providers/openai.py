@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import operator
-import random
-import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
-
-from exporter.providers.base import (
-    ApiClient,
+from exporter.providers.base import ProviderError
+from exporter.providers.client import HttpProvider, objects
+from exporter.providers.fields import (
     DimsReader,
-    NameCache,
-    ProviderError,
-    ProviderSettings,
-    RequestObserver,
-    Sleep,
     add_money,
     count,
     grouped_fields,
     label,
     money,
-    objects,
     project_ids,
     quantity,
     query_end,
@@ -200,36 +190,17 @@ def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[s
     return start, end, objects(bucket, "results", f"GET {path}")
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """Client for one OpenAI organization (admin key)."""
 
     name: ClassVar[str] = "openai"
 
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        *,
-        observe: RequestObserver,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._group_by = settings.group_by
-        self._api = ApiClient(
-            settings,
-            default_base_url=DEFAULT_BASE_URL,
-            auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
-            observe=observe,
-            transport=transport,
-            sleep=sleep,
-            rng=rng,
-        )
-        self._names = NameCache(self._load_names, account=settings.account, clock=clock)
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
 
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._api.aclose()
+    @staticmethod
+    def auth_headers(key: str) -> Mapping[str, str]:
+        """Bearer admin key."""
+        return {"Authorization": f"Bearer {key}"}
 
     async def fetch(self, start: int, end: int) -> FetchResult:
         """Usage and billed cost for every UTC day in ``[start, end)``."""
@@ -301,7 +272,8 @@ class OpenAIProvider:
         add_money(batch, totals)
         return batch
 
-    async def _load_names(self) -> dict[str, str]:
+    async def load_names(self) -> dict[str, str]:
+        """Project display names by id."""
         projects = await self._api.paginate_list(
             PROJECTS_PATH, {"limit": 100, "include_archived": True}, cursor="after"
         )
