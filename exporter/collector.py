@@ -53,9 +53,7 @@ class SnapshotCollector:
                 samples = account.data.families.get(family)
                 if samples is None:
                     continue
-                metric.samples.extend(
-                    samples.openmetrics if self._openmetrics else samples.samples
-                )
+                metric.samples.extend(samples.openmetrics if self._openmetrics else samples.samples)
             yield metric
 
     def _health_families(self, snap: Snapshot) -> Iterator[Metric]:

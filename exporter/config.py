@@ -79,14 +79,18 @@ def _context(info: ValidationInfo) -> _LoadContext | None:
     return ctx if isinstance(ctx, _LoadContext) else None
 
 
-def _known_providers() -> frozenset[str]:
+def _provider_registry() -> Mapping[str, Any]:
     # Imported lazily: the provider registry imports every provider module.
     try:
         module = importlib.import_module("exporter.providers")
     except ImportError:
-        return _FALLBACK_PROVIDERS
+        return dict.fromkeys(_FALLBACK_PROVIDERS)
     registry = getattr(module, "PROVIDERS", None)
-    return frozenset(registry) if registry is not None else _FALLBACK_PROVIDERS
+    return registry if registry is not None else dict.fromkeys(_FALLBACK_PROVIDERS)
+
+
+def _known_providers() -> frozenset[str]:
+    return frozenset(_provider_registry())
 
 
 def _is_loopback(host: str) -> bool:
@@ -158,6 +162,8 @@ class AccountConfig(BaseModel):
     timeout: float = DEFAULT_TIMEOUT
     settle_window: float = DEFAULT_SETTLE_WINDOW
     group_by: tuple[str, ...] = ("project", "model")
+    options: Any = None
+    """Provider-specific settings, validated by the provider class's ``Options`` model."""
 
     def read_api_key(self) -> str:
         """The resolved key, or ``api_key_file``'s stripped content read now (rotation)."""
@@ -296,6 +302,26 @@ class AccountConfig(BaseModel):
         if duplicates:
             _fail(f"duplicate dimension {', '.join(repr(dim) for dim in duplicates)}")
         return tuple(dim for dim in GROUP_BY_DIMENSIONS if dim in value)
+
+    @model_validator(mode="after")
+    def _check_options(self) -> AccountConfig:
+        provider_class = _provider_registry().get(self.provider)
+        model = getattr(provider_class, "Options", None)
+        if model is None:
+            if self.options:
+                _fail(f"options: provider {self.provider!r} takes no options")
+            return self
+        raw = self.options if self.options is not None else {}
+        if isinstance(raw, BaseModel):
+            return self
+        try:
+            validated = model.model_validate(raw)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in ("options", *error["loc"]))
+            _fail(f"{where}: {error['msg']}")
+        object.__setattr__(self, "options", validated)
+        return self
 
     @model_validator(mode="after")
     def _check_key_source(self) -> AccountConfig:

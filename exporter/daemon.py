@@ -33,6 +33,7 @@ def provider_settings(account: AccountConfig) -> ProviderSettings:
         base_url=account.base_url,
         timeout=account.timeout,
         group_by=account.group_by,
+        options=account.options,
     )
 
 

@@ -65,6 +65,13 @@ AUDIO_TRANSCRIPTION_SECONDS = MetricDef(
     unit="seconds",
 )
 
+CREDITS_REMAINING = MetricDef(
+    "aicost_credits_remaining_usd",
+    "gauge",
+    "Prepaid balance left in US dollars, where the provider has one (as of the last poll).",
+    unit="usd",
+)
+
 FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.TOKENS: TOKENS,
     Family.REQUESTS: REQUESTS,
@@ -72,6 +79,7 @@ FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.IMAGES: IMAGES,
     Family.AUDIO_SPEECH_CHARACTERS: AUDIO_SPEECH_CHARACTERS,
     Family.AUDIO_TRANSCRIPTION_SECONDS: AUDIO_TRANSCRIPTION_SECONDS,
+    Family.CREDITS_REMAINING: CREDITS_REMAINING,
 }
 
 DATA_WATERMARK = MetricDef(

@@ -24,6 +24,7 @@ class Family(StrEnum):
     IMAGES = "images"  # extra labels: none
     AUDIO_SPEECH_CHARACTERS = "audio_speech_characters"  # extra labels: none
     AUDIO_TRANSCRIPTION_SECONDS = "audio_transcription_seconds"  # extra labels: none
+    CREDITS_REMAINING = "credits_remaining_usd"  # a gauge (FetchResult.gauges); extra labels: none
 
 
 class Dataset(StrEnum):
@@ -91,7 +92,12 @@ class Batch:
 
 @dataclass(slots=True)
 class FetchResult:
-    """Everything one poll of one account learned."""
+    """Everything one poll of one account learned.
+
+    ``batches`` feed the month-to-date counters; ``gauges`` are point-in-time
+    values (a prepaid balance) that replace the previous poll's.
+    """
 
     batches: list[Batch]
     project_names: dict[str, str] = field(default_factory=dict)
+    gauges: dict[SeriesKey, float] = field(default_factory=dict)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from exporter.ledger import Ledger, month_start
 from exporter.metrics import DURATION_BUCKETS
 from exporter.providers.base import REASONS, Provider, ProviderError, RequestObserver
-from exporter.records import day_start
+from exporter.records import SeriesKey, day_start
 from exporter.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class AccountPoller:
         self._failures = 0
         self._last_success: float | None = None
         self._project_names: dict[str, str] = {}
+        self._gauges: dict[SeriesKey, float] = {}
         self._status = AccountStatus(
             errors={reason: 0 for reason in ERROR_REASONS},
             duration_buckets=(0,) * len(DURATION_BUCKETS),
@@ -86,6 +87,7 @@ class AccountPoller:
             reason, message = "internal", type(exc).__name__
         else:
             self._project_names.update(result.project_names)
+            self._gauges = result.gauges
             self._last_success = now
             self._failures = 0
             assert self.ledger.month_start is not None
@@ -97,6 +99,7 @@ class AccountPoller:
                 self._project_names,
                 self.ledger.watermarks,
                 self.ledger.revisions,
+                self._gauges,
             )
             self._publish(started, up=True, error="", data=data)
             log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})

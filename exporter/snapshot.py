@@ -85,23 +85,28 @@ def build_account_data(
     project_names: Mapping[str, str],
     watermarks: Mapping[Dataset, float],
     revisions: int,
+    gauges: Mapping[SeriesKey, float] | None = None,
 ) -> AccountData:
-    """Turn ledger totals into ready-to-expose samples."""
+    """Turn ledger totals (and the last poll's gauges) into ready-to-expose samples."""
+    gauges = gauges or {}
     by_family: dict[Family, list[Sample]] = {}
     openmetrics: dict[Family, list[Sample]] = {}
     start = float(month_start)
-    for (family, dims, extra), value in totals.items():
+    for (family, dims, extra), value in (*totals.items(), *gauges.items()):
         definition = FAMILY_METRICS[family]
         project_id, model, api_key_id, user_id = dims
         project = project_names.get(project_id, project_id) if project_id else ""
         values = (provider, account, project_id, project, model, api_key_id, user_id)
         labels = {k: v for k, v in zip(SERIES_LABELS, values, strict=True) if v}
         labels.update((k, v) for k, v in zip(definition.labels, extra, strict=True) if v)
-        suffix = "_total" if definition.type == "counter" else ""
-        sample = Sample(definition.name + suffix, labels, value, None, None, None)
-        created = Sample(definition.name + "_created", labels, start, None, None, None)
+        if definition.type == "counter":
+            sample = Sample(definition.name + "_total", labels, value, None, None, None)
+            created = Sample(definition.name + "_created", labels, start, None, None, None)
+            openmetrics.setdefault(family, []).extend((sample, created))
+        else:
+            sample = Sample(definition.name, labels, value, None, None, None)
+            openmetrics.setdefault(family, []).append(sample)
         by_family.setdefault(family, []).append(sample)
-        openmetrics.setdefault(family, []).extend((sample, created))
     families = {
         family: FamilySamples(tuple(samples), tuple(openmetrics[family]))
         for family, samples in by_family.items()
@@ -111,7 +116,7 @@ def build_account_data(
         families=MappingProxyType(families),
         watermarks=MappingProxyType(dict(watermarks)),
         revisions=revisions,
-        series_count=len(totals),
+        series_count=len(totals) + len(gauges),
     )
 
 

@@ -113,3 +113,24 @@ def test_empty_snapshot_renders_only_metadata_and_build_info() -> None:
     text = generate_latest(registry).decode()
     samples = [line for line in text.splitlines() if not line.startswith("#")]
     assert samples == [f'aicost_build_info{{version="{__version__}"}} 1.0']
+
+
+def test_gauges_from_the_last_poll_have_no_total_and_no_created() -> None:
+    data = build_account_data(
+        "openrouter",
+        "or",
+        NOV,
+        {},
+        {},
+        {},
+        0,
+        gauges={(Family.CREDITS_REMAINING, Dims(), ()): 12.5},
+    )
+    snap = Snapshot((AccountSnapshot("openrouter", "or", data),))
+    for openmetrics in (False, True):
+        registry = CollectorRegistry()
+        registry.register(SnapshotCollector(lambda: snap, openmetrics=openmetrics))
+        text = (generate_openmetrics if openmetrics else generate_latest)(registry).decode()
+        assert 'aicost_credits_remaining_usd{account="or",provider="openrouter"} 12.5' in text
+        assert "aicost_credits_remaining_usd_created" not in text
+        assert "# TYPE aicost_credits_remaining_usd gauge" in text

@@ -5,8 +5,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
+from exporter import config as config_module
 from exporter.config import AccountConfig, Config, ConfigError, load_config, parse_config
 from exporter.secrets import SecretError, encrypt_secret, generate_master_key, parse_master_key
 
@@ -653,3 +654,33 @@ def test_secret_never_in_config_error_text() -> None:
         rendered = str(info.value) + repr(info.value) + "".join(info.value.problems)
         assert FAKE_KEY not in rendered
         assert token[7:] not in rendered
+
+
+class _OptionsProvider:
+    """A provider class with provider-specific options (as issue 7's providers have)."""
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        organization: str
+        include_seats: bool = True
+
+
+def test_provider_options_are_validated_by_the_provider_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        config_module, "_provider_registry", lambda: {"copilot": _OptionsProvider, "openai": None}
+    )
+    base = "accounts:\n  - name: a\n    provider: copilot\n    api_key: ${K}\n"
+    ok = parse_config(base + "    options: {organization: acme}\n", env={"K": "x"})
+    assert ok.accounts[0].options == _OptionsProvider.Options(organization="acme")
+    with pytest.raises(ConfigError) as missing:
+        parse_config(base + "    options: {}\n", env={"K": "x"})
+    assert missing.value.problems == ["accounts[0]: options.organization: Field required"]
+    with pytest.raises(ConfigError) as stray:
+        parse_config(
+            "accounts:\n  - name: a\n    provider: openai\n    api_key: ${K}\n"
+            "    options: {organization: acme}\n",
+            env={"K": "x"},
+        )
+    assert stray.value.problems == ["accounts[0]: options: provider 'openai' takes no options"]

@@ -348,6 +348,7 @@ def test_repeated_failures_back_off_and_honour_long_retry_after(
         "connection": 0,
         "parse": 0,
         "secret": 0,
+        "unsupported": 0,
         "internal": 0,
     }
 

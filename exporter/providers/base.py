@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from exporter.records import FetchResult
 
@@ -26,6 +26,7 @@ REASONS = (
     "connection",
     "parse",
     "secret",
+    "unsupported",
 )
 DIMENSIONS = ("project", "model", "api_key", "user")
 NAMES_MAX_AGE = 3600.0
@@ -55,6 +56,7 @@ class ProviderSettings:
     base_url: str | None = None
     timeout: float = 30.0
     group_by: tuple[str, ...] = ("project", "model")
+    options: Any = None  # the provider class's validated ``Options`` model, if it has one
 
     def __post_init__(self) -> None:
         unknown = [dim for dim in self.group_by if dim not in DIMENSIONS]
