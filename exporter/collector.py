@@ -9,6 +9,7 @@ from prometheus_client.samples import Sample
 
 from exporter import __version__
 from exporter import metrics as m
+from exporter.budgets import BudgetStatus
 from exporter.metrics import FAMILY_METRICS, MetricDef
 from exporter.snapshot import Snapshot
 
@@ -41,6 +42,7 @@ class SnapshotCollector:
         """Build every family from one consistent snapshot."""
         snap = self._source()
         yield from self._series_families(snap)
+        yield from self._budget_families(snap)
         yield from self._health_families(snap)
         info = _family(m.BUILD_INFO)
         info.samples.append(_sample(m.BUILD_INFO.name, {"version": __version__}, 1.0))
@@ -54,6 +56,30 @@ class SnapshotCollector:
                 if samples is None:
                     continue
                 metric.samples.extend(samples.openmetrics if self._openmetrics else samples.samples)
+            yield metric
+
+    def _budget_families(self, snap: Snapshot) -> Iterator[Metric]:
+        reconciliation = _family(m.COST_RECONCILIATION)
+        for account in snap.accounts:
+            if account.data.reconciliation is not None:
+                labels = {"provider": account.provider, "account": account.account}
+                reconciliation.samples.append(
+                    _sample(reconciliation.name, labels, account.data.reconciliation)
+                )
+        yield reconciliation
+        values: dict[MetricDef, Callable[[BudgetStatus], float]] = {
+            m.BUDGET_LIMIT: lambda b: b.limit_usd,
+            m.BUDGET_SPEND: lambda b: b.spend_usd,
+            m.BUDGET_FORECAST: lambda b: b.forecast_usd,
+            m.BUDGET_UTILIZATION: lambda b: b.utilization,
+            m.BUDGET_WARNING: lambda b: b.warning_ratio,
+            m.BUDGET_PERIOD_END: lambda b: float(b.period_end),
+        }
+        for definition, value in values.items():
+            metric = _family(definition)
+            for budget in snap.budgets:
+                labels = {"budget": budget.name, "period": budget.period}
+                metric.samples.append(_sample(metric.name, labels, value(budget)))
             yield metric
 
     def _health_families(self, snap: Snapshot) -> Iterator[Metric]:

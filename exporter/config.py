@@ -33,7 +33,9 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from exporter.budgets import BudgetConfig
 from exporter.durations import EXPECTED_FORM, format_duration, parse_duration
+from exporter.pricing import PricingConfig
 from exporter.secrets import MASTER_KEY_ENV, MASTER_KEY_FLAG, PREFIX, SecretError, decrypt_secret
 
 GROUP_BY_DIMENSIONS: tuple[str, ...] = ("project", "model", "api_key", "user")
@@ -337,6 +339,8 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     accounts: tuple[AccountConfig, ...]
+    pricing: PricingConfig = PricingConfig()
+    budgets: tuple[BudgetConfig, ...] = ()
     warnings: SkipJsonSchema[tuple[str, ...]] = Field(default=(), exclude=True)
 
     @field_validator("accounts")
@@ -349,6 +353,14 @@ class Config(BaseModel):
     @model_validator(mode="after")
     def _check_unique_names(self) -> Config:
         problems = _duplicate_name_problems([account.name for account in self.accounts])
+        if problems:
+            _fail(problems[0])  # already carries its field path
+        return self
+
+    @model_validator(mode="after")
+    def _check_budgets(self) -> Config:
+        accounts = [(a.name, a.provider) for a in self.accounts]
+        problems = _budget_problems([b.model_dump() for b in self.budgets], accounts)
         if problems:
             _fail(problems[0])  # already carries its field path
         return self
@@ -404,6 +416,7 @@ def parse_config(
     except ValidationError as exc:
         problems.extend(_format_errors(exc.errors(include_input=False, include_url=False)))
     problems.extend(_cross_account_problems(data))
+    problems.extend(_raw_budget_problems(data))
     if problems or config is None:
         raise ConfigError(sorted(dict.fromkeys(problems), key=_account_index))
     return config.model_copy(update={"warnings": tuple(_warnings(data))})
@@ -525,6 +538,45 @@ def _cross_account_problems(data: Mapping[Any, Any]) -> list[str]:
         names = [account.get("name") if isinstance(account, dict) else None for account in accounts]
         problems.extend(_duplicate_name_problems(names))
     return problems
+
+
+def _budget_problems(
+    budgets: Sequence[Mapping[str, Any]], accounts: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Duplicate budget names, and matchers that can never match a configured account."""
+    problems = []
+    names = [budget.get("name") for budget in budgets]
+    for index, name in enumerate(names):
+        if name is not None and names.index(name) != index:
+            problems.append(f"budgets[{index}].name: duplicate budget name {name!r}")
+    providers = {provider for _, provider in accounts}
+    by_name = dict(accounts)
+    for index, budget in enumerate(budgets):
+        match = budget.get("match") or {}
+        if not isinstance(match, Mapping):
+            continue
+        provider, account = match.get("provider"), match.get("account")
+        where = f"budgets[{index}].match"
+        if isinstance(provider, str) and provider not in providers:
+            problems.append(f"{where}.provider: no configured account uses provider {provider!r}")
+        if isinstance(account, str) and account not in by_name:
+            problems.append(f"{where}.account: no configured account is named {account!r}")
+        elif isinstance(account, str) and provider not in (None, by_name[account]):
+            problems.append(
+                f"{where}: account {account!r} is a {by_name[account]} account, not {provider}"
+            )
+    return problems
+
+
+def _raw_budget_problems(data: Mapping[Any, Any]) -> list[str]:
+    """Budget checks on the raw file, so they are reported next to other fields' problems."""
+    budgets, accounts = data.get("budgets"), data.get("accounts")
+    if not isinstance(budgets, list) or not isinstance(accounts, list):
+        return []
+    pairs = [
+        (str(a.get("name")), str(a.get("provider"))) for a in accounts if isinstance(a, Mapping)
+    ]
+    return _budget_problems([b for b in budgets if isinstance(b, Mapping)], pairs)
 
 
 def _warnings(data: Mapping[Any, Any]) -> list[str]:

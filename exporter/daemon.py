@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable
 
+from exporter.budgets import evaluate
 from exporter.config import AccountConfig, Config
 from exporter.http import MetricsApp, WebServer
+from exporter.pricing import Pricer
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Provider, ProviderError, ProviderSettings, RequestObserver
 from exporter.scheduler import AccountPoller
@@ -47,9 +50,13 @@ class Daemon:
     """Pollers for every configured account plus the web server."""
 
     def __init__(self, config: Config, listen_address: str) -> None:
+        self.config = config
         self.store = SnapshotStore(
             AccountSnapshot(provider=a.provider, account=a.name) for a in config.accounts
         )
+        self.pricer = Pricer(config.pricing)
+        if config.pricing.auto_update:
+            self.pricer.start_auto_update()
         self.pollers = [
             AccountPoller(
                 account=a.name,
@@ -57,11 +64,19 @@ class Daemon:
                 store=self.store,
                 poll_interval=a.poll_interval,
                 settle_window=a.settle_window,
+                pricer=self.pricer,
+                on_publish=self.evaluate_budgets,
             )
             for a in config.accounts
         ]
+        self.evaluate_budgets()
         self.server = WebServer(listen_address, MetricsApp(lambda: self.store.current))
         self._stop: asyncio.Event | None = None
+
+    def evaluate_budgets(self) -> None:
+        """Recompute every budget from the accounts' latest data and publish it."""
+        spends = [a.data.spend for a in self.store.current.accounts if a.data.spend is not None]
+        self.store.set_budgets(evaluate(self.config.budgets, spends, time.time()))
 
     async def serve(self, on_started: Callable[[], None] | None = None) -> None:
         """Serve until :meth:`stop` is called or SIGTERM/SIGINT arrives."""

@@ -23,16 +23,73 @@ accounts:
     api_key: ${{DEMO_ANTHROPIC_KEY}}
     base_url: {anthropic}
     poll_interval: 30s
+    options: {{claude_code: true}}
+  - name: copilot-demo
+    provider: github_copilot
+    api_key: ${{DEMO_GITHUB_TOKEN}}
+    base_url: {github}
+    poll_interval: 30s
+    options: {{organization: {github_org}}}
+"""
+
+# Appended to the accounts list of DEMO_CONFIG.
+DEMO_MORE_ACCOUNTS = """\
+  - name: openrouter-demo
+    provider: openrouter
+    api_key: ${{DEMO_OPENROUTER_KEY}}
+    base_url: {openrouter}
+    poll_interval: 30s
+  - name: deepseek-demo
+    provider: deepseek
+    api_key: ${{DEMO_DEEPSEEK_KEY}}
+    base_url: {deepseek}
+    poll_interval: 30s
+  - name: groq-demo
+    provider: groq
+    api_key: ${{DEMO_GROQ_KEY}}
+    base_url: {groq}
+    poll_interval: 30s
+"""
+
+
+DEMO_BUDGETS = """
+budgets:
+  - name: openai-monthly
+    period: month
+    limit_usd: 2000
+    match: {provider: openai}
+  - name: anthropic-weekly
+    period: week
+    limit_usd: 500
+    warning_ratio: 0.7
+    match: {provider: anthropic}
+  - name: search-daily
+    period: day
+    limit_usd: 40
+    basis: estimated
+    match: {project: Internal Search}
 """
 
 
 def demo_config(simulator: Simulator) -> Config:
     """The demo's configuration, pointing at a running simulator."""
     text = DEMO_CONFIG.format(
-        openai=simulator.openai_base_url, anthropic=simulator.anthropic_base_url
+        openai=simulator.openai_base_url,
+        anthropic=simulator.anthropic_base_url,
+        github=simulator.github_base_url,
+        github_org=simulator.github_organizations[0],
     )
     env = {"DEMO_OPENAI_KEY": simulator.openai_key, "DEMO_ANTHROPIC_KEY": simulator.anthropic_key}
-    return parse_config(text, source="demo", env=env)
+    env["DEMO_GITHUB_TOKEN"] = simulator.github_token
+    text += DEMO_MORE_ACCOUNTS.format(
+        openrouter=simulator.openrouter_base_url,
+        deepseek=simulator.deepseek_base_url,
+        groq=simulator.groq_base_url,
+    )
+    env["DEMO_OPENROUTER_KEY"] = simulator.openrouter_key
+    env["DEMO_DEEPSEEK_KEY"] = simulator.deepseek_key
+    env["DEMO_GROQ_KEY"] = simulator.groq_key
+    return parse_config(text + DEMO_BUDGETS, source="demo", env=env)
 
 
 def run_demo(listen_address: str) -> int:
@@ -44,12 +101,12 @@ def run_demo(listen_address: str) -> int:
         port = daemon.server.port
 
         def announce() -> None:
+            providers = ", ".join(provider for provider, _, _ in simulator.endpoints())
             print(
-                f"\nai-cost-exporter demo: simulated OpenAI and Anthropic organizations\n"
+                f"\nai-cost-exporter demo: simulated organizations of {providers}\n"
                 f"  exporter     http://localhost:{port}/\n"
                 f"  metrics      http://localhost:{port}/metrics\n"
-                f"  simulator    {simulator.url} (OpenAI {simulator.openai_base_url}, "
-                f"Anthropic {simulator.anthropic_base_url})\n"
+                f"  simulator    {simulator.url}\n"
                 f"Press Ctrl-C to stop.\n",
                 flush=True,
             )

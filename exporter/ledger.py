@@ -12,9 +12,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from exporter.records import Batch, Dataset, FetchResult, SeriesKey, day_start
+from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey, day_start
 
 _TOLERANCE = 1e-9
+SPEND_FAMILIES = (Family.BILLED_COST, Family.ESTIMATED_COST)
+SPEND_HISTORY = 7 * DAY
+"""Daily spend is kept from this long before the month start (weekly budgets, forecasts)."""
+
+DailySpend = dict[int, dict[Dims, float]]
 
 
 def month_start(ts: float) -> int:
@@ -35,11 +40,37 @@ class Ledger:
         self._settled_until: dict[Dataset, int] = {}
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
+        self._spend: dict[Dataset, dict[int, dict[tuple[Family, Dims], float]]] = {}
 
     @property
     def totals(self) -> dict[SeriesKey, float]:
         """Month-to-date value of every series (never lower than before within a month)."""
         return self._published
+
+    @property
+    def settled_before(self) -> int:
+        """Days before this day start are settled (not fetched again this month)."""
+        return min(self._settled_until.values(), default=self.month_start or 0)
+
+    def settled_sum(self, family: Family) -> float:
+        """Sum of ``family`` over the settled days of the month."""
+        return sum(
+            value
+            for settled in self._settled.values()
+            for (f, _, _), value in settled.items()
+            if f is family
+        )
+
+    def daily_spend(self, family: Family) -> DailySpend:
+        """Per-day dollars of a spend family by dims, this month and the week before it."""
+        out: DailySpend = {}
+        for days in self._spend.values():
+            for day, series in days.items():
+                target = out.setdefault(day, {})
+                for (f, dims), usd in series.items():
+                    if f is family:
+                        target[dims] = target.get(dims, 0.0) + usd
+        return out
 
     def apply(self, result: FetchResult, now: float, *, settled_before: int = 0) -> None:
         """Merge one successful fetch made at ``now`` and recompute the totals.
@@ -55,6 +86,7 @@ class Ledger:
         if month != self.month_start:
             self._start_month(month)
         for batch in result.batches:
+            self._replace_spend(batch, month)
             self._replace_days(batch, month, settled_before)
         self._recompute()
 
@@ -66,6 +98,22 @@ class Ledger:
         self._settled_until = {}
         self._computed = {}
         self._published = {}
+
+    def _replace_spend(self, batch: Batch, month: int) -> None:
+        """Keep per-day spend by dims (before folding) for budgets and forecasts."""
+        days = self._spend.setdefault(batch.dataset, {})
+        first = day_start(batch.start)
+        for day in [d for d in days if d >= first or d < month - SPEND_HISTORY]:
+            del days[day]
+        for day, series in batch.days.items():
+            if not (first <= day < batch.end and day >= month - SPEND_HISTORY):
+                continue
+            spend: dict[tuple[Family, Dims], float] = {}
+            for (family, dims, _), value in series.items():
+                if family in SPEND_FAMILIES:
+                    spend[family, dims] = spend.get((family, dims), 0.0) + value
+            if spend:
+                days[day] = spend
 
     def _replace_days(self, batch: Batch, month: int, settled_before: int) -> None:
         dataset = batch.dataset

@@ -24,7 +24,19 @@ class Family(StrEnum):
     IMAGES = "images"  # extra labels: none
     AUDIO_SPEECH_CHARACTERS = "audio_speech_characters"  # extra labels: none
     AUDIO_TRANSCRIPTION_SECONDS = "audio_transcription_seconds"  # extra labels: none
+    ESTIMATED_COST = "estimated_cost_usd"  # by pricing.py; extra labels: token_type, service_tier
+    UNPRICED_TOKENS = "unpriced_tokens"  # added by pricing.py; extra labels: token_type
     CREDITS_REMAINING = "credits_remaining_usd"  # a gauge (FetchResult.gauges); extra labels: none
+    PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot; extra labels: line_item
+    CLAUDE_CODE_TOKENS = "claude_code_tokens"  # extra labels: token_type, customer_type
+    CLAUDE_CODE_ESTIMATED_COST = "claude_code_estimated_cost_usd"  # extra: customer_type
+    CLAUDE_CODE_SESSIONS = "claude_code_sessions"  # extra labels: none
+    CLAUDE_CODE_LINES = "claude_code_lines_of_code"  # extra labels: change
+    CLAUDE_CODE_COMMITS = "claude_code_commits"  # extra labels: none
+    CLAUDE_CODE_PULL_REQUESTS = "claude_code_pull_requests"  # extra labels: none
+    CLAUDE_CODE_TOOL_ACTIONS = "claude_code_tool_actions"  # extra labels: tool, decision
+    REASONING_TOKENS = "reasoning_tokens"  # OpenRouter; a subset of output tokens; extra: none
+    BILLED_COST_TODAY = "billed_cost_today_usd"  # a gauge (OpenRouter key counters); extra: none
 
 
 class Dataset(StrEnum):
@@ -32,6 +44,7 @@ class Dataset(StrEnum):
 
     USAGE = "usage"
     COST = "cost"
+    CLAUDE_CODE = "claude_code"  # Anthropic Claude Code analytics (own ~1 h lag)
 
 
 class TokenType(StrEnum):
@@ -75,6 +88,8 @@ class Batch:
     end: int
     days: dict[int, dict[SeriesKey, float]] = field(default_factory=dict, repr=False)
     watermark: float | None = None
+    long_context: dict[tuple[int, SeriesKey], float] = field(default_factory=dict, repr=False)
+    """Of a token series' value on a day, the tokens billed at the long-context tier."""
 
     def series(self, day: int) -> dict[SeriesKey, float]:
         """The mutable sums of UTC ``day`` (for parsers adding many values per row)."""

@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from exporter.budgets import AccountSpend, history_start
 from exporter.ledger import Ledger, month_start
 from exporter.metrics import DURATION_BUCKETS
+from exporter.pricing import Pricer
 from exporter.providers.base import REASONS, Provider, ProviderError, RequestObserver
-from exporter.records import SeriesKey, day_start
+from exporter.records import Family, SeriesKey, day_start
 from exporter.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
 
 log = logging.getLogger(__name__)
@@ -38,10 +40,14 @@ class AccountPoller:
         store: SnapshotStore,
         poll_interval: float,
         settle_window: float,
+        pricer: Pricer | None = None,
+        on_publish: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.account = account
+        self.pricer = pricer
+        self._on_publish = on_publish
         self.provider = provider_factory(self.observe_request)
         self.poll_interval = poll_interval
         self.settle_window = settle_window
@@ -65,10 +71,11 @@ class AccountPoller:
         self._api_requests[key] = self._api_requests.get(key, 0) + 1
 
     def fetch_start(self, now: float) -> int:
-        """First day to fetch: the month start on a first poll, else the unsettled window."""
+        """First day to fetch: the unsettled window, or on a first poll of the month all of it
+        (and the week before, for weekly budgets and forecasts)."""
         month = month_start(now)
         if self._last_success is None or self.ledger.month_start != month:
-            return month
+            return history_start(now)
         return max(month, day_start(self._last_success - self.settle_window))
 
     async def poll_once(self) -> float:
@@ -78,6 +85,8 @@ class AccountPoller:
         retry_after: float | None = None
         try:
             result = await self.provider.fetch(self.fetch_start(now), int(now))
+            if self.pricer is not None:
+                self.pricer.annotate(self.provider.name, self.account, result)
             settled_before = day_start(now - self.settle_window)
             self.ledger.apply(result, now, settled_before=settled_before)
         except ProviderError as exc:
@@ -100,6 +109,8 @@ class AccountPoller:
                 self.ledger.watermarks,
                 self.ledger.revisions,
                 self._gauges,
+                spend=self._spend(now),
+                reconciliation=self._reconciliation(),
             )
             self._publish(started, up=True, error="", data=data)
             log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})
@@ -146,6 +157,36 @@ class AccountPoller:
             last_error=error,
         )
         self._store.update(self.account, status=self._status, data=data)
+        if self._on_publish is not None:
+            self._on_publish()
+
+    def _spend(self, now: float) -> AccountSpend:
+        ledger = self.ledger
+        billed = ledger.daily_spend(Family.BILLED_COST)
+        estimated = ledger.daily_spend(Family.ESTIMATED_COST)
+        # Spend a provider knows for today but cannot put in the counters yet (OpenRouter's
+        # key counters) is today's billed spend, and the best estimate of it too.
+        today = day_start(now)
+        for (family, dims, _), usd in self._gauges.items():
+            if family is Family.BILLED_COST_TODAY:
+                for spend in (billed, estimated):
+                    day = spend.setdefault(today, {})
+                    day[dims] = day.get(dims, 0.0) + usd
+        return AccountSpend(
+            provider=self.provider.name,
+            account=self.account,
+            billed=billed,
+            estimated=estimated,
+            settled_before=ledger.settled_before,
+            project_names=dict(self._project_names),
+        )
+
+    def _reconciliation(self) -> float | None:
+        """Estimated ÷ billed over settled days; None unless both are positive (no NaN, and no
+        meaningless 0 for a provider whose usage cannot be priced)."""
+        billed = self.ledger.settled_sum(Family.BILLED_COST)
+        estimated = self.ledger.settled_sum(Family.ESTIMATED_COST)
+        return estimated / billed if billed > 0 and estimated > 0 else None
 
     def _jittered(self, delay: float) -> float:
         return delay * (0.9 + 0.2 * self._rng())

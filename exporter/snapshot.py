@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 from prometheus_client.samples import Sample
 
+from exporter.budgets import AccountSpend, BudgetStatus
 from exporter.metrics import FAMILY_METRICS, SERIES_LABELS
 from exporter.records import Dataset, Family, SeriesKey
 
@@ -53,6 +54,8 @@ class AccountData:
     watermarks: Mapping[Dataset, float] = field(default_factory=dict)
     revisions: int = 0
     series_count: int = 0
+    spend: AccountSpend | None = None
+    reconciliation: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Snapshot:
     """All accounts, in configuration order."""
 
     accounts: tuple[AccountSnapshot, ...] = ()
+    budgets: tuple[BudgetStatus, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -86,6 +90,9 @@ def build_account_data(
     watermarks: Mapping[Dataset, float],
     revisions: int,
     gauges: Mapping[SeriesKey, float] | None = None,
+    *,
+    spend: AccountSpend | None = None,
+    reconciliation: float | None = None,
 ) -> AccountData:
     """Turn ledger totals (and the last poll's gauges) into ready-to-expose samples."""
     gauges = gauges or {}
@@ -117,6 +124,8 @@ def build_account_data(
         watermarks=MappingProxyType(dict(watermarks)),
         revisions=revisions,
         series_count=len(totals) + len(gauges),
+        spend=spend,
+        reconciliation=reconciliation,
     )
 
 
@@ -135,7 +144,12 @@ class SnapshotStore:
     def set_accounts(self, accounts: Iterable[AccountSnapshot]) -> None:
         """Replace the list of accounts (start-up and reload)."""
         with self._lock:
-            self._current = Snapshot(tuple(accounts))
+            self._current = Snapshot(tuple(accounts), self._current.budgets)
+
+    def set_budgets(self, budgets: Iterable[BudgetStatus]) -> None:
+        """Publish freshly evaluated budgets."""
+        with self._lock:
+            self._current = replace(self._current, budgets=tuple(budgets))
 
     def update(
         self, account: str, *, data: AccountData | None = None, status: AccountStatus | None = None
@@ -153,4 +167,4 @@ class SnapshotStore:
                     break
             else:
                 raise KeyError(account)
-            self._current = Snapshot(tuple(accounts))
+            self._current = Snapshot(tuple(accounts), self._current.budgets)

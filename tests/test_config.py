@@ -132,8 +132,12 @@ def test_duplicate_account_name_points_at_second() -> None:
 
 
 def test_unknown_provider() -> None:
+    from exporter.providers import PROVIDERS
+
+    supported = ", ".join(sorted(PROVIDERS))
+    assert "anthropic, " in supported and "openai" in supported
     assert one_problem(provider="opneai") == (
-        "accounts[0].provider: unknown provider 'opneai'; supported: anthropic, openai"
+        f"accounts[0].provider: unknown provider 'opneai'; supported: {supported}"
     )
 
 
@@ -152,8 +156,11 @@ def test_unknown_key_in_account_suggests() -> None:
 
 
 def test_unknown_top_level_key() -> None:
-    text = config_text(account()) + "budgets: []\nzzz: 1\n"
-    assert problems_of(text) == ["budgets: unknown field", "zzz: unknown field"]
+    text = config_text(account()) + "budget: []\nzzz: 1\n"
+    assert problems_of(text) == [
+        "budget: unknown field (did you mean budgets?)",
+        "zzz: unknown field",
+    ]
 
 
 def test_warnings_key_is_not_accepted_from_file() -> None:
@@ -684,3 +691,69 @@ def test_provider_options_are_validated_by_the_provider_model(
             env={"K": "x"},
         )
     assert stray.value.problems == ["accounts[0]: options: provider 'openai' takes no options"]
+
+
+# --- budgets and pricing ------------------------------------------------------------------------
+
+BUDGET_ACCOUNTS = (
+    "accounts:\n"
+    "  - {name: oai, provider: openai, api_key: '${K}'}\n"
+    "  - {name: ant, provider: anthropic, api_key: '${K}'}\n"
+)
+
+
+def budget_problems(budgets: str, pricing: str = "") -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(BUDGET_ACCOUNTS + budgets + pricing, env={"K": "x"})
+    return caught.value.problems
+
+
+def test_budgets_and_pricing_load() -> None:
+    config = parse_config(
+        BUDGET_ACCOUNTS
+        + "budgets:\n"
+        "  - {name: all, period: month, limit_usd: 500}\n"
+        "  - {name: oai-week, period: week, limit_usd: 50, warning_ratio: 0.5, basis: billed,\n"
+        "     match: {provider: openai, account: oai, project: Search, model: gpt-4.1}}\n"
+        "pricing:\n"
+        "  overrides: [{provider: openai, model: 'ft:*', input: 1, output: 2}]\n"
+        "  discounts: [{provider: anthropic, ratio: 0.1}]\n",
+        env={"K": "x"},
+    )
+    assert [(b.name, b.period, b.warning_ratio, b.basis) for b in config.budgets] == [
+        ("all", "month", 0.8, "best"), ("oai-week", "week", 0.5, "billed")]
+    assert config.pricing.discounts[0].ratio == 0.1 and not config.pricing.auto_update
+
+
+def test_budget_field_paths() -> None:
+    problems = budget_problems(
+        "budgets:\n"
+        "  - {name: a, period: month, limit_usd: 0}\n"
+        "  - {name: a, period: fortnight, limit_usd: 5, warning_ratio: 1.5}\n"
+    )
+    assert problems[0].startswith("budgets[0].limit_usd: ")
+    assert "budgets[1].name: duplicate budget name 'a'" in problems
+    assert any(p.startswith("budgets[1].period: ") for p in problems)
+    assert any(p.startswith("budgets[1].warning_ratio: ") for p in problems)
+
+
+def test_budget_matchers_that_can_never_match_are_errors() -> None:
+    assert sorted(budget_problems(
+        "budgets:\n"
+        "  - {name: a, period: day, limit_usd: 1, match: {provider: groq}}\n"
+        "  - {name: b, period: day, limit_usd: 1, match: {account: nope}}\n"
+        "  - {name: c, period: day, limit_usd: 1, match: {provider: openai, account: ant}}\n"
+        "  - {name: d, period: day, limit_usd: 1, match: {team: x}}\n"
+    )) == [
+        "budgets[0].match.provider: no configured account uses provider 'groq'",
+        "budgets[1].match.account: no configured account is named 'nope'",
+        "budgets[2].match: account 'ant' is a anthropic account, not openai",
+        "budgets[3].match.team: unknown field",
+    ]
+
+
+def test_pricing_problems_name_the_field() -> None:
+    problems = budget_problems("", "pricing:\n  discounts: [{ratio: 0.2}]\n"
+                                   "  overrides: [{model: x, input: -1, output: 1}]\n")
+    assert any(p.startswith("pricing.discounts[0]: ") and "exactly one" in p for p in problems)
+    assert any(p.startswith("pricing.overrides[0].input: ") for p in problems)

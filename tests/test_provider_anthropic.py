@@ -162,7 +162,7 @@ def test_request_params_headers_and_pagination(env: Env) -> None:
     window = [("starting_at", "2026-03-01T00:00:00Z"), ("ending_at", "2026-03-03T00:00:00Z"),
               ("bucket_width", "1d"), ("limit", "31")]
     first = window + [("group_by[]", "workspace_id"), ("group_by[]", "model"),
-                      ("group_by[]", "service_tier")]
+                      ("group_by[]", "service_tier"), ("group_by[]", "context_window")]
     assert env.params(env.usage, 0) == first
     assert env.params(env.usage, 1) == first + [("page", "page_MjAyNi0wMy0wMlQwMDowMDowMFo=")]
     assert env.params(env.cost) == window + [("group_by[]", "workspace_id"),
@@ -191,7 +191,7 @@ def test_all_dimensions_opt_in(env: Env) -> None:
         (T, dims, ("output", "text", "flex")): 5.0,
     }}
     assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
-        "workspace_id", "model", "api_key_id", "account_id", "service_tier"]
+        "workspace_id", "model", "api_key_id", "account_id", "service_tier", "context_window"]
     assert cost.days == EXPECTED_COST  # the cost report has no key/user dimension
 
 
@@ -200,7 +200,8 @@ def test_without_project_grouping(env: Env) -> None:
     usage, cost = result.batches
     assert result.project_names == {}
     assert env.names.call_count == 0
-    assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == ["model", "service_tier"]
+    assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
+        "model", "service_tier", "context_window"]
     assert [v for k, v in env.params(env.cost) if k == "group_by[]"] == ["description"]
     assert usage.days[D2][(T, Dims("", HAIKU), ("input", "text", "batch"))] == 1000.0
     assert cost.days[D1] == {

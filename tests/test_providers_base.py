@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -442,7 +443,8 @@ def test_settings_validate_group_by_and_hide_key() -> None:
 
 
 def test_registry() -> None:
-    assert PROVIDERS == {"openai": OpenAIProvider, "anthropic": AnthropicProvider}
+    assert PROVIDERS["openai"] is OpenAIProvider
+    assert PROVIDERS["anthropic"] is AnthropicProvider
     assert all(cls.name == name for name, cls in PROVIDERS.items())  # type: ignore[attr-defined]
 
 
@@ -564,3 +566,69 @@ def test_name_cache_first_load_failure_gives_no_names() -> None:
     load.fail = True
     cache = NameCache(load, account="acct")
     assert run(cache.resolve({"p1"})) == {}
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"retry-after": "7"}, 7.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "{reset}"}, 30.0),
+    ],
+)
+def test_github_style_403_rate_limit_is_rate_limited_not_auth(
+    headers: dict[str, str], wait: float
+) -> None:
+    reset = str(int(time.time()) + 30)
+    headers = {k: v.format(reset=reset) for k, v in headers.items()}
+    calls: list[tuple[str, str]] = []
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    responses = iter(
+        [
+            httpx.Response(
+                403, headers=headers, json={"message": "API rate limit exceeded for org"}
+            ),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
+    transport = httpx.MockTransport(lambda request: next(responses))
+    settings = ProviderSettings(
+        account="gh", api_key=lambda: "ghp_secretTOKEN", base_url="https://api.github.com"
+    )
+    client = ApiClient(
+        settings,
+        default_base_url="https://api.github.com",
+        auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+        observe=lambda e, c: calls.append((e, c)),
+        transport=transport,
+        sleep=sleep,
+        rng=lambda: 0.5,
+    )
+    assert asyncio.run(client.get_json("/x", {})) == {"ok": True}
+    assert calls == [("/x", "403"), ("/x", "200")]
+    assert sleeps == [pytest.approx(wait, abs=2)]
+
+
+def test_github_error_message_is_shown_and_plain_403_is_auth() -> None:
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(
+            403, json={"message": "Resource not accessible by integration"}
+        )
+    )
+    settings = ProviderSettings(
+        account="gh", api_key=lambda: "ghp_x", base_url="https://api.github.com"
+    )
+    client = ApiClient(
+        settings,
+        default_base_url="https://api.github.com",
+        auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+        observe=lambda e, c: None,
+        transport=transport,
+    )
+    with pytest.raises(ProviderError) as caught:
+        asyncio.run(client.get_json("/x", {}))
+    assert caught.value.reason == "auth"
+    assert str(caught.value) == "GET /x: HTTP 403: Resource not accessible by integration"

@@ -1093,8 +1093,8 @@ def test_command_line_runs_until_sigterm() -> None:
         assert process.stdout is not None
         first = process.stdout.readline()
         second = process.stdout.readline()
-        assert first.startswith("OpenAI base URL:") and second.startswith("Anthropic base URL:")
-        base = first.split()[-1]
+        assert first.startswith("openai ") and second.startswith("anthropic ")
+        base = first.split()[1]
         assert base.endswith("/openai/v1")
         response = httpx.get(
             f"{base}/organization/projects", headers={"Authorization": "Bearer sk-admin-demo"}

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 from exporter.providers.anthropic import AnthropicProvider
 from exporter.providers.base import Provider, ProviderError, ProviderFactory, ProviderSettings
+from exporter.providers.deepseek import DeepSeekProvider
+from exporter.providers.github_copilot import GitHubCopilotProvider
+from exporter.providers.groq import GroqProvider
 from exporter.providers.openai import OpenAIProvider
+from exporter.providers.openrouter import OpenRouterProvider
 
 PROVIDERS: dict[str, ProviderFactory] = {
     OpenAIProvider.name: OpenAIProvider,
     AnthropicProvider.name: AnthropicProvider,
+    GitHubCopilotProvider.name: GitHubCopilotProvider,
+    OpenRouterProvider.name: OpenRouterProvider,
+    DeepSeekProvider.name: DeepSeekProvider,
+    GroqProvider.name: GroqProvider,
 }
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "ProviderFactory", "ProviderSettings"]

@@ -1,12 +1,19 @@
-"""Anthropic Admin API: messages usage report and cost report (admin key)."""
+"""Anthropic Admin API: messages usage report, cost report, opt-in Claude Code report."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from exporter.providers.base import ProviderError
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from exporter.providers.base import ProviderError, ProviderSettings, RequestObserver, Sleep
+from exporter.providers.claude_code import fetch_claude_code
 from exporter.providers.client import HttpProvider, objects
 from exporter.providers.fields import (
     DimsReader,
@@ -34,6 +41,7 @@ DIM_FIELDS = {
     "api_key": "api_key_id",
     "user": "account_id",
 }
+LONG_CONTEXT = "200k-1M"  # context_window value of the long-context price tier
 DEFAULT_WORKSPACE = "default"  # workspace_id is null for the default workspace
 CENTS = Decimal(100)
 
@@ -62,6 +70,32 @@ class AnthropicProvider(HttpProvider):
 
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
 
+    class Options(BaseModel):
+        """``options:`` of an Anthropic account."""
+
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+        claude_code: bool = False
+        """Also read the Claude Code Analytics report (one request per UTC day)."""
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        observe: RequestObserver,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            settings, observe=observe, transport=transport, sleep=sleep, rng=rng, clock=clock
+        )
+        options = settings.options
+        if not isinstance(options, self.Options):
+            options = self.Options.model_validate(options or {})
+        self._claude_code = options.claude_code
+
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
         """Admin API key and API version."""
@@ -77,14 +111,19 @@ class AnthropicProvider(HttpProvider):
         }
         usage = await self._usage(start, end, window)
         cost = await self._cost(start, end, window)
+        batches = [usage, cost]
+        if self._claude_code:  # separate families: see claude_code.py on double counting
+            batches.append(await fetch_claude_code(self._api, start, end, self._group_by))
         names: dict[str, str] = {}
         if "project" in self._group_by:
             seen = project_ids((usage, cost)) - {DEFAULT_WORKSPACE}
             names = {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE, **await self._names.resolve(seen)}
-        return FetchResult(batches=[usage, cost], project_names=names)
+        return FetchResult(batches=batches, project_names=names)
 
     async def _usage(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
-        group_by = (*grouped_fields(self._group_by, DIM_FIELDS), "service_tier")
+        # context_window: tokens of requests over 200k input are billed at the long-context
+        # tier; pricing needs to know how many (Batch.long_context).
+        group_by = (*grouped_fields(self._group_by, DIM_FIELDS), "service_tier", "context_window")
         buckets = await self._api.paginate_buckets(USAGE_PATH, {**window, "group_by": group_by})
         days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
         batch = Batch(Dataset.USAGE, start, end, watermark=mark)
@@ -94,6 +133,7 @@ class AnthropicProvider(HttpProvider):
             for row in results:
                 dims = read_dims(row, where)
                 tier = label(row, "service_tier", where) or "standard"
+                long_context = label(row, "context_window", where) == LONG_CONTEXT
                 cache = row.get("cache_creation")
                 if not isinstance(cache, dict):
                     raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
@@ -105,7 +145,11 @@ class AnthropicProvider(HttpProvider):
                     (TokenType.OUTPUT, row, "output_tokens"),
                 ):
                     value = count(source, field, where)
-                    batch.add(day, (Family.TOKENS, dims, (token_type, "text", tier)), value)
+                    key: SeriesKey = (Family.TOKENS, dims, (token_type, "text", tier))
+                    batch.add(day, key, value)
+                    if long_context and value:
+                        at = (day, key)
+                        batch.long_context[at] = batch.long_context.get(at, 0.0) + value
         return batch
 
     async def _cost(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:

@@ -94,14 +94,39 @@ def _scrub(text: str, secret: str) -> str:
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """The provider's error message (both OpenAI's and Anthropic's envelopes), if any."""
+    """The provider's error message (OpenAI's, Anthropic's and GitHub's envelopes), if any."""
     try:
         body = response.json()
     except ValueError:
         return ""
     error = body.get("error") if isinstance(body, dict) else None
     message = error.get("message") if isinstance(error, dict) else error
+    if message is None and isinstance(body, dict):
+        message = body.get("message")  # GitHub: {"message": ..., "documentation_url": ...}
     return message[:300] if isinstance(message, str) else ""
+
+
+def _rate_limit_wait(response: httpx.Response) -> float | None:
+    """Seconds to wait from Retry-After, or GitHub's x-ratelimit-reset when none is left."""
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if retry_after is not None:
+        return retry_after
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        reset = response.headers.get("x-ratelimit-reset", "")
+        if reset.isdigit():
+            return max(float(reset) - time.time(), 0.0)
+    return None
+
+
+def _is_rate_limited(response: httpx.Response) -> bool:
+    # GitHub answers rate limiting with 403 (or 429) plus these headers.
+    return response.status_code == 429 or (
+        response.status_code == 403
+        and (
+            "retry-after" in response.headers
+            or response.headers.get("x-ratelimit-remaining") == "0"
+        )
+    )
 
 
 class ApiClient:
@@ -184,14 +209,14 @@ class ApiClient:
                     return self._decode(what, response)
                 detail = _scrub(_error_detail(response), key)
                 message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
-                if status in (401, 403):
-                    raise ProviderError("auth", message)
-                if status == 429:
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                if _is_rate_limited(response):
+                    retry_after = _rate_limit_wait(response)
                     error = ProviderError("rate_limited", message, retry_after=retry_after)
                     if retry_after is not None and retry_after > MAX_RETRY_AFTER:
                         raise error
                     delay = retry_after
+                elif status in (401, 403):
+                    raise ProviderError("auth", message)
                 elif status >= 500:
                     error = ProviderError("http_5xx", message)
                 else:

@@ -29,9 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     sim.start(host or "127.0.0.1", int(port))
-    print(f"OpenAI base URL:    {sim.openai_base_url}", flush=True)
-    print(f"Anthropic base URL: {sim.anthropic_base_url}", flush=True)
-    print("demo keys: sk-admin-demo (OpenAI), sk-ant-admin01-demo (Anthropic)", flush=True)
+    for provider, base_url, key in sim.endpoints():
+        print(f"{provider:<15} {base_url}  (key: {key})", flush=True)
     try:
         while not stop.wait(1.0):
             pass

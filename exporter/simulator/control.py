@@ -9,15 +9,30 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from . import anthropic_api, openai_api
+from . import (
+    anthropic_api,
+    claude_code_api,
+    deepseek_api,
+    github_api,
+    groq_api,
+    openai_api,
+    openrouter_api,
+)
 from .catalog import ANTHROPIC, OPENAI, PROJECTS, WORKSPACES
+from .claude_code_data import ClaudeCodeData
 from .data import SyntheticData
 from .faults import Fault, FaultBook
+from .github_api import GITHUB
+from .github_data import ENTERPRISE as GITHUB_ENTERPRISE
+from .github_data import ORGS as GITHUB_ORGS
+from .github_data import GitHubData
+from .more_data import MoreData
+from .more_oracle import expected_deepseek, expected_groq, expected_openrouter
 from .oracle import Expected, expected_anthropic, expected_openai
 from .query import ApiError, Query
 from .server import HttpServer, Reply
 
-_PREFIXES = ((f"/{OPENAI}/v1", OPENAI), (f"/{ANTHROPIC}", ANTHROPIC))
+_PREFIXES = ((f"/{OPENAI}/v1", OPENAI), (f"/{ANTHROPIC}", ANTHROPIC), (f"/{GITHUB}", GITHUB))
 _JSON = {"Content-Type": "application/json"}
 _FAULT_MESSAGES = {
     (OPENAI, "429"): "Rate limit reached for organization admin requests.",
@@ -28,6 +43,10 @@ _FAULT_MESSAGES = {
     (ANTHROPIC, "503"): "Service unavailable",
     (OPENAI, "529"): "The server is overloaded.",
     (ANTHROPIC, "529"): "Overloaded",
+    (GITHUB, "429"): "API rate limit exceeded for installation.",
+    (GITHUB, "500"): "Internal Error",
+    (GITHUB, "503"): "Service unavailable",
+    (GITHUB, "529"): "Service unavailable",
 }
 _BAD_GATEWAY = (
     b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
@@ -35,7 +54,14 @@ _BAD_GATEWAY = (
 _TRUNCATED = {
     OPENAI: b'{"object": "page", "data": [{"object": "bucket", "start_time": 17',
     ANTHROPIC: b'{"data": [{"starting_at": "2026-03-02T00:00:00Z", "ending_at": "2026-03-0',
+    GITHUB: b'{"usageItems": [{"date": "2026-03-02", "product": "Cop',
 }
+# OpenRouter, DeepSeek, Groq: each module brings its prefix, messages and truncated body.
+_MORE_APIS: dict[str, Any] = {api.PROVIDER: api for api in (openrouter_api, deepseek_api, groq_api)}
+_PREFIXES += tuple((api.PREFIX, name) for name, api in _MORE_APIS.items())
+for _name, _api in _MORE_APIS.items():
+    _FAULT_MESSAGES.update({(_name, kind): text for kind, text in _api.FAULT_MESSAGES.items()})
+    _TRUNCATED[_name] = _api.TRUNCATED
 
 
 class Simulator:
@@ -51,11 +77,25 @@ class Simulator:
         *,
         openai_key: str = "sk-admin-demo",
         anthropic_key: str = "sk-ant-admin01-demo",
+        github_token: str = "ghp_demo",
+        openrouter_key: str = "sk-or-v1-demo",
+        deepseek_key: str = "sk-deepseek-demo",
+        groq_key: str = "gsk_demo",
     ) -> None:
         self.seed = seed
         self.data = SyntheticData(seed)
+        self.github_data = GitHubData(seed)
+        self.claude_code_data = ClaudeCodeData(seed)
         self._now = now
-        self._keys = {OPENAI: openai_key, ANTHROPIC: anthropic_key}
+        self._keys = {OPENAI: openai_key, ANTHROPIC: anthropic_key, GITHUB: github_token}
+        self.more_data = MoreData(seed)
+        self._keys.update(
+            {
+                openrouter_api.PROVIDER: openrouter_key,
+                deepseek_api.PROVIDER: deepseek_key,
+                groq_api.PROVIDER: groq_key,
+            }
+        )
         self._faults = FaultBook()
         self._log: list[tuple[str, str, str]] = []
         self._log_lock = threading.Lock()
@@ -75,6 +115,46 @@ class Simulator:
     def anthropic_key(self) -> str:
         """The admin key the fake Anthropic accepts (a demo value, not a secret)."""
         return self._keys[ANTHROPIC]
+
+    @property
+    def github_token(self) -> str:
+        """The token the fake GitHub billing API accepts (a demo value, not a secret)."""
+        return self._keys[GITHUB]
+
+    @property
+    def github_organizations(self) -> tuple[str, ...]:
+        """Organizations with Copilot seats (all owned by :attr:`github_enterprise`)."""
+        return tuple(org.name for org in GITHUB_ORGS)
+
+    @property
+    def github_enterprise(self) -> str:
+        """The simulated enterprise's slug."""
+        return GITHUB_ENTERPRISE
+
+    @property
+    def openrouter_key(self) -> str:
+        """The management key the fake OpenRouter accepts (a demo value, not a secret)."""
+        return self._keys[openrouter_api.PROVIDER]
+
+    @property
+    def openrouter_inference_key(self) -> str:
+        """An inference key: the management endpoints answer it 403."""
+        return openrouter_api.INFERENCE_KEY
+
+    @property
+    def deepseek_key(self) -> str:
+        """The API key the fake DeepSeek accepts (a demo value, not a secret)."""
+        return self._keys[deepseek_api.PROVIDER]
+
+    @property
+    def groq_key(self) -> str:
+        """The key of the fake Groq Enterprise organization (a demo value, not a secret)."""
+        return self._keys[groq_api.PROVIDER]
+
+    @property
+    def groq_free_key(self) -> str:
+        """A key of a non-Enterprise Groq organization: the metrics API answers 404."""
+        return groq_api.FREE_KEY
 
     # ------------------------------------------------------------------ clock
     def now(self) -> float:
@@ -129,6 +209,37 @@ class Simulator:
         """Base URL to configure as the Anthropic API root (``…/anthropic``)."""
         return f"{self.url}/{ANTHROPIC}"
 
+    @property
+    def github_base_url(self) -> str:
+        """Base URL to configure as the GitHub REST API root (``…/github``)."""
+        return f"{self.url}/{GITHUB}"
+
+    @property
+    def openrouter_base_url(self) -> str:
+        """Base URL to configure as the OpenRouter API root (``…/openrouter/api/v1``)."""
+        return self.url + openrouter_api.PREFIX
+
+    @property
+    def deepseek_base_url(self) -> str:
+        """Base URL to configure as the DeepSeek API root (``…/deepseek``)."""
+        return self.url + deepseek_api.PREFIX
+
+    @property
+    def groq_base_url(self) -> str:
+        """Base URL standing for ``https://api.groq.com/v1/metrics/prometheus`` (``…/groq``)."""
+        return self.url + groq_api.PREFIX
+
+    def endpoints(self) -> list[tuple[str, str, str]]:
+        """(provider, base URL, demo key) of every simulated provider."""
+        return [
+            ("openai", self.openai_base_url, self.openai_key),
+            ("anthropic", self.anthropic_base_url, self.anthropic_key),
+            ("github_copilot", self.github_base_url, self.github_token),
+            ("openrouter", self.openrouter_base_url, self.openrouter_key),
+            ("deepseek", self.deepseek_base_url, self.deepseek_key),
+            ("groq", self.groq_base_url, self.groq_key),
+        ]
+
     # ----------------------------------------------------------------- faults
     def inject(
         self,
@@ -178,6 +289,31 @@ class Simulator:
         """Ground truth for Anthropic, with the same ranges as :meth:`expected_openai`."""
         return expected_anthropic(self.data, start, end, self.now())
 
+    def expected_github(self, owner: str, start: int, end: int) -> Expected:
+        """Ground truth of a GitHub organization's (or the enterprise's) Copilot billing.
+
+        ``cost``: net USD by (organization, sku); ``premium_requests``: by (model, sku);
+        UTC days starting in ``[start, end)`` up to now.
+        """
+        return github_api.expected(self.github_data, owner, start, end, self.now())
+
+    def expected_claude_code(self, start: int, end: int) -> dict[str, dict[Any, float]]:
+        """Ground truth of the Claude Code report, days starting in ``[start, end)`` (see
+        :func:`claude_code_api.expected` for the keys)."""
+        return claude_code_api.expected(self.claude_code_data, start, end, self.now())
+
+    def expected_openrouter(self, start: int, end: int) -> dict[str, Any]:
+        """Ground truth for OpenRouter (see :func:`more_oracle.expected_openrouter`)."""
+        return expected_openrouter(self.more_data, start, end, self.now())
+
+    def expected_groq(self, start: int, end: int) -> dict[str, Any]:
+        """Ground truth for Groq's integrated rates (see :func:`more_oracle.expected_groq`)."""
+        return expected_groq(self.more_data, start, end, self.now())
+
+    def expected_deepseek(self) -> float | None:
+        """DeepSeek's balance in dollars now, None when it is not in USD."""
+        return expected_deepseek(self.more_data, self.now())
+
     def openai_project_names(self) -> dict[str, str]:
         """Project id -> display name (archived projects included)."""
         return {p.id: p.name for p in PROJECTS}
@@ -197,7 +333,8 @@ class Simulator:
             self._log.append((provider, endpoint, raw_query))
         if not provider:
             return _json(404, {"error": {"message": f"no simulated provider at {path}"}})
-        api: Any = openai_api if provider == OPENAI else anthropic_api
+        apis: dict[str, Any] = {OPENAI: openai_api, ANTHROPIC: anthropic_api, GITHUB: github_api}
+        api: Any = {**apis, **_MORE_APIS}[provider]
         extra = {"request-id": anthropic_api.new_request_id()} if provider == ANTHROPIC else {}
         fault = self._faults.take(provider, endpoint)
         if fault is not None and fault.kind != "slow":
@@ -211,6 +348,12 @@ class Simulator:
             query = Query(raw_query)
             if provider == OPENAI:
                 body = openai_api.handle(endpoint, query, self.now(), self.data)
+            elif provider == GITHUB:
+                body = github_api.handle(endpoint, query, self.now(), self.github_data)
+            elif provider in _MORE_APIS:
+                body = api.handle(endpoint, query, self.now(), self.more_data)
+            elif endpoint == claude_code_api.PATH:
+                body = claude_code_api.handle(query, self.now(), self.claude_code_data)
             else:
                 body = anthropic_api.handle(endpoint, query, self.now(), self.data, headers)
         except ApiError as err:

@@ -60,6 +60,16 @@ accounts:
     base_url: {anthropic}
     poll_interval: 10s
     timeout: 5s
+budgets:
+  - name: everything-estimated
+    period: month
+    limit_usd: 1000000
+    basis: estimated
+  - name: openai-billed
+    period: month
+    limit_usd: 1
+    basis: billed
+    match: {{provider: openai}}
 """
 
 
@@ -151,6 +161,17 @@ def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
         assert_same(series_only(first), expected)
         up = first["aicost_collector_up"]
         assert set(up.values()) == {1.0}
+        # Budgets are computed from the same data: month budgets equal the month-to-date sums.
+        estimated = sum(first["aicost_estimated_cost_usd_total"].values())
+        billed_openai = sum(v for labels, v in first["aicost_billed_cost_usd_total"].items()
+                            if ("provider", "openai") in labels)
+        spend = {dict(k)["budget"]: v for k, v in first["aicost_budget_spend_usd"].items()}
+        assert estimated > 0
+        assert math.isclose(spend["everything-estimated"], estimated, rel_tol=1e-9)
+        assert math.isclose(spend["openai-billed"], billed_openai, rel_tol=1e-9)
+        utilization = {dict(k)["budget"]: v
+                       for k, v in first["aicost_budget_utilization_ratio"].items()}
+        assert math.isclose(utilization["openai-billed"], billed_openai, rel_tol=1e-9)
         assert exporter.stop() == 0
         log = exporter.log
     assert sim.openai_key not in log and sim.anthropic_key not in log

@@ -1,0 +1,241 @@
+"""Fake GitHub enhanced-billing REST API: usage report and premium request usage report.
+
+Quirks kept from the real API: camelCase fields and float amounts; ``/usage`` without
+``month`` answers the whole year; the premium request report sums over the period asked
+for (no per-item date) and echoes it in ``timePeriod``; only the last 24 months exist;
+GitHub's ``{"message", "documentation_url", "status"}`` error envelope.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from .github_data import (
+    ACTIONS,
+    DAY,
+    ENTERPRISE,
+    ORGS,
+    PREMIUM_PRICE,
+    PREMIUM_SKU,
+    PRODUCT,
+    GitHubData,
+    Org,
+    money,
+)
+from .query import ApiError, Query
+
+GITHUB = "github"
+JSON = dict[str, Any]
+VERSIONS = ("2022-11-28", "2026-03-10")
+DOCS = "https://docs.github.com/rest"
+_PATH = re.compile(
+    r"/(?P<kind>organizations|enterprises)/(?P<owner>[^/]+)/settings/billing/"
+    r"(?P<report>usage|premium_request/usage)"
+)
+_ORGS = {org.name.lower(): org for org in ORGS}
+
+
+def check_headers(headers: Mapping[str, str], token: str) -> None:
+    """401 unless ``Authorization: Bearer|token <token>``; 400 for an unknown API version."""
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    if scheme.lower() not in ("bearer", "token") or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise ApiError(401, "Bad credentials")
+    version = headers.get("x-github-api-version")
+    if version is not None and version not in VERSIONS:
+        raise ApiError(400, f"Unsupported 'X-GitHub-Api-Version' header: {version}")
+
+
+def error_body(err: ApiError) -> JSON:
+    """GitHub's error envelope."""
+    return {"message": err.message, "documentation_url": DOCS, "status": str(err.status)}
+
+
+def handle(path: str, query: Query, now: float, data: GitHubData) -> JSON:
+    """Answer one GET below the ``/github`` prefix, or raise :class:`ApiError`."""
+    match = _PATH.fullmatch(path)
+    if match is None:
+        raise ApiError(404, "Not Found")
+    owner = match["owner"].lower()
+    if match["kind"] == "organizations":
+        if owner not in _ORGS:
+            raise ApiError(404, "Not Found")
+        orgs = [_ORGS[owner]]
+        selected = orgs
+    else:
+        if owner != ENTERPRISE:
+            raise ApiError(404, "Not Found")
+        orgs = list(ORGS)
+        wanted = query.one("organization")
+        selected = [o for o in orgs if wanted is None or o.name.lower() == wanted.lower()]
+    if match["report"] == "usage":
+        return _usage(query, now, data, orgs)
+    body = _premium(query, now, data, selected)
+    if match["kind"] == "organizations":
+        return {"timePeriod": body.pop("timePeriod"), "organization": orgs[0].name, **body}
+    return {"timePeriod": body.pop("timePeriod"), "enterprise": ENTERPRISE, **body}
+
+
+def _period(query: Query, now: float, *, default_month: bool) -> tuple[dict[str, int], range]:
+    """The requested period and its UTC day starts (validated like GitHub does)."""
+    today = datetime.fromtimestamp(now, UTC)
+    year = query.integer("year", today.year)
+    month = query.integer("month", today.month if default_month else None)
+    day = query.integer("day")
+    assert year is not None
+    if not 1000 <= year <= 9999:
+        raise ApiError(400, "year must be a four-digit year")
+    if month is None and day is not None:
+        month = today.month
+    if month is not None and not 1 <= month <= 12:
+        raise ApiError(400, "month must be between 1 and 12")
+    period = {"year": year}
+    try:
+        if month is None:
+            first, stop = date(year, 1, 1), date(year + 1, 1, 1)
+        elif day is None:
+            period["month"] = month
+            first = date(year, month, 1)
+            stop = date(year + (month == 12), month % 12 + 1, 1)
+        else:
+            period |= {"month": month, "day": day}
+            first = date(year, month, day)
+            stop = date.fromordinal(first.toordinal() + 1)
+    except ValueError:
+        raise ApiError(400, "Invalid date in the requested time period") from None
+    oldest = date(today.year - 2, today.month, 1)
+    if first < oldest:
+        raise ApiError(400, "Only data from the past 24 months is accessible")
+    starts = range(_ts(first), min(_ts(stop), int(now) // DAY * DAY + DAY), DAY)
+    return period, starts
+
+
+def _ts(d: date) -> int:
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
+
+
+def _usage(query: Query, now: float, data: GitHubData, orgs: list[Org]) -> JSON:
+    _, starts = _period(query, now, default_month=False)
+    items = []
+    for day in starts:
+        when = datetime.fromtimestamp(day, UTC).strftime("%Y-%m-%d")
+        for org in orgs:
+            seats = data.seat_quantity(org, day)
+            seat_amount = money(seats * org.seat_price)
+            items.append(
+                _item(when, PRODUCT, org.seat_sku, seats, "UserMonths", org.seat_price, org)
+                | _amounts(seat_amount, Decimal(0))
+            )
+            lines = data.premium(org, day, now)
+            if lines:
+                gross = sum((line.gross for line in lines), Decimal(0))
+                discount = sum((line.discount for line in lines), Decimal(0))
+                items.append(
+                    _item(when, PRODUCT, PREMIUM_SKU, gross, "Requests", PREMIUM_PRICE, org)
+                    | _amounts(money(gross * PREMIUM_PRICE), money(discount * PREMIUM_PRICE))
+                )
+            minutes = data.actions_minutes(org.name, day, now)
+            if minutes:
+                product, sku, unit, price = ACTIONS
+                amount = money(minutes * price)
+                items.append(
+                    _item(when, product, sku, Decimal(minutes), unit, price, org)
+                    | _amounts(amount, amount)  # within the free minutes: net 0
+                    | {"repositoryName": f"{org.name}/app"}
+                )
+    return {"usageItems": items}
+
+
+def _item(
+    when: str, product: str, sku: str, quantity: Decimal, unit: str, price: Decimal, org: Org
+) -> JSON:
+    return {
+        "date": when,
+        "product": product,
+        "sku": sku,
+        "quantity": float(quantity),
+        "unitType": unit,
+        "pricePerUnit": float(price),
+        "organizationName": org.name,
+    }
+
+
+def _amounts(gross: Decimal, discount: Decimal) -> JSON:
+    return {
+        "grossAmount": float(gross),
+        "discountAmount": float(discount),
+        "netAmount": float(gross - discount),
+    }
+
+
+def _premium(query: Query, now: float, data: GitHubData, orgs: list[Org]) -> JSON:
+    period, starts = _period(query, now, default_month=True)
+    model_filter = (query.one("model") or "").lower()
+    product_filter = (query.one("product") or "").lower()
+    user = query.one("user")
+    sums: dict[str, tuple[Decimal, Decimal]] = {}
+    if user is None and product_filter in ("", PRODUCT.lower()):  # no per-user data here
+        for day in starts:
+            for org in orgs:
+                for line in data.premium(org, day, now):
+                    if model_filter and line.model.name.lower() != model_filter:
+                        continue
+                    gross, discount = sums.get(line.model.name, (Decimal(0), Decimal(0)))
+                    sums[line.model.name] = (gross + line.gross, discount + line.discount)
+    items = []
+    for model, (gross, discount) in sums.items():
+        items.append(
+            {
+                "product": PRODUCT,
+                "sku": PREMIUM_SKU,
+                "model": model,
+                "unitType": "requests",
+                "pricePerUnit": float(PREMIUM_PRICE),
+                "grossQuantity": float(gross),
+                "grossAmount": float(money(gross * PREMIUM_PRICE)),
+                "discountQuantity": float(discount),
+                "discountAmount": float(money(discount * PREMIUM_PRICE)),
+                "netQuantity": float(gross - discount),
+                "netAmount": float(money((gross - discount) * PREMIUM_PRICE)),
+            }
+        )
+    return {"timePeriod": period, "usageItems": items}
+
+
+def expected(
+    data: GitHubData, owner: str, start: int, end: int, now: float
+) -> dict[str, dict[tuple[str, ...], float]]:
+    """Ground truth of an organization's or the enterprise's Copilot billing.
+
+    ``cost``: net USD by (organization, sku); ``premium_requests``: gross quantity by
+    (model, sku); both over the UTC days starting in ``[start, end)`` and before ``now``.
+    """
+    orgs = list(ORGS) if owner == ENTERPRISE else [_ORGS[owner.lower()]]
+    cost: dict[tuple[str, ...], Decimal] = {}
+    premium: dict[tuple[str, ...], Decimal] = {}
+    first = -(-start // DAY) * DAY
+    for day in range(first, min(end, int(now) // DAY * DAY + DAY), DAY):
+        for org in orgs:
+            seat_key = (org.name, org.seat_sku)
+            seat = money(data.seat_quantity(org, day) * org.seat_price)
+            cost[seat_key] = cost.get(seat_key, Decimal(0)) + seat
+            lines = data.premium(org, day, now)
+            if lines:
+                gross = sum((line.gross for line in lines), Decimal(0))
+                discount = sum((line.discount for line in lines), Decimal(0))
+                net = money(gross * PREMIUM_PRICE) - money(discount * PREMIUM_PRICE)
+                key = (org.name, PREMIUM_SKU)
+                cost[key] = cost.get(key, Decimal(0)) + net
+            for line in lines:
+                key = (line.model.name, PREMIUM_SKU)
+                premium[key] = premium.get(key, Decimal(0)) + line.gross
+    return {
+        "cost": {k: float(v) for k, v in cost.items() if v},
+        "premium_requests": {k: float(v) for k, v in premium.items() if v},
+    }

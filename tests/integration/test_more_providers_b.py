@@ -1,0 +1,334 @@
+"""GitHub Copilot and Claude Code: the real exporter process against the bundled simulator."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.ledger import month_start
+from exporter.simulator import Simulator
+
+from .exporter_process import ExporterProcess, Labels
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+accounts:
+  - name: gh-org
+    provider: github_copilot
+    api_key: ${{IT_GITHUB_TOKEN}}
+    base_url: {github}
+    poll_interval: 10s
+    timeout: 5s
+    options: {{organization: {org}}}
+  - name: gh-ent
+    provider: github_copilot
+    api_key: ${{IT_GITHUB_TOKEN}}
+    base_url: {github}
+    poll_interval: 10s
+    timeout: 5s
+    options: {{enterprise: {enterprise}}}
+  - name: ant-cc
+    provider: anthropic
+    api_key: ${{IT_ANTHROPIC_KEY}}
+    base_url: {anthropic}
+    poll_interval: 10s
+    timeout: 5s
+    options: {{claude_code: true}}
+  - name: ant-cc-users
+    provider: anthropic
+    api_key: ${{IT_ANTHROPIC_KEY}}
+    base_url: {anthropic}
+    poll_interval: 10s
+    timeout: 5s
+    group_by: [model, user]
+    options: {{claude_code: true}}
+"""
+
+# oracle key -> (metric, label names of the oracle key)
+CLAUDE_CODE = {
+    "tokens": (
+        "aicost_claude_code_tokens_total",
+        ("user_id", "model", "token_type", "customer_type"),
+    ),
+    "cost": ("aicost_claude_code_estimated_cost_usd_total", ("user_id", "model", "customer_type")),
+    "sessions": ("aicost_claude_code_sessions_total", ("user_id",)),
+    "commits": ("aicost_claude_code_commits_total", ("user_id",)),
+    "pull_requests": ("aicost_claude_code_pull_requests_total", ("user_id",)),
+    "lines": ("aicost_claude_code_lines_of_code_total", ("user_id", "change")),
+    "tools": ("aicost_claude_code_tool_actions_total", ("user_id", "tool", "decision")),
+}
+FAMILIES = {
+    "aicost_billed_cost_usd_total",
+    "aicost_premium_requests_total",
+    "aicost_tokens_total",
+    *(metric for metric, _ in CLAUDE_CODE.values()),
+}
+
+Series = dict[str, dict[Labels, float]]
+
+
+def _put(out: Series, metric: str, labels: dict[str, str], value: float) -> None:
+    key = frozenset((k, v) for k, v in labels.items() if v)
+    out.setdefault(metric, {})
+    out[metric][key] = out[metric].get(key, 0.0) + value
+
+
+def expected_series(sim: Simulator, start: int, end: int) -> Series:
+    """What /metrics must show for the four accounts, from the simulator's ground truth."""
+    out: Series = {}
+    for account, owner in (("gh-org", sim.github_organizations[0]), ("gh-ent", "octo-ent")):
+        base = {"provider": "github_copilot", "account": account}
+        truth = sim.expected_github(owner, start, end)
+        for (org, sku), value in truth["cost"].items():
+            labels = {**base, "project_id": org, "project": org, "line_item": sku}
+            _put(out, "aicost_billed_cost_usd_total", labels, value)
+        for (model, sku), value in truth["premium_requests"].items():
+            _put(
+                out,
+                "aicost_premium_requests_total",
+                {**base, "model": model, "line_item": sku},
+                value,
+            )
+    # ant-cc: the messages tokens are exactly the messages report's (no Claude Code added).
+    names = {**sim.anthropic_workspace_names(), "default": "default"}
+    base = {"provider": "anthropic", "account": "ant-cc"}
+    for (workspace, model, token_type, modality, tier), value in sim.expected_anthropic(start, end)[
+        "tokens"
+    ].items():
+        labels = {
+            **base,
+            "project_id": workspace,
+            "project": names.get(workspace, workspace),
+            "model": model,
+            "token_type": token_type,
+            "modality": modality,
+            "service_tier": tier,
+        }
+        _put(out, "aicost_tokens_total", labels, value)
+    truth_cc = sim.expected_claude_code(start, end)
+    for account, by_user in (("ant-cc", False), ("ant-cc-users", True)):
+        base = {"provider": "anthropic", "account": account}
+        for name, (metric, label_names) in CLAUDE_CODE.items():
+            for key, value in truth_cc[name].items():
+                labels = {**base, **dict(zip(label_names, key, strict=True))}
+                if not by_user:
+                    labels.pop("user_id")
+                _put(out, metric, labels, value)
+    return out
+
+
+def relevant(samples: Series) -> Series:
+    """Only the series :func:`expected_series` predicts (the Anthropic billed cost and the
+    user-grouped messages tokens are test_against_simulator's business)."""
+    out: Series = {}
+    for metric in FAMILIES:
+        for labels, value in samples.get(metric, {}).items():
+            account = dict(labels)["account"]
+            if metric == "aicost_billed_cost_usd_total" and not account.startswith("gh-"):
+                continue
+            if metric == "aicost_tokens_total" and account != "ant-cc":
+                continue
+            if account in ("gh-org", "gh-ent", "ant-cc", "ant-cc-users"):
+                out.setdefault(metric, {})[labels] = value
+    return out
+
+
+def assert_same(actual: Series, expected: Series) -> None:
+    assert actual.keys() == expected.keys()
+    for metric in expected:
+        assert actual[metric].keys() == expected[metric].keys(), metric
+        for labels, value in expected[metric].items():
+            assert math.isclose(actual[metric][labels], value, rel_tol=1e-9), (metric, labels)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(seed=11)
+    simulator.set_now(float(int(time.time()) - 120))
+    simulator.start("127.0.0.1", 0)
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, sim: Simulator) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        CONFIG.format(
+            github=sim.github_base_url,
+            org=sim.github_organizations[0],
+            enterprise=sim.github_enterprise,
+            anthropic=sim.anthropic_base_url,
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def env(sim: Simulator) -> dict[str, str]:
+    return {"IT_GITHUB_TOKEN": sim.github_token, "IT_ANTHROPIC_KEY": sim.anthropic_key}
+
+
+def frozen_window(sim: Simulator) -> tuple[int, int]:
+    now = int(sim.now())
+    if month_start(now) != month_start(time.time()) or now // 86_400 != int(time.time()) // 86_400:
+        pytest.skip("the simulator's frozen clock and the exporter's are on different days")
+    return month_start(now), now + 1
+
+
+def test_metrics_equal_the_simulator_ground_truth(
+    sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    expected = expected_series(sim, *frozen_window(sim))
+    assert expected["aicost_billed_cost_usd_total"], "seats are billed every day"
+    with ExporterProcess(config, env, tmp_path / "run.log") as exporter:
+        exporter.wait_ready()
+        samples = exporter.scrape()
+        assert {v for k, v in samples["aicost_collector_up"].items()} == {1.0}
+        assert_same(relevant(samples), expected)
+        watermarks = samples["aicost_data_watermark_timestamp_seconds"]
+        assert (
+            frozenset(
+                {("provider", "anthropic"), ("account", "ant-cc"), ("dataset", "claude_code")}
+            )
+            in watermarks
+        )
+        assert exporter.stop() == 0
+        log = exporter.log
+    assert sim.github_token not in log and sim.anthropic_key not in log
+    # One Claude Code request per day of the month so far, per account (pages: 1 each).
+    days = (int(sim.now()) - month_start(int(sim.now()))) // 86_400 + 1
+    assert sim.request_count("anthropic", "/v1/organizations/usage_report/claude_code") == 2 * days
+
+
+def test_faults_are_retried_or_fail_the_poll_then_recover(
+    sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    expected = expected_series(sim, *frozen_window(sim))
+    org = sim.github_organizations[0]
+    premium = f"/organizations/{org}/settings/billing/premium_request/usage"
+    sim.inject("github", premium, "500", times=2)
+    sim.inject("github", "/enterprises/octo-ent/settings/billing/usage", "401")
+    with ExporterProcess(config, env, tmp_path / "faults.log") as exporter:
+        exporter.wait_ready()
+        first = exporter.scrape()
+        org_base = {("provider", "github_copilot"), ("account", "gh-org")}
+        ent_base = {("provider", "github_copilot"), ("account", "gh-ent")}
+        assert first["aicost_collector_up"][frozenset(org_base)] == 1.0
+        code_500 = org_base | {("endpoint", premium), ("code", "500")}
+        assert first["aicost_api_requests_total"][frozenset(code_500)] == 2.0
+        assert first["aicost_collector_up"][frozenset(ent_base)] == 0.0
+        errors = first["aicost_collector_errors_total"]
+        assert errors[frozenset(ent_base | {("reason", "auth")})] == 1.0
+        final = exporter.wait_until(
+            lambda s: s["aicost_collector_up"][frozenset(ent_base)] == 1.0, timeout=40
+        )
+        assert_same(relevant(final), expected)
+        assert exporter.stop() == 0
+
+
+def test_claude_code_malformed_page_publishes_nothing_partial(
+    sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    expected = expected_series(sim, *frozen_window(sim))
+    sim.inject("anthropic", "/v1/organizations/usage_report/claude_code", "malformed")
+    with ExporterProcess(config, env, tmp_path / "cc.log") as exporter:
+        exporter.wait_ready()
+        first = exporter.scrape()
+        up = first["aicost_collector_up"]
+        failed = [dict(k)["account"] for k, v in up.items() if v == 0.0]
+        assert len(failed) == 1 and failed[0] in ("ant-cc", "ant-cc-users")
+        account = failed[0]
+        assert not [k for k in first.get("aicost_tokens_total", {}) if ("account", account) in k]
+        final = exporter.wait_until(lambda s: set(s["aicost_collector_up"].values()) == {1.0})
+        assert_same(relevant(final), expected)
+        assert exporter.stop() == 0
+
+
+# --- the simulator's documented quirks, over HTTP ----------------------------------------
+
+
+def _get(sim: Simulator, path: str, token: str | None = None, **params: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token or sim.github_token}"}
+    return httpx.get(sim.github_base_url + path, params=params, headers=headers, timeout=5)
+
+
+def test_github_simulator_quirks(sim: Simulator) -> None:
+    org = sim.github_organizations[0]
+    usage = f"/organizations/{org}/settings/billing/usage"
+    bad = _get(sim, usage, token="ghp_wrong")
+    assert (bad.status_code, bad.json()) == (
+        401,
+        {
+            "message": "Bad credentials",
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "401",
+        },
+    )
+    version = httpx.get(
+        sim.github_base_url + usage,
+        headers={
+            "Authorization": f"token {sim.github_token}",
+            "X-GitHub-Api-Version": "2020-01-01",
+        },
+    )
+    assert version.status_code == 400
+    assert _get(sim, "/organizations/nobody/settings/billing/usage").status_code == 404
+    assert _get(sim, usage, year=2000, month=1).status_code == 400  # only 24 months back
+    assert _get(sim, usage, year=2026, month=2, day=30).status_code == 400
+    now = time.gmtime(sim.now())
+    whole_year = _get(sim, usage).json()["usageItems"]  # no month: the whole year so far
+    month = _get(sim, usage, year=now.tm_year, month=now.tm_mon).json()["usageItems"]
+    assert len(whole_year) >= len(month) > 0
+    assert {i["product"] for i in month} == {"Copilot", "Actions"}
+    assert all(isinstance(i["netAmount"], float) for i in month)
+    day = time.gmtime(sim.now() - 86_400)
+    premium = _get(
+        sim,
+        f"/organizations/{org}/settings/billing/premium_request/usage",
+        year=day.tm_year,
+        month=day.tm_mon,
+        day=day.tm_mday,
+    ).json()
+    assert premium["timePeriod"] == {"year": day.tm_year, "month": day.tm_mon, "day": day.tm_mday}
+    assert premium["usageItems"] and all("date" not in i for i in premium["usageItems"])
+
+
+def test_claude_code_simulator_quirks(sim: Simulator) -> None:
+    headers = {"x-api-key": sim.anthropic_key, "anthropic-version": "2023-06-01"}
+    url = sim.anthropic_base_url + "/v1/organizations/usage_report/claude_code"
+    assert httpx.get(url, params={"starting_at": "2026-03-02"}).status_code == 401
+    for bad in ("2026-03-02T00:00:00Z", "2026-02-30"):
+        response = httpx.get(url, params={"starting_at": bad}, headers=headers)
+        assert response.status_code == 400
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    for back in range(1, 30):  # a recent day with several actors, to page through
+        day = time.strftime("%Y-%m-%d", time.gmtime(sim.now() - back * 86_400))
+        full = httpx.get(url, params={"starting_at": day, "limit": 1000}, headers=headers).json()
+        if len(full["data"]) >= 2:
+            break
+    assert full["has_more"] is False and len(full["data"]) >= 2
+    assert isinstance(
+        full["data"][0]["model_breakdown"][0]["estimated_cost"]["amount"], int | float
+    )
+    records, page = [], None
+    while True:
+        params: dict[str, Any] = {"starting_at": day, "limit": 1}
+        if page:
+            params["page"] = page
+        body = httpx.get(url, params=params, headers=headers).json()
+        records += body["data"]
+        if not body["has_more"]:
+            break
+        page = body["next_page"]
+    assert records == full["data"]
+    assert page is not None
+    response = httpx.get(url, params={"starting_at": "2026-01-01", "page": page}, headers=headers)
+    assert response.status_code == 400  # a cursor is bound to its day

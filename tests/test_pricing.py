@@ -1,0 +1,200 @@
+"""Estimated cost: per-token list prices on the day of use, overrides, discounts, unpriced."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+
+from exporter.pricing import Discount, PriceOverride, Pricer, PricingConfig
+from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
+
+NOV2 = 1793577600  # 2026-11-02T00:00:00Z
+SONNET = Dims("wrk_a", "claude-sonnet-4-5-20250929")
+MINI = Dims("proj_a", "gpt-4.1-mini-2025-04-14")
+M = 1_000_000
+
+
+def tokens(
+    dims: Dims, token_type: str, modality: str = "text", tier: str = "standard"
+) -> SeriesKey:
+    return (Family.TOKENS, dims, (token_type, modality, tier))
+
+
+def priced(
+    provider: str,
+    series: dict[SeriesKey, float],
+    *,
+    day: int = NOV2,
+    long_context: dict[SeriesKey, float] | None = None,
+    config: PricingConfig | None = None,
+    account: str = "acct",
+) -> dict[SeriesKey, float]:
+    batch = Batch(Dataset.USAGE, day, day + DAY)
+    for key, value in series.items():
+        batch.add(day, key, value)
+    for key, value in (long_context or {}).items():
+        batch.long_context[day, key] = value
+    Pricer(config).annotate(provider, account, FetchResult([batch]))
+    return {
+        k: v
+        for k, v in batch.days[day].items()
+        if k[0] in (Family.ESTIMATED_COST, Family.UNPRICED_TOKENS)
+    }
+
+
+def cost(dims: Dims, token_type: str, tier: str) -> SeriesKey:
+    return (Family.ESTIMATED_COST, dims, (token_type, tier))
+
+
+def assert_costs(actual: dict[SeriesKey, float], expected: dict[SeriesKey, float]) -> None:
+    assert actual.keys() == expected.keys()
+    for key, value in expected.items():
+        assert math.isclose(actual[key], value, rel_tol=1e-12), (key, actual[key], value)
+
+
+def test_each_anthropic_token_type_has_its_own_price() -> None:
+    result = priced(
+        "anthropic",
+        {
+            tokens(SONNET, "input"): 2 * M,
+            tokens(SONNET, "input_cache_read"): 10 * M,
+            tokens(SONNET, "input_cache_write"): M,
+            tokens(SONNET, "input_cache_write_1h"): M,
+            tokens(SONNET, "output"): M // 2,
+        },
+    )
+    assert_costs(
+        result,
+        {
+            cost(SONNET, "input", "standard"): 6.0,  # $3 / Mtok
+            cost(SONNET, "input_cache_read", "standard"): 3.0,  # $0.30
+            cost(SONNET, "input_cache_write", "standard"): 3.75,  # 5-minute write $3.75
+            cost(SONNET, "input_cache_write_1h", "standard"): 6.0,  # 1-hour write $6
+            cost(SONNET, "output", "standard"): 7.5,  # $15
+        },
+    )
+
+
+def test_long_context_tier_only_for_tokens_the_provider_reports_at_that_tier() -> None:
+    # 1M input tokens in one day is far above 200k, yet only the 400k reported with
+    # context_window 200k-1M are billed at the long-context price ($6 instead of $3).
+    key = tokens(SONNET, "input")
+    result = priced("anthropic", {key: M}, long_context={key: 400_000})
+    assert_costs(result, {cost(SONNET, "input", "standard"): 0.6 * 3 + 0.4 * 6})
+
+
+def test_batch_tier_and_modalities_for_openai() -> None:
+    realtime = Dims("proj_a", "gpt-4o-mini-realtime-preview")
+    result = priced(
+        "openai",
+        {
+            tokens(MINI, "input", tier="batch"): M,
+            tokens(MINI, "output", tier="batch"): M,
+            tokens(MINI, "input", tier="default"): M,
+            tokens(MINI, "input_cache_read", tier="default"): M,
+            tokens(MINI, "input_cache_write", tier="default"): M,  # no own price: input price
+            tokens(realtime, "input", "audio", "default"): M,
+            tokens(realtime, "input", "text", "default"): M,
+            tokens(realtime, "input_cache_read", "audio", "default"): M,
+            tokens(realtime, "output", "audio", "default"): M,
+        },
+    )
+    assert_costs(
+        result,
+        {
+            cost(MINI, "input", "batch"): 0.2,
+            cost(MINI, "output", "batch"): 0.8,
+            cost(MINI, "input", "default"): 0.4,
+            cost(MINI, "input_cache_read", "default"): 0.1,
+            cost(MINI, "input_cache_write", "default"): 0.4,
+            cost(realtime, "input", "default"): 10.0 + 0.6,  # audio $10 + text $0.60
+            cost(realtime, "input_cache_read", "default"): 0.3,
+            cost(realtime, "output", "default"): 20.0,
+        },
+    )
+
+
+def test_each_bucket_is_priced_at_its_own_date() -> None:
+    o3 = Dims("p", "o3")
+    before, after = 1749340800, 1749686400  # 2025-06-08 and 2025-06-12 (price cut on 06-10)
+    assert_costs(
+        priced("openai", {tokens(o3, "input", tier="default"): M}, day=before),
+        {cost(o3, "input", "default"): 10.0},
+    )
+    assert_costs(
+        priced("openai", {tokens(o3, "input", tier="default"): M}, day=after),
+        {cost(o3, "input", "default"): 2.0},
+    )
+
+
+def test_unknown_model_is_unpriced_never_zero_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = Dims("p", "my-private-model")
+    pricer = Pricer()
+    caplog.set_level(logging.WARNING, logger="exporter.pricing")
+    for _ in range(2):
+        batch = Batch(Dataset.USAGE, NOV2, NOV2 + DAY)
+        batch.add(NOV2, tokens(secret, "input", tier="default"), 500.0)
+        batch.add(NOV2, tokens(secret, "output", tier="default"), 70.0)
+        pricer.annotate("openai", "acct", FetchResult([batch]))
+        day = batch.days[NOV2]
+        assert day[(Family.UNPRICED_TOKENS, secret, ("input",))] == 500.0
+        assert day[(Family.UNPRICED_TOKENS, secret, ("output",))] == 70.0
+        assert not [k for k in day if k[0] is Family.ESTIMATED_COST]
+    assert [r.model for r in caplog.records] == ["my-private-model"]  # type: ignore[attr-defined]
+
+
+def test_tokens_without_a_model_label_are_unpriced() -> None:
+    result = priced("openai", {tokens(Dims("p", ""), "input", tier="default"): 10.0})
+    assert result == {(Family.UNPRICED_TOKENS, Dims("p", ""), ("input",)): 10.0}
+
+
+def test_override_wins_and_discounts_apply_to_list_prices_only() -> None:
+    tuned = Dims("p", "ft:gpt-4.1-mini:acme:v2")
+    config = PricingConfig(
+        overrides=(
+            PriceOverride(
+                provider="openai",
+                model="ft:gpt-4.1-mini:*",
+                input=0.8,
+                output=3.2,
+                input_cache_read=0.2,
+            ),
+            PriceOverride(model="gpt-4.1-mini*", input=99, output=99),
+        ),
+        discounts=(Discount(provider="openai", ratio=0.25), Discount(account="vip", ratio=0.5)),
+    )
+    series = {
+        tokens(tuned, "input", tier="default"): M,
+        tokens(tuned, "input_cache_read", tier="default"): M,
+        tokens(tuned, "input_cache_write", tier="default"): M,  # unset: the input price
+        tokens(tuned, "output", tier="default"): M,
+        tokens(Dims("p", "gpt-4o-mini"), "input", tier="default"): M,
+    }
+    expected = {
+        cost(tuned, "input", "default"): 0.8,
+        cost(tuned, "input_cache_read", "default"): 0.2,
+        cost(tuned, "input_cache_write", "default"): 0.8,
+        cost(tuned, "output", "default"): 3.2,
+        cost(Dims("p", "gpt-4o-mini"), "input", "default"): 0.15 * 0.75,  # provider discount
+    }
+    assert_costs(priced("openai", series, config=config), expected)
+    vip = dict(expected)
+    vip[cost(Dims("p", "gpt-4o-mini"), "input", "default")] = 0.15 * 0.5  # account wins
+    assert_costs(priced("openai", series, config=config, account="vip"), vip)
+
+
+def test_discount_needs_exactly_one_scope() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        Discount(ratio=0.1)
+    with pytest.raises(ValueError, match="exactly one"):
+        Discount(provider="openai", account="x", ratio=0.1)
+
+
+def test_free_moderation_models_cost_zero_and_are_not_unpriced() -> None:
+    moderation = Dims("p", "omni-moderation-latest")
+    result = priced("openai", {tokens(moderation, "input", tier="default"): 5000.0})
+    assert result == {cost(moderation, "input", "default"): 0.0}

@@ -1,0 +1,280 @@
+"""OpenRouter provider: credits, activity and keys → exact Batch contents and gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from exporter.providers.base import ProviderError, ProviderSettings
+from exporter.providers.openrouter import OpenRouterProvider
+from exporter.records import Dataset, Dims, Family, FetchResult
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
+KEY = "sk-or-v1-FAKEKEY-management-do-not-leak-42"
+BASE = "https://openrouter.ai/api/v1"
+D1, D2, D3 = 1767225600, 1767312000, 1767398400  # 2026-01-01, -02, -03 00:00 UTC
+END = D3 + 43_200  # poll at 2026-01-03 12:00 UTC
+
+T, R, C, RT = Family.TOKENS, Family.REQUESTS, Family.BILLED_COST, Family.REASONING_TOKENS
+CREDITS, TODAY = Family.CREDITS_REMAINING, Family.BILLED_COST_TODAY
+SONNET, MINI = "anthropic/claude-sonnet-4.5", "openai/gpt-5-mini"
+FREE = "deepseek/deepseek-chat-v3.1:free"
+CI_BOT, PROD = (
+    "f01d52606dc8f0a8303a7b5cc3fa07109c2e346cec7c0a16b40de462992ce943",
+    "a3c1e0f9b2d84c6e9f1a7b5d3c2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e",
+)
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def rows(*indexes: int) -> dict[str, Any]:
+    data = fixture("activity")["data"]
+    return {"data": [data[i] for i in indexes]}
+
+
+class Env:
+    def __init__(self, router: respx.MockRouter) -> None:
+        self.router = router
+        self.observed: list[tuple[str, str]] = []
+        self.slept: list[float] = []
+        self.credits = router.get("/credits").mock(
+            return_value=httpx.Response(200, json=fixture("credits"))
+        )
+        self.keys = router.get("/keys").mock(return_value=httpx.Response(200, json=fixture("keys")))
+        self.activity = router.get("/activity").mock(side_effect=self._activity)
+        self.by_key: dict[str, dict[str, Any]] = {}
+
+    def _activity(self, request: httpx.Request) -> httpx.Response:
+        key_hash = request.url.params.get("api_key_hash")
+        if key_hash is None:
+            return httpx.Response(200, json=fixture("activity"))
+        return httpx.Response(200, json=self.by_key.get(key_hash, {"data": []}))
+
+    def provider(self, **settings: Any) -> OpenRouterProvider:
+        async def sleep(seconds: float) -> None:
+            self.slept.append(seconds)
+
+        return OpenRouterProvider(
+            ProviderSettings(account="or", api_key=lambda: KEY, **settings),
+            observe=lambda endpoint, code: self.observed.append((endpoint, code)),
+            sleep=sleep,
+            rng=lambda: 0.5,
+        )
+
+    def fetch(self, *, start: int = D1, end: int = END, **settings: Any) -> FetchResult:
+        provider = self.provider(**settings)
+
+        async def run() -> FetchResult:
+            try:
+                return await provider.fetch(start, end)
+            finally:
+                await provider.aclose()
+
+        return asyncio.run(run())
+
+    def fail(self, **settings: Any) -> ProviderError:
+        with pytest.raises(ProviderError) as info:
+            self.fetch(**settings)
+        assert KEY not in str(info.value)
+        return info.value
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield Env(router)
+
+
+def dims(model: str, project: str = "", key: str = "") -> Dims:
+    return Dims(project, model, key)
+
+
+def usage_series(d: Dims, prompt: int, completion: int, reasoning: int, requests: int) -> dict:
+    out: dict[Any, float] = {
+        (T, d, ("input", "", "")): float(prompt),
+        (T, d, ("output", "", "")): float(completion),
+        (R, d, ("",)): float(requests),
+    }
+    if reasoning:
+        out[RT, d, ()] = float(reasoning)
+    return out
+
+
+def test_activity_tokens_requests_cost_per_workspace_and_model(env: Env) -> None:
+    result = env.fetch()
+    usage, cost = result.batches
+    assert (usage.dataset, usage.start, usage.end) == (Dataset.USAGE, D1, END)
+    assert (cost.dataset, cost.start, cost.end) == (Dataset.COST, D1, END)
+    sonnet, mini = dims(SONNET, "ws-main"), dims(MINI, "ws-research")
+    assert usage.days == {
+        # Two endpoints (Anthropic, Google Vertex) of one model add up; 2025-12-31 is ignored.
+        D1: {
+            **usage_series(sonnet, 442331, 66020, 0, 130),
+            **usage_series(mini, 20000, 30000, 12000, 40),
+        },
+        D2: {
+            **usage_series(mini, 50000, 45000, 20000, 60),
+            **usage_series(dims(FREE, "ws-main"), 700, 350, 0, 7),
+        },
+    }
+    # BYOK inference (paid to the upstream provider) is not OpenRouter's bill; $0 rows add nothing.
+    assert cost.days == {
+        D1: {(C, sonnet, ("inference",)): 4.73, (C, mini, ("inference",)): 0.1},
+        D2: {(C, mini, ("inference",)): 0.3},
+    }
+    assert usage.watermark == cost.watermark == float(D3)  # completed days only
+    assert result.gauges == {
+        (CREDITS, Dims(), ()): 62.5769,
+        (TODAY, Dims(), ()): 4.8,  # usage_daily of every key, the disabled one included
+    }
+    assert result.project_names == {}
+    assert dict(env.activity.calls[0].request.url.params) == {"group_by": "workspace"}
+    assert list(env.keys.calls[0].request.url.params.multi_items()) == [
+        ("include_disabled", "true"),
+        ("offset", "0"),
+    ]
+    assert env.credits.calls[0].request.headers["authorization"] == f"Bearer {KEY}"
+    assert env.observed == [("/credits", "200"), ("/keys", "200"), ("/activity", "200")]
+
+
+def test_window_after_the_first_poll_keeps_only_its_days(env: Env) -> None:
+    usage, cost = env.fetch(start=D2, group_by=("model",)).batches
+    assert usage.start == D2
+    assert usage.days == {
+        D2: {
+            **usage_series(dims(MINI), 50000, 45000, 20000, 60),
+            **usage_series(dims(FREE), 700, 350, 0, 7),
+        }
+    }
+    assert cost.days == {D2: {(C, dims(MINI), ("inference",)): 0.3}}
+    assert dict(env.activity.calls[0].request.url.params) == {}  # no workspace split
+
+
+def test_per_key_attribution_with_an_unattributed_rest(env: Env) -> None:
+    env.by_key = {CI_BOT: rows(1, 4), PROD: rows(3)}
+    result = env.fetch(group_by=("model", "api_key"))
+    usage, cost = result.batches
+    assert usage.days == {
+        D1: {
+            **usage_series(dims(SONNET, key="ci-bot"), 402331, 61020, 0, 118),
+            **usage_series(dims(SONNET), 40000, 5000, 0, 12),  # no listed key explains it
+            **usage_series(dims(MINI, key="prod"), 20000, 30000, 12000, 40),
+        },
+        D2: {
+            **usage_series(dims(MINI, key="ci-bot"), 50000, 45000, 20000, 60),
+            **usage_series(dims(FREE), 700, 350, 0, 7),
+        },
+    }
+    assert cost.days == {
+        D1: {
+            (C, dims(SONNET, key="ci-bot"), ("inference",)): 4.2175,
+            (C, dims(SONNET), ("inference",)): 0.5125,
+            (C, dims(MINI, key="prod"), ("inference",)): 0.1,
+        },
+        D2: {(C, dims(MINI, key="ci-bot"), ("inference",)): 0.3},
+    }
+    assert result.gauges == {
+        (CREDITS, Dims(), ()): 62.5769,
+        (TODAY, Dims(api_key_id="ci-bot"), ()): 1.25,
+        (TODAY, Dims(api_key_id="prod"), ()): 3.5,
+        (TODAY, Dims(api_key_id="old"), ()): 0.0,
+        (TODAY, Dims(api_key_id="sk-or-v1-b0b...0b0"), ()): 0.05,  # no name: the label
+    }
+    hashes = [call.request.url.params.get("api_key_hash") for call in env.activity.calls]
+    assert hashes == [
+        None,
+        CI_BOT,
+        PROD,
+        fixture("keys")["data"][2]["hash"],
+        fixture("keys")["data"][3]["hash"],
+    ]
+
+
+def test_keys_are_paged_by_offset_until_a_short_page(env: Env) -> None:
+    template = fixture("keys")["data"][0]
+    full = [
+        {**template, "hash": f"{i:064x}", "name": f"key-{i}", "usage_daily": 0.01}
+        for i in range(100)
+    ]
+    last = [{**template, "hash": "f" * 64, "name": "key-last", "usage_daily": 2.5}]
+    env.keys.mock(
+        side_effect=[
+            httpx.Response(200, json={"data": full}),
+            httpx.Response(200, json={"data": last}),
+        ]
+    )
+    result = env.fetch()
+    offsets = [call.request.url.params["offset"] for call in env.keys.calls]
+    assert offsets == ["0", "100"]
+    assert result.gauges[TODAY, Dims(), ()] == 3.5  # summed exactly (Decimal)
+
+
+def test_duplicate_key_names_get_a_hash_prefix(env: Env) -> None:
+    keys = fixture("keys")
+    keys["data"][1]["name"] = "ci-bot"
+    env.keys.mock(return_value=httpx.Response(200, json=keys))
+    gauges = env.fetch(group_by=("api_key",)).gauges
+    assert gauges[TODAY, Dims(api_key_id="ci-bot (f01d5260)"), ()] == 1.25
+    assert gauges[TODAY, Dims(api_key_id="ci-bot (a3c1e0f9)"), ()] == 3.5
+
+
+def test_an_inference_key_is_refused_with_the_providers_message(env: Env) -> None:
+    env.credits.mock(return_value=httpx.Response(403, json=fixture("error_management_key")))
+    err = env.fail()
+    assert err.reason == "auth"
+    assert str(err) == ("GET /credits: HTTP 403: Only management keys can perform this operation")
+
+
+def test_server_errors_are_retried_then_succeed(env: Env) -> None:
+    env.activity.mock(
+        side_effect=[
+            httpx.Response(500, json={"error": {"code": 500, "message": "Internal"}}),
+            httpx.Response(200, json=fixture("activity")),
+        ]
+    )
+    result = env.fetch()
+    assert result.batches[1].days[D2] == {(C, dims(MINI, "ws-research"), ("inference",)): 0.3}
+    assert env.slept == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"data": [{**fixture("activity")["data"][1], "prompt_tokens": "12"}]},
+            "GET /activity: 'prompt_tokens' not a non-negative integer ('12')",
+        ),
+        (
+            {"data": [{**fixture("activity")["data"][1], "date": "01/01/2026"}]},
+            "GET /activity: bad date '01/01/2026'",
+        ),
+        (
+            {"data": [{**fixture("activity")["data"][1], "usage": None}]},
+            "GET /activity: amount None is not a number",
+        ),
+        ({"rows": []}, "GET /activity: 'data' is not a list of objects"),
+    ],
+)
+def test_malformed_activity_fails_the_whole_poll(
+    env: Env, body: dict[str, Any], message: str
+) -> None:
+    env.activity.mock(return_value=httpx.Response(200, json=body))
+    err = env.fail()
+    assert (err.reason, str(err)) == ("parse", message)
+
+
+def test_malformed_credits_and_keys(env: Env) -> None:
+    env.credits.mock(return_value=httpx.Response(200, json={"data": {"total_credits": 5}}))
+    assert str(env.fail()) == "GET /credits: amount None is not a number"
+    env.credits.mock(return_value=httpx.Response(200, json=fixture("credits")))
+    env.keys.mock(return_value=httpx.Response(200, json={"data": [{"name": "x"}]}))
+    assert str(env.fail()) == "GET /keys: key without a 'hash'"
