@@ -12,8 +12,10 @@ from pathlib import Path
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
+from exporter.http import DEFAULT_MAX_REQUESTS
 from exporter.log import FORMATS, LEVELS, setup_logging
 from exporter.secrets import SecretError, encrypt_secret, generate_master_key, load_master_key
+from exporter.webconfig import WebConfigError, WebConfigSource
 
 log = logging.getLogger("exporter")
 
@@ -66,11 +68,29 @@ def _parser() -> argparse.ArgumentParser:
             help="log format (default: %(default)s)",
         )
 
+    def web_config_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--web.config.file",
+            dest="web_config_file",
+            type=Path,
+            help="YAML file enabling TLS and/or basic auth, in the Prometheus exporter-toolkit "
+            "format; re-read when it changes (see docs/security.md)",
+        )
+
     run = sub.add_parser("run", help="run the exporter (the default command)")
     config_flags(run)
     web_flags(run)
+    web_config_flag(run)
+    run.add_argument(
+        "--web.max-requests",
+        dest="max_requests",
+        type=_non_negative_int,
+        default=DEFAULT_MAX_REQUESTS,
+        help="requests served at once; more get 503 at once (0: no limit; default: %(default)s)",
+    )
     check = sub.add_parser("check", help="validate the configuration and exit")
     config_flags(check)
+    web_config_flag(check)
     demo = sub.add_parser("demo", help="run the exporter against the bundled provider simulator")
     web_flags(demo)
     sub.add_parser("keygen", help="print a new master key for encrypting stored API keys")
@@ -79,6 +99,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     encrypt.add_argument("--secrets.master-key-file", dest="master_key_file", type=Path)
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _load_web_config(args: argparse.Namespace) -> tuple[bool, WebConfigSource | None]:
+    """(ok, the web config source or None when no file is given); prints a problem."""
+    if args.web_config_file is None:
+        return True, None
+    try:
+        return True, WebConfigSource(args.web_config_file)
+    except WebConfigError as exc:
+        print(f"error: --web.config.file: {exc}", file=sys.stderr)
+        return False, None
 
 
 def _load(args: argparse.Namespace) -> Config | None:
@@ -106,8 +147,13 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     for warning in config.warnings:
         log.warning(warning)
+    web_ok, web_config = _load_web_config(args)
+    if not web_ok:
+        return 1
     try:
-        daemon = Daemon(config, args.listen_address)
+        daemon = Daemon(
+            config, args.listen_address, web_config=web_config, max_requests=args.max_requests
+        )
     except (OSError, ValueError) as exc:
         print(f"error: --web.listen-address: {exc}", file=sys.stderr)
         return 1
@@ -122,7 +168,12 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    web_ok, web_config = _load_web_config(args)
+    if not web_ok:
+        return 1
     print(f"{args.config_file}: OK ({len(config.accounts)} accounts)")
+    if web_config is not None:
+        print(f"{args.web_config_file}: OK")
     return 0
 
 

@@ -10,13 +10,14 @@ from collections.abc import Callable
 
 from exporter.budgets import evaluate
 from exporter.config import AccountConfig, Config
-from exporter.http import MetricsApp, WebServer
+from exporter.http import DEFAULT_MAX_REQUESTS, Limits, MetricsApp, WebServer
 from exporter.pricing import Pricer
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Provider, ProviderError, ProviderSettings, RequestObserver
 from exporter.scheduler import AccountPoller
 from exporter.secrets import SecretError
 from exporter.snapshot import AccountSnapshot, SnapshotStore
+from exporter.webconfig import WebConfigSource
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,14 @@ def _factory(account: AccountConfig) -> Callable[[RequestObserver], Provider]:
 class Daemon:
     """Pollers for every configured account plus the web server."""
 
-    def __init__(self, config: Config, listen_address: str) -> None:
+    def __init__(
+        self,
+        config: Config,
+        listen_address: str,
+        *,
+        web_config: WebConfigSource | None = None,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+    ) -> None:
         self.config = config
         self.store = SnapshotStore(
             AccountSnapshot(provider=a.provider, account=a.name) for a in config.accounts
@@ -70,7 +78,12 @@ class Daemon:
             for a in config.accounts
         ]
         self.evaluate_budgets()
-        self.server = WebServer(listen_address, MetricsApp(lambda: self.store.current))
+        self.server = WebServer(
+            listen_address,
+            MetricsApp(lambda: self.store.current),
+            web_config=web_config,
+            limits=Limits(max_requests=max_requests),
+        )
         self._stop: asyncio.Event | None = None
 
     def evaluate_budgets(self) -> None:

@@ -98,7 +98,12 @@ class DimsReader:
         """The row's dimensions."""
         get = row.get
         raw = tuple([get(name) for name in self._names])
-        dims = self._memo.get(raw)
+        try:
+            dims = self._memo.get(raw)
+        except TypeError:  # a list or object where a label belongs: make_dims rejects it
+            return make_dims(
+                row, self._group_by, self._fields, where, null_project=self._null_project
+            )
         if dims is None:
             dims = make_dims(
                 row, self._group_by, self._fields, where, null_project=self._null_project
