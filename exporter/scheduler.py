@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 ERROR_REASONS = (*REASONS, "internal")
 MAX_BACKOFF = 3600.0
+BACKOFF_INTERVALS = 8
+"""Consecutive failures double the delay up to this many poll intervals (and MAX_BACKOFF), so
+an outage is not hammered, yet recovery is noticed within a bounded time."""
 
 
 class AccountPoller:
@@ -120,9 +123,8 @@ class AccountPoller:
         errors[reason] = errors.get(reason, 0) + 1
         self._status = replace(self._status, errors=errors)
         self._publish(started, up=False, error=f"{reason}: {message}")
-        delay = min(
-            self.poll_interval * 2 ** (self._failures - 1), max(MAX_BACKOFF, self.poll_interval)
-        )
+        cap = max(self.poll_interval, min(MAX_BACKOFF, BACKOFF_INTERVALS * self.poll_interval))
+        delay = min(self.poll_interval * 2 ** min(self._failures - 1, 30), cap)
         if retry_after is not None:
             delay = max(delay, retry_after)
         log.warning(

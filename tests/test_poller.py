@@ -383,3 +383,16 @@ def test_new_month_resets_and_refetches_from_its_start(
     families = store.current.accounts[0].data.families.values()
     created = {s.value for f in families for s in f.openmetrics if s.name.endswith("_created")}
     assert created == {float(dec)}
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_backoff_is_capped_so_recovery_is_noticed(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    org.costs.side_effect = httpx.Response(
+        500, json={"error": {"message": "x", "type": "x", "param": None, "code": None}}
+    )
+    poller = make_poller(Clock(NOW), store)
+    delays = [run(poller.poll_once()) for _ in range(6)]
+    assert delays == [300.0, 600.0, 1200.0, 2400.0, 2400.0, 2400.0]  # 8 intervals at most
