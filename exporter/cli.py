@@ -14,12 +14,13 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import DEFAULT_MAX_REQUESTS
 from exporter.log import FORMATS, LEVELS, setup_logging
+from exporter.push.store import StoreError
 from exporter.secrets import SecretError, encrypt_secret, generate_master_key, load_master_key
 from exporter.webconfig import WebConfigError, WebConfigSource
 
 log = logging.getLogger("exporter")
 
-COMMANDS = ("run", "check", "demo", "keygen", "encrypt-secret")
+COMMANDS = ("run", "check", "demo", "keygen", "encrypt-secret", "import")
 DEFAULT_LISTEN = ":9877"
 
 
@@ -98,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
         "encrypt-secret", help="read a secret on stdin and print it as enc:v1:..."
     )
     encrypt.add_argument("--secrets.master-key-file", dest="master_key_file", type=Path)
+    imp = sub.add_parser(
+        "import", help="store usage rows of a CSV file as pushed events (see docs/push.md)"
+    )
+    imp.add_argument("file", type=Path, help="the CSV file")
+    imp.add_argument("--account", required=True, help="the push account the rows belong to")
+    imp.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=Path("config.yaml"),
+        help="path of the YAML configuration (default: %(default)s)",
+    )
     return parser
 
 
@@ -154,6 +167,9 @@ def _run(args: argparse.Namespace) -> int:
         daemon = Daemon(
             config, args.listen_address, web_config=web_config, max_requests=args.max_requests
         )
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as exc:
         print(f"error: --web.listen-address: {exc}", file=sys.stderr)
         return 1
@@ -203,6 +219,12 @@ def _encrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from exporter.csv_import import run_import
+
+    return int(run_import(args.file, args.account, args.config_file))
+
+
 def _demo(args: argparse.Namespace) -> int:
     from exporter.demo import run_demo
 
@@ -224,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "keygen": _keygen,
         "encrypt-secret": _encrypt,
+        "import": _import,
     }
     return handlers[args.command](args)
 

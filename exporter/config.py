@@ -36,7 +36,9 @@ from pydantic_core import PydanticCustomError
 from exporter.budgets import BudgetConfig
 from exporter.durations import EXPECTED_FORM, format_duration, parse_duration
 from exporter.pricing import PricingConfig
+from exporter.push.settings import PushConfig, push_problems
 from exporter.secrets import MASTER_KEY_ENV, MASTER_KEY_FLAG, PREFIX, SecretError, decrypt_secret
+from exporter.subscriptions import SubscriptionConfig, subscription_problems
 
 GROUP_BY_DIMENSIONS: tuple[str, ...] = ("project", "model", "api_key", "user")
 """Allowed ``group_by`` values, in canonical order."""
@@ -341,14 +343,28 @@ class Config(BaseModel):
     accounts: tuple[AccountConfig, ...]
     pricing: PricingConfig = PricingConfig()
     budgets: tuple[BudgetConfig, ...] = ()
+    push: PushConfig = PushConfig()
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
     warnings: SkipJsonSchema[tuple[str, ...]] = Field(default=(), exclude=True)
 
-    @field_validator("accounts")
+    @field_validator("push")
     @classmethod
-    def _check_accounts(cls, value: tuple[AccountConfig, ...]) -> tuple[AccountConfig, ...]:
-        if not value:
-            _fail("at least one account is required")
-        return value
+    def _resolve_push_database(cls, value: PushConfig, info: ValidationInfo) -> PushConfig:
+        ctx = _context(info)
+        database = value.database
+        if database is None or ctx is None or ctx.base_dir is None:
+            return value
+        database = database.expanduser()
+        if not database.is_absolute():
+            database = ctx.base_dir / database
+        return value.model_copy(update={"database": database})
+
+    @model_validator(mode="after")
+    def _check_pseudo_accounts(self) -> Config:
+        problems = _pseudo_account_problems(self.model_dump())
+        if problems:
+            _fail(problems[0])  # already carries its field path
+        return self
 
     @model_validator(mode="after")
     def _check_unique_names(self) -> Config:
@@ -360,6 +376,8 @@ class Config(BaseModel):
     @model_validator(mode="after")
     def _check_budgets(self) -> Config:
         accounts = [(a.name, a.provider) for a in self.accounts]
+        accounts += [(a.name, a.provider) for a in self.push.accounts]
+        accounts += [(s.account, s.provider) for s in self.subscriptions]
         problems = _budget_problems([b.model_dump() for b in self.budgets], accounts)
         if problems:
             _fail(problems[0])  # already carries its field path
@@ -417,6 +435,7 @@ def parse_config(
         problems.extend(_format_errors(exc.errors(include_input=False, include_url=False)))
     problems.extend(_cross_account_problems(data))
     problems.extend(_raw_budget_problems(data))
+    problems.extend(_pseudo_account_problems(data))
     if problems or config is None:
         raise ConfigError(sorted(dict.fromkeys(problems), key=_account_index))
     return config.model_copy(update={"warnings": tuple(_warnings(data))})
@@ -576,7 +595,54 @@ def _raw_budget_problems(data: Mapping[Any, Any]) -> list[str]:
     pairs = [
         (str(a.get("name")), str(a.get("provider"))) for a in accounts if isinstance(a, Mapping)
     ]
+    push = data.get("push")
+    pushed = push.get("accounts") if isinstance(push, Mapping) else None
+    subscriptions = data.get("subscriptions")
+    pairs += [
+        (str(a.get("name")), str(a.get("provider")))
+        for a in (pushed if isinstance(pushed, list) else [])
+        if isinstance(a, Mapping)
+    ]
+    pairs += [
+        (str(s.get("account")), str(s.get("provider")))
+        for s in (subscriptions if isinstance(subscriptions, list) else [])
+        if isinstance(s, Mapping)
+    ]
     return _budget_problems([b for b in budgets if isinstance(b, Mapping)], pairs)
+
+
+def _pseudo_account_problems(data: Mapping[Any, Any]) -> list[str]:
+    """At least one account of any kind; push and subscription cross-checks on the raw file."""
+    accounts = data.get("accounts")
+    polled = [
+        a.get("name") for a in (accounts if isinstance(accounts, list | tuple) else [])
+        if isinstance(a, Mapping)
+    ]
+    push = data.get("push")
+    pushed_raw = push.get("accounts") if isinstance(push, Mapping) else None
+    pushed = [
+        a.get("name") for a in (pushed_raw if isinstance(pushed_raw, list | tuple) else [])
+        if isinstance(a, Mapping)
+    ]
+    subscriptions = data.get("subscriptions")
+    problems = []
+    if isinstance(accounts, list | tuple) and not accounts and not pushed and not subscriptions:
+        problems.append("accounts: at least one account is required")
+    if isinstance(push, Mapping):
+        problems.extend(push_problems({**push, "accounts": list(pushed_raw or [])}))
+    for index, name in enumerate(pushed):
+        if isinstance(name, str) and name in polled:
+            problems.append(
+                f"push.accounts[{index}].name: {name!r} is already the name of a polled account"
+            )
+    problems.extend(
+        subscription_problems(
+            list(subscriptions) if isinstance(subscriptions, list | tuple) else None,
+            [n for n in polled if isinstance(n, str)],
+            [n for n in pushed if isinstance(n, str)],
+        )
+    )
+    return problems
 
 
 def _warnings(data: Mapping[Any, Any]) -> list[str]:

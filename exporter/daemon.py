@@ -8,15 +8,16 @@ import signal
 import time
 from collections.abc import Callable
 
-from exporter.budgets import evaluate
 from exporter.config import AccountConfig, Config
 from exporter.http import DEFAULT_MAX_REQUESTS, Limits, MetricsApp, WebServer
 from exporter.pricing import Pricer
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Provider, ProviderError, ProviderSettings, RequestObserver
+from exporter.push.wiring import PseudoAccounts
 from exporter.scheduler import AccountPoller
 from exporter.secrets import SecretError
 from exporter.snapshot import AccountSnapshot, SnapshotStore
+from exporter.subscriptions import evaluate_budgets
 from exporter.webconfig import WebConfigSource
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,12 @@ class Daemon:
         max_requests: int = DEFAULT_MAX_REQUESTS,
     ) -> None:
         self.config = config
+        self.pseudo = PseudoAccounts(config)  # pushed usage and subscriptions
         self.store = SnapshotStore(
-            AccountSnapshot(provider=a.provider, account=a.name) for a in config.accounts
+            [
+                *(AccountSnapshot(provider=a.provider, account=a.name) for a in config.accounts),
+                *self.pseudo.snapshots(),
+            ]
         )
         self.pricer = Pricer(config.pricing)
         if config.pricing.auto_update:
@@ -77,19 +82,25 @@ class Daemon:
             )
             for a in config.accounts
         ]
+        self.pollers += self.pseudo.pollers(self.store, self.pricer, self.evaluate_budgets)
         self.evaluate_budgets()
         self.server = WebServer(
             listen_address,
-            MetricsApp(lambda: self.store.current),
+            self.pseudo.app(MetricsApp(lambda: self.store.current)),
             web_config=web_config,
-            limits=Limits(max_requests=max_requests),
+            limits=Limits(
+                max_requests=max_requests,
+                max_body_bytes=self.pseudo.max_body_bytes(Limits.max_body_bytes),
+            ),
         )
         self._stop: asyncio.Event | None = None
 
     def evaluate_budgets(self) -> None:
         """Recompute every budget from the accounts' latest data and publish it."""
         spends = [a.data.spend for a in self.store.current.accounts if a.data.spend is not None]
-        self.store.set_budgets(evaluate(self.config.budgets, spends, time.time()))
+        self.store.set_budgets(
+            evaluate_budgets(self.config.budgets, spends, self.config.subscriptions, time.time())
+        )
 
     async def serve(self, on_started: Callable[[], None] | None = None) -> None:
         """Serve until :meth:`stop` is called or SIGTERM/SIGINT arrives."""
@@ -116,6 +127,7 @@ class Daemon:
                 *(p.provider.aclose() for p in self.pollers), return_exceptions=True
             )
             self.server.stop()
+            self.pseudo.close()
 
     def stop(self) -> None:
         """Ask :meth:`serve` to return (thread-safe only from the loop's thread)."""

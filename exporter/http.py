@@ -29,6 +29,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
 from exporter.collector import SnapshotCollector
+from exporter.push.api import PUSH_PATH
 from exporter.snapshot import Snapshot
 from exporter.webconfig import WebConfigSource, WebState
 
@@ -151,8 +152,8 @@ _LANDING = """<!DOCTYPE html>
 
 DEFAULT_MAX_REQUESTS = 40
 HEALTH_PATH = "/-/healthy"
-BEARER_PATHS: tuple[str, ...] = ()
-"""Paths that check their own bearer tokens instead of the basic auth."""
+BEARER_PATHS = (PUSH_PATH,)
+"""Paths that check their own bearer tokens (the push API) instead of the basic auth."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+"""The SQLite event store and the pseudo-provider reading it into the normal ledger pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from exporter.pricing import Pricer
+from exporter.push.events import UsageEvent
+from exporter.push.provider import PushProvider, labelled
+from exporter.push.store import EventStore, StoreError
+from exporter.records import DAY, Dataset, Dims, Family
+from exporter.scheduler import AccountPoller
+from exporter.snapshot import AccountSnapshot, SnapshotStore
+
+NOV = 1793491200  # 2026-11-01T00:00:00Z
+NOW = NOV + 25 * DAY + 13 * 3600
+T = NOV + 25 * DAY + 10 * 3600  # an event time on Nov 26
+
+
+def ev(id: str, ts: float = T, *, account: str = "team-a", output: int = 300,
+       cost: float | None = None, model: str = "sonar-pro") -> UsageEvent:  # fmt: skip
+    return UsageEvent(id, account, ts, "search", model, "default", (1200, 0, 0, 0, output), 1, cost)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return EventStore(tmp_path / "push.db")
+
+
+def test_duplicates_count_once(store: EventStore) -> None:
+    assert store.insert([ev("a"), ev("b"), ev("a")]) == (2, 1)
+    assert store.insert([ev("b"), ev("c")]) == (1, 1)
+    # The same id in another account is another event.
+    assert store.insert([ev("a", account="team-b")]) == (1, 0)
+    [row] = store.daily("team-a", NOV, NOW)
+    assert (row.day, row.tokens, row.requests, row.cost_events) == (
+        NOV + 25 * DAY, (3600, 0, 0, 0, 900), 3, 0)  # fmt: skip
+
+
+def test_durability_settings_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "push.db"
+    store = EventStore(path)
+    store.insert([ev("a", cost=0.5), ev("b", ts=T - DAY, cost=0.25)])
+    store.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    raw.close()
+    reopened = EventStore(path)
+    assert reopened._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    assert reopened.insert([ev("a"), ev("b")]) == (0, 2)
+    rows = sorted(reopened.daily("team-a", NOV, NOW), key=lambda r: r.day)
+    assert [(r.day - NOV) // DAY for r in rows] == [24, 25]
+    assert [r.cost_usd for r in rows] == [0.25, 0.5]
+
+
+def test_a_failing_batch_stores_nothing(store: EventStore) -> None:
+    bad = ev("bad")
+    object.__setattr__(bad, "tokens", ("not", "a", "number", 0))  # wrong arity: SQL error
+    with pytest.raises(StoreError):
+        store.insert([ev("x"), bad])
+    assert store.daily("team-a", NOV, NOW) == []
+    assert store.insert([ev("x")]) == (1, 0)
+
+
+def test_concurrent_writers_lose_nothing(store: EventStore) -> None:
+    def push(worker: int) -> None:
+        for batch in range(20):
+            store.insert([ev(f"w{worker}-{batch}-{i}") for i in range(10)] + [ev("shared")])
+
+    threads = [threading.Thread(target=push, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [row] = store.daily("team-a", NOV, NOW)
+    assert row.requests == 8 * 20 * 10 + 1
+    assert row.tokens[4] == 300 * (8 * 20 * 10 + 1)
+
+
+def test_prune_deletes_days_before(store: EventStore) -> None:
+    store.insert([ev("old", ts=NOV - 20 * DAY), ev("new")])
+    assert store.prune(NOV - 8 * DAY) == 1
+    assert [r.day for r in store.daily("team-a", 0, NOW)] == [NOV + 25 * DAY]
+    assert store.insert([ev("new")]) == (0, 1)
+
+
+def test_unusable_database_path_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="push database .*missing"):
+        EventStore(tmp_path / "missing" / "push.db")
+
+
+def test_provider_returns_the_whole_window_as_batches(store: EventStore) -> None:
+    store.insert([ev("a", cost=0.01), ev("b"), ev("c", ts=NOV - 3 * DAY, model="sonar")])
+    provider = labelled(PushProvider, "perplexity")(store, "team-a", clock=lambda: NOW)
+    assert provider.name == "perplexity" and PushProvider.name == "push"
+    result = asyncio.run(provider.fetch(NOV + 24 * DAY, NOW))
+    usage, cost = result.batches
+    assert (usage.dataset, usage.start, usage.end) == (Dataset.USAGE, NOV - 7 * DAY, NOW)
+    dims = Dims(project_id="search", model="sonar-pro")
+    assert usage.days[NOV + 25 * DAY] == {
+        (Family.TOKENS, dims, ("input", "text", "default")): 2400.0,
+        (Family.TOKENS, dims, ("output", "text", "default")): 600.0,
+        (Family.REQUESTS, dims, ("default",)): 2.0,
+    }
+    assert NOV - 3 * DAY in usage.days  # the week before the month, for budgets
+    assert cost.days == {NOV + 25 * DAY: {(Family.BILLED_COST, dims, ("pushed",)): 0.01}}
+    assert usage.watermark == cost.watermark == NOW
+
+
+def test_poller_publishes_month_to_date_with_estimates(store: EventStore) -> None:
+    store.insert([ev("a", cost=0.01), ev("b"), ev("c", ts=NOV - 3 * DAY)])
+    now = [float(NOW)]
+    snapshots = SnapshotStore([AccountSnapshot("perplexity", "team-a")])
+    poller = AccountPoller(
+        account="team-a",
+        provider_factory=lambda _: labelled(PushProvider, "perplexity")(store, "team-a"),
+        store=snapshots,
+        poll_interval=10,
+        settle_window=-DAY,
+        pricer=Pricer(),
+        clock=lambda: now[0],
+    )
+    asyncio.run(poller.poll_once())
+    dims = Dims(project_id="search", model="sonar-pro")
+    totals = poller.ledger.totals
+    assert totals[(Family.TOKENS, dims, ("output", "text", "default"))] == 600  # not Oct's
+    # sonar-pro: $3/M input, $15/M output; every event is estimated, also those with a cost.
+    assert totals[(Family.ESTIMATED_COST, dims, ("output", "default"))] == pytest.approx(0.009)
+    assert totals[(Family.ESTIMATED_COST, dims, ("input", "default"))] == pytest.approx(0.0072)
+    assert totals[(Family.BILLED_COST, dims, ("pushed",))] == 0.01
+    spend = snapshots.current.accounts[0].data.spend
+    assert spend is not None and spend.settled_before == NOV + 26 * DAY  # tomorrow: all final
+    assert {day: v for day, v in spend.billed.items() if v} == {NOV + 25 * DAY: {dims: 0.01}}
+    # An event pushed later for an earlier day of the month shows at the next poll.
+    store.insert([ev("d", ts=NOV + 2 * DAY)])
+    now[0] += 10
+    asyncio.run(poller.poll_once())
+    assert poller.ledger.totals[(Family.TOKENS, dims, ("output", "text", "default"))] == 900
+    assert poller.ledger.revisions == 0
