@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean generate
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,15 @@ demo: $(BIN)/.installed  ## run the exporter against the bundled simulator (no A
 	$(BIN)/ai-cost-exporter demo
 
 test: $(BIN)/.installed  ## lint, type-check and run every test
-	$(BIN)/ruff check exporter tests bench
+	$(BIN)/ruff check exporter tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed  ## print performance figures
 	$(BIN)/python bench/run.py
+
+generate: $(BIN)/.installed  ## regenerate deploy/kubernetes/operator/ from the rules and dashboards
+	$(BIN)/python scripts/generate_kubernetes.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
