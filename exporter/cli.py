@@ -12,11 +12,11 @@ from pathlib import Path
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
-from exporter.http import DEFAULT_MAX_REQUESTS
 from exporter.log import FORMATS, LEVELS, setup_logging
 from exporter.push.store import StoreError
 from exporter.secrets import SecretError, encrypt_secret, generate_master_key, load_master_key
 from exporter.webconfig import WebConfigError, WebConfigSource
+from exporter.webserver import DEFAULT_MAX_REQUESTS
 
 log = logging.getLogger("exporter")
 

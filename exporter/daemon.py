@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from exporter.config import AccountConfig, Config
-from exporter.http import DEFAULT_MAX_REQUESTS, Limits, MetricsApp, WebServer
+from exporter.http import MetricsApp
 from exporter.pricing import Pricer
 from exporter.providers import PROVIDERS
 from exporter.providers.base import Provider, ProviderError, ProviderSettings, RequestObserver
@@ -19,6 +19,7 @@ from exporter.secrets import SecretError
 from exporter.snapshot import AccountSnapshot, SnapshotStore
 from exporter.subscriptions import evaluate_budgets
 from exporter.webconfig import WebConfigSource
+from exporter.webserver import DEFAULT_MAX_REQUESTS, Limits, WebServer
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from exporter.http import MetricsApp, WebServer, parse_listen_address
+from exporter.http import MetricsApp
 from exporter.records import Dims, Family
 from exporter.snapshot import (
     AccountSnapshot,
@@ -14,6 +14,7 @@ from exporter.snapshot import (
     SnapshotStore,
     build_account_data,
 )
+from exporter.webserver import WebServer, parse_listen_address
 
 NOV = 1793491200
 

@@ -20,10 +20,11 @@ import pytest
 
 from exporter.config import parse_config
 from exporter.daemon import Daemon
-from exporter.http import Limits, MetricsApp, WebServer
+from exporter.http import MetricsApp
 from exporter.simulator import Simulator
 from exporter.snapshot import AccountSnapshot, SnapshotStore
 from exporter.webconfig import WebConfigSource
+from exporter.webserver import Limits, WebServer
 from tests.integration.certs import Pki, make_pki
 
 PASSWORD = "correct horse"

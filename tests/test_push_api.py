@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.http import Limits, MetricsApp, WebServer
+from exporter.http import MetricsApp
 from exporter.push.api import PUSH_PATH, PushApi
 from exporter.push.settings import PushConfig
 from exporter.push.store import EventStore
 from exporter.push.wiring import PseudoAccounts
 from exporter.records import DAY
 from exporter.snapshot import Snapshot
+from exporter.webserver import Limits, WebServer
 
 NOV = 1793491200  # 2026-11-01T00:00:00Z
 NOW = NOV + 25 * DAY + 13 * 3600  # 2026-11-26T13:00:00Z
