@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-import sys
 import struct
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
