@@ -151,6 +151,15 @@ def _load(args: argparse.Namespace) -> Config | None:
         return None
 
 
+def _reload_config(args: argparse.Namespace) -> Config:
+    """The configuration read again for a reload (raises ConfigError or SecretError)."""
+    master_key = load_master_key(os.environ, args.master_key_file)
+    config = load_config(Path(args.config_file), master_key=master_key)
+    for warning in config.warnings:
+        log.warning(warning)
+    return config
+
+
 def _run(args: argparse.Namespace) -> int:
     from exporter.daemon import Daemon
 
@@ -165,7 +174,11 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     try:
         daemon = Daemon(
-            config, args.listen_address, web_config=web_config, max_requests=args.max_requests
+            config,
+            args.listen_address,
+            web_config=web_config,
+            max_requests=args.max_requests,
+            loader=lambda: _reload_config(args),
         )
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

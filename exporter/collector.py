@@ -44,6 +44,14 @@ class SnapshotCollector:
         yield from self._series_families(snap)
         yield from self._budget_families(snap)
         yield from self._health_families(snap)
+        reload_ok = _family(m.CONFIG_RELOAD_SUCCESSFUL)
+        reload_ok.samples.append(
+            _sample(reload_ok.name, {}, 1.0 if snap.reload_successful else 0.0)
+        )
+        reload_time = _family(m.CONFIG_RELOAD_SUCCESS_TIME)
+        reload_time.samples.append(_sample(reload_time.name, {}, snap.reload_success_time))
+        yield reload_ok
+        yield reload_time
         info = _family(m.BUILD_INFO)
         info.samples.append(_sample(m.BUILD_INFO.name, {"version": __version__}, 1.0))
         yield info

@@ -34,8 +34,14 @@ Environ = dict[str, Any]
 class MetricsApp:
     """WSGI application serving one snapshot source."""
 
-    def __init__(self, source: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self,
+        source: Callable[[], Snapshot],
+        *,
+        reload: Callable[[], tuple[bool, str]] | None = None,
+    ) -> None:
         self._source = source
+        self._reload = reload
         self._text = CollectorRegistry(auto_describe=False)
         self._text.register(SnapshotCollector(source))
         self._openmetrics = CollectorRegistry(auto_describe=False)
@@ -50,6 +56,8 @@ class MetricsApp:
             "/-/healthy": lambda _: ("200 OK", "text/plain; charset=utf-8", b"Healthy\n"),
             "/-/ready": self._ready,
         }
+        if path == "/-/reload" and self._reload is not None:
+            return self._reload_endpoint(method, start_response)
         handler = routes.get(path)
         if handler is None:
             return _respond(
@@ -69,6 +77,21 @@ class MetricsApp:
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [] if method == "HEAD" else [body]
+
+    def _reload_endpoint(self, method: str, start_response: StartResponse) -> Iterable[bytes]:
+        # Like Prometheus: POST or PUT reloads; 500 with the reasons when the new file is refused.
+        if method not in ("POST", "PUT"):
+            start_response(
+                "405 Method Not Allowed",
+                [("Allow", "POST, PUT"), ("Content-Type", "text/plain; charset=utf-8")],
+            )
+            return [b"Method Not Allowed: use POST to reload\n"]
+        assert self._reload is not None
+        ok, message = self._reload()
+        status = "200 OK" if ok else "500 Internal Server Error"
+        return _respond(
+            start_response, status, "text/plain; charset=utf-8", (message + "\n").encode(), method
+        )
 
     def _metrics(self, environ: Environ) -> tuple[str, str, bytes]:
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))

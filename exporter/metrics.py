@@ -248,3 +248,14 @@ BUDGET_WARNING = MetricDef("aicost_budget_warning_ratio", "gauge",
                            _BUDGET)
 BUDGET_PERIOD_END = MetricDef("aicost_budget_period_end_timestamp_seconds", "gauge",
                               "Unix time at which the budget's current period ends.", _BUDGET)
+
+CONFIG_RELOAD_SUCCESSFUL = MetricDef(
+    "aicost_config_last_reload_successful",
+    "gauge",
+    "1 if the last configuration (re)load succeeded, 0 if the new configuration was refused.",
+)
+CONFIG_RELOAD_SUCCESS_TIME = MetricDef(
+    "aicost_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful configuration load (start-up or reload).",
+)

@@ -74,6 +74,8 @@ class Snapshot:
 
     accounts: tuple[AccountSnapshot, ...] = ()
     budgets: tuple[BudgetStatus, ...] = ()
+    reload_successful: bool = True
+    reload_success_time: float = 0.0
 
     @property
     def ready(self) -> bool:
@@ -144,7 +146,17 @@ class SnapshotStore:
     def set_accounts(self, accounts: Iterable[AccountSnapshot]) -> None:
         """Replace the list of accounts (start-up and reload)."""
         with self._lock:
-            self._current = Snapshot(tuple(accounts), self._current.budgets)
+            self._current = replace(self._current, accounts=tuple(accounts))
+
+    def set_reload(self, *, successful: bool, when: float | None = None) -> None:
+        """Record the outcome of a configuration (re)load."""
+        with self._lock:
+            current = self._current
+            self._current = replace(
+                current,
+                reload_successful=successful,
+                reload_success_time=when if successful and when else current.reload_success_time,
+            )
 
     def set_budgets(self, budgets: Iterable[BudgetStatus]) -> None:
         """Publish freshly evaluated budgets."""
@@ -167,4 +179,4 @@ class SnapshotStore:
                     break
             else:
                 raise KeyError(account)
-            self._current = Snapshot(tuple(accounts), self._current.budgets)
+            self._current = replace(self._current, accounts=tuple(accounts))

@@ -107,12 +107,16 @@ def test_exposition_passes_promtool_lint(promtool: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_empty_snapshot_renders_only_metadata_and_build_info() -> None:
+def test_empty_snapshot_renders_only_metadata_and_process_level_gauges() -> None:
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(Snapshot))
     text = generate_latest(registry).decode()
     samples = [line for line in text.splitlines() if not line.startswith("#")]
-    assert samples == [f'aicost_build_info{{version="{__version__}"}} 1.0']
+    assert samples == [
+        "aicost_config_last_reload_successful 1.0",
+        "aicost_config_last_reload_success_timestamp_seconds 0.0",
+        f'aicost_build_info{{version="{__version__}"}} 1.0',
+    ]
 
 
 def test_gauges_from_the_last_poll_have_no_total_and_no_created() -> None:

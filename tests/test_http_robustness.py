@@ -316,7 +316,7 @@ accounts:
     )
     daemon = Daemon(config, "127.0.0.1:0")
     daemon.server = WebServer("127.0.0.1:0", MetricsApp(lambda: daemon.store.current), limits=FAST)
-    for poller in daemon.pollers:
+    for poller in daemon.pollers.values():
         poller.poll_interval = 0.3  # the config minimum is 10 s; the test has no time for that
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(daemon.serve(),))

@@ -1,0 +1,137 @@
+"""Live reload of the real exporter process: SIGHUP and POST /-/reload."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.simulator import Simulator
+
+from .exporter_process import ExporterProcess, Labels
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = """
+  - name: {name}
+    provider: {provider}
+    api_key: ${{{env}}}
+    base_url: {url}
+    poll_interval: 10s
+    timeout: 5s
+"""
+
+
+def config_text(
+    sim: Simulator, names: list[str], budget_limit: float = 100.0, extra: str = ""
+) -> str:
+    accounts = {
+        "oai": ("openai", "K_OPENAI", sim.openai_base_url),
+        "oai2": ("openai", "K_OPENAI", sim.openai_base_url),
+        "ant": ("anthropic", "K_ANTHROPIC", sim.anthropic_base_url),
+    }
+    text = "accounts:\n"
+    for name in names:
+        provider, env, url = accounts[name]
+        text += ACCOUNT.format(name=name, provider=provider, env=env, url=url) + extra
+    text += (
+        f"budgets:\n  - name: all\n    period: month\n    limit_usd: {budget_limit}\n"
+        "    basis: estimated\n"
+    )
+    return text
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(seed=3)
+    simulator.set_now(float(int(time.time()) - 120))
+    simulator.start("127.0.0.1", 0)
+    yield simulator
+    simulator.stop()
+
+
+def accounts_of(samples: dict[str, dict[Labels, float]]) -> set[str]:
+    return {dict(labels)["account"] for labels in samples["aicost_collector_up"]}
+
+
+def series_of(samples: dict[str, dict[Labels, float]], account: str) -> dict[Labels, float]:
+    return {
+        labels: v
+        for labels, v in samples.get("aicost_tokens_total", {}).items()
+        if ("account", account) in labels
+    }
+
+
+def test_reload_keeps_unchanged_accounts_without_a_gap_and_refuses_bad_files(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text(sim, ["oai", "ant"]))
+    env = {"K_OPENAI": sim.openai_key, "K_ANTHROPIC": sim.anthropic_key}
+    with ExporterProcess(config, env, tmp_path / "reload.log") as exporter:
+        exporter.wait_ready()
+        before = exporter.scrape()
+        kept = series_of(before, "oai")
+        assert kept and accounts_of(before) == {"oai", "ant"}
+        assert before["aicost_config_last_reload_successful"][frozenset()] == 1.0
+        loaded_at = before["aicost_config_last_reload_success_timestamp_seconds"][frozenset()]
+        openai_calls = sim.request_count("openai")
+
+        # Scrape non-stop while reloading: the unchanged account never disappears.
+        gaps: list[str] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                try:
+                    if series_of(exporter.scrape(), "oai") != kept:
+                        gaps.append("oai changed or vanished during the reload")
+                except httpx.HTTPError as exc:
+                    gaps.append(f"scrape failed: {exc}")
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            config.write_text(config_text(sim, ["oai", "oai2"], budget_limit=5.0))
+            exporter.process.send_signal(signal.SIGHUP)
+            after = exporter.wait_until(
+                lambda s: accounts_of(s) == {"oai", "oai2"} and bool(series_of(s, "oai2")),
+                timeout=30,
+            )
+        finally:
+            done.set()
+            watcher.join()
+        assert gaps == []
+        assert series_of(after, "oai2") and not series_of(after, "ant")
+        limit = {dict(k)["budget"]: v for k, v in after["aicost_budget_limit_usd"].items()}
+        assert limit == {"all": 5.0}
+        assert after["aicost_config_last_reload_success_timestamp_seconds"][frozenset()] > loaded_at
+        # The kept account was not polled again from scratch: only oai2's first poll hit the API
+        # (seven usage/cost endpoints and project names), plus at most one regular poll of oai.
+        assert sim.request_count("openai") - openai_calls <= 2 * 8
+
+        # An invalid file is refused with its reasons; the running configuration stays.
+        config.write_text(config_text(sim, ["oai"], extra="    settle_window: 1s\n"))
+        refused = httpx.post(exporter.url + "/-/reload", timeout=30)
+        assert refused.status_code == 500
+        assert "accounts[0].settle_window: must be at least 1h" in refused.text
+        state = exporter.scrape()
+        assert state["aicost_config_last_reload_successful"][frozenset()] == 0.0
+        assert accounts_of(state) == {"oai", "oai2"}
+        assert "reload refused" in exporter.log
+
+        assert httpx.get(exporter.url + "/-/reload").status_code == 405
+        config.write_text(config_text(sim, ["oai"]))
+        accepted = httpx.post(exporter.url + "/-/reload", timeout=30)
+        assert accepted.status_code == 200, accepted.text
+        state = exporter.scrape()
+        assert state["aicost_config_last_reload_successful"][frozenset()] == 1.0
+        assert accounts_of(state) == {"oai"}
+        assert series_of(state, "oai") == kept
+        assert exporter.stop() == 0
+        assert sim.openai_key not in exporter.log
