@@ -151,6 +151,12 @@ def _load(args: argparse.Namespace) -> Config | None:
         return None
 
 
+def _account_count(config: Config) -> int:
+    """Polled, pushed and subscription accounts."""
+    subscription_accounts = {s.account for s in config.subscriptions}
+    return len(config.accounts) + len(config.push.accounts) + len(subscription_accounts)
+
+
 def _reload_config(args: argparse.Namespace) -> Config:
     """The configuration read again for a reload (raises ConfigError or SecretError)."""
     master_key = load_master_key(os.environ, args.master_key_file)
@@ -186,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: --web.listen-address: {exc}", file=sys.stderr)
         return 1
-    log.info("starting", extra={"version": __version__, "accounts": len(config.accounts)})
+    log.info("starting", extra={"version": __version__, "accounts": _account_count(config)})
     asyncio.run(daemon.serve())
     return 0
 
@@ -200,7 +206,7 @@ def _check(args: argparse.Namespace) -> int:
     web_ok, web_config = _load_web_config(args)
     if not web_ok:
         return 1
-    print(f"{args.config_file}: OK ({len(config.accounts)} accounts)")
+    print(f"{args.config_file}: OK ({_account_count(config)} accounts)")
     if web_config is not None:
         print(f"{args.web_config_file}: OK")
     return 0

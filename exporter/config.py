@@ -58,11 +58,20 @@ _CTX = "aicost_load"
 _ERROR = "aicost_config"
 
 
+# Key formats of the supported providers. A key pasted in the wrong place (as a field name, as
+# the provider) would otherwise be quoted back in a problem; it is masked instead.
+_KEY_LIKE = re.compile(r"(sk-|ghp_|gho_|ghs_|github_pat_|gsk_)[A-Za-z0-9_\-]{6,}")
+
+
+def _mask_keys(text: str) -> str:
+    return _KEY_LIKE.sub(lambda m: m.group(1) + "<redacted>", text)
+
+
 class ConfigError(Exception):
     """The configuration is invalid; ``problems`` holds every ``path: reason`` found."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        self.problems: list[str] = list(problems)
+        self.problems: list[str] = [_mask_keys(problem) for problem in problems]
         super().__init__("invalid configuration:\n  " + "\n  ".join(self.problems))
 
 

@@ -757,3 +757,13 @@ def test_pricing_problems_name_the_field() -> None:
                                    "  overrides: [{model: x, input: -1, output: 1}]\n")
     assert any(p.startswith("pricing.discounts[0]: ") and "exactly one" in p for p in problems)
     assert any(p.startswith("pricing.overrides[0].input: ") for p in problems)
+
+
+def test_a_key_pasted_in_the_wrong_place_is_masked_in_problems() -> None:
+    key = "sk-admin-MISPLACEDkey0123456789"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"accounts:\n  - name: a\n    provider: {key}\n    api_key: x\n"
+                     f"    {key}: 1\n")
+    text = str(caught.value)
+    assert key not in text and "MISPLACED" not in text
+    assert "sk-<redacted>" in text
