@@ -48,12 +48,14 @@ def count_calls() -> list[str]:
                 simulator.reset_counts()
                 await poll_all()
                 per_endpoint = Counter((p, e) for p, e, _ in simulator.request_log())
-                worst = max(per_endpoint.values())
-                lines.append(
-                    f"api calls, {label}: {sum(per_endpoint.values())} requests over "
-                    f"{len(per_endpoint)} endpoints, at most {worst} per endpoint"
-                    + (" (target <= 2)" if label.startswith("steady") else "")
-                )
+                lines.append(f"api calls, {label}: {sum(per_endpoint.values())} requests")
+                for provider in sorted({p for p, _ in per_endpoint}):
+                    mine = {e: n for (p, e), n in per_endpoint.items() if p == provider}
+                    worst = max(mine, key=lambda e: mine[e])
+                    lines.append(
+                        f"  {provider:<10} {sum(mine.values()):>3} requests over {len(mine)} "
+                        f"endpoints, at most {mine[worst]} per endpoint ({worst})"
+                    )
             for poller in pollers:
                 await poller.provider.aclose()
 
