@@ -103,6 +103,8 @@ FREE_MODELS = (
     # OpenAI's moderation endpoint is free: a known price of $0, not an unknown one.
     PriceOverride(provider="openai", model="omni-moderation-*", input=0, output=0),
     PriceOverride(provider="openai", model="text-moderation-*", input=0, output=0),
+    # OpenRouter's ":free" model variants cost nothing.
+    PriceOverride(provider="openrouter", model="*:free", input=0, output=0),
 )
 
 
@@ -152,7 +154,8 @@ def _plan(key: SeriesKey) -> _Plan | None:
     token_type, modality, service_tier = extra
     return (
         (dims.model, service_tier),
-        (token_type, modality),
+        # A provider that reports no modality (OpenRouter, Groq) reports text tokens.
+        (token_type, modality if modality in _MODALITY_INPUT else "text"),
         (Family.ESTIMATED_COST, dims, (token_type, service_tier)),
         (Family.UNPRICED_TOKENS, dims, (token_type,)),
     )

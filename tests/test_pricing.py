@@ -198,3 +198,11 @@ def test_free_moderation_models_cost_zero_and_are_not_unpriced() -> None:
     moderation = Dims("p", "omni-moderation-latest")
     result = priced("openai", {tokens(moderation, "input", tier="default"): 5000.0})
     assert result == {cost(moderation, "input", "default"): 0.0}
+
+
+def test_tokens_without_modality_or_tier_are_priced_as_text() -> None:
+    # OpenRouter and Groq report neither a modality nor a service tier.
+    llama = Dims("p", "llama-3.3-70b-versatile")
+    result = priced("groq", {(Family.TOKENS, llama, ("input", "", "")): M,
+                             (Family.TOKENS, llama, ("output", "", "")): M})
+    assert_costs(result, {cost(llama, "input", ""): 0.59, cost(llama, "output", ""): 0.79})
