@@ -760,7 +760,7 @@ def test_pricing_problems_name_the_field() -> None:
 
 
 def test_a_key_pasted_in_the_wrong_place_is_masked_in_problems() -> None:
-    key = "sk-admin-MISPLACEDkey0123456789"
+    key = "sk-admin-MISPLACED-key-0123"
     with pytest.raises(ConfigError) as caught:
         parse_config(f"accounts:\n  - name: a\n    provider: {key}\n    api_key: x\n"
                      f"    {key}: 1\n")

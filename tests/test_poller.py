@@ -16,7 +16,7 @@ from exporter.scheduler import AccountPoller
 from exporter.snapshot import AccountSnapshot, Snapshot, SnapshotStore
 
 BASE = "https://api.openai.com/v1"
-KEY = "sk-admin-pollerTESTkeyDoNotLeak"
+KEY = "sk-admin-poller-TEST-key"
 NOV = 1793491200  # 2026-11-01T00:00:00Z
 NOW = NOV + 25 * DAY + 13 * 3600  # 2026-11-26T13:00:00Z
 USAGE_PATHS = (

@@ -18,7 +18,7 @@ from exporter.providers.base import ProviderError, ProviderSettings
 from exporter.records import Dataset, Dims, Family, FetchResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
-KEY = "sk-ant-admin01-FAKEKEY-anthropic-do-not-leak"
+KEY = "sk-ant-admin01-FAKE-not-leak"
 BASE = "https://api.anthropic.com"
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 COST_PATH = "/v1/organizations/cost_report"

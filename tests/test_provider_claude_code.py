@@ -18,7 +18,7 @@ from exporter.providers.base import ProviderError, ProviderSettings
 from exporter.records import Dataset, Dims, Family, FetchResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"
-KEY = "sk-ant-admin01-FAKEKEY-claude-code-do-not-leak"
+KEY = "sk-ant-admin01-FAKE-cc-leak"
 BASE = "https://api.anthropic.com"
 CC_PATH = "/v1/organizations/usage_report/claude_code"
 D1, D2 = 1772323200, 1772409600  # 2026-03-01, -02 00:00 UTC
