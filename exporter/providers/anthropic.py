@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
-from exporter.providers.base import ProviderError, ProviderSettings, RequestObserver, Sleep
+from exporter.providers.base import ProviderError
 from exporter.providers.claude_code import fetch_claude_code
 from exporter.providers.client import HttpProvider, objects
 from exporter.providers.fields import (
@@ -78,23 +74,7 @@ class AnthropicProvider(HttpProvider):
         claude_code: bool = False
         """Also read the Claude Code Analytics report (one request per UTC day)."""
 
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        *,
-        observe: RequestObserver,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            settings, observe=observe, transport=transport, sleep=sleep, rng=rng, clock=clock
-        )
-        options = settings.options
-        if not isinstance(options, self.Options):
-            options = self.Options.model_validate(options or {})
-        self._claude_code = options.claude_code
+    options: Options
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
@@ -112,7 +92,7 @@ class AnthropicProvider(HttpProvider):
         usage = await self._usage(start, end, window)
         cost = await self._cost(start, end, window)
         batches = [usage, cost]
-        if self._claude_code:  # separate families: see claude_code.py on double counting
+        if self.options.claude_code:  # separate families: see claude_code.py on double counting
             batches.append(await fetch_claude_code(self._api, start, end, self._group_by))
         names: dict[str, str] = {}
         if "project" in self._group_by:

@@ -296,7 +296,8 @@ class HttpProvider:
 
     Subclasses set ``name`` and ``default_base_url``, implement
     :meth:`auth_headers` and ``fetch``, and override :meth:`load_names` when the
-    provider can name projects.
+    provider can name projects. A provider with settings of its own declares a
+    pydantic ``Options`` model; ``self.options`` is then that model.
     """
 
     name: ClassVar[str]
@@ -313,6 +314,12 @@ class HttpProvider:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._group_by = settings.group_by
+        model = getattr(type(self), "Options", None)
+        options = settings.options
+        if model is not None and not isinstance(options, model):
+            # config loading validated them; a provider built in code may pass a mapping
+            options = model.model_validate(options or {})
+        self.options: Any = options
         self._api = ApiClient(
             settings,
             default_base_url=self.default_base_url,

@@ -7,18 +7,14 @@ currency (CNY) is converted only with a configured rate: never relabelled.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from exporter.providers.base import ProviderSettings, RequestObserver, Sleep
+from exporter.providers.base import ProviderSettings
 from exporter.providers.client import HttpProvider, objects
 from exporter.providers.fields import label, money
 from exporter.records import Dims, Family, FetchResult, SeriesKey
@@ -59,23 +55,10 @@ class DeepSeekProvider(HttpProvider):
 
     Options: ClassVar[type[DeepSeekOptions]] = DeepSeekOptions
 
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        *,
-        observe: RequestObserver,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        options = settings.options
-        if not isinstance(options, DeepSeekOptions):
-            options = DeepSeekOptions.model_validate(options or {})
-        super().__init__(
-            settings, observe=observe, transport=transport, sleep=sleep, rng=rng, clock=clock
-        )
-        self._rates: Mapping[str, float] = options.currency_rates
+    options: DeepSeekOptions
+
+    def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
         self._account = settings.account
         self._warned: set[str] = set()
 
@@ -95,8 +78,8 @@ class DeepSeekProvider(HttpProvider):
             amount = money(info.get("total_balance"), where)
             if currency == "USD":
                 total += amount
-            elif currency in self._rates:
-                total += amount * Decimal(str(self._rates[currency]))
+            elif currency in self.options.currency_rates:
+                total += amount * Decimal(str(self.options.currency_rates[currency]))
             elif amount:
                 unconvertible.append(currency or "?")
         gauges: dict[SeriesKey, float] = {}

@@ -17,19 +17,15 @@ re-read over the settle window on every poll, like every provider's.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from exporter.providers.base import ProviderError, ProviderSettings, RequestObserver, Sleep
+from exporter.providers.base import ProviderError, ProviderSettings
 from exporter.providers.client import HttpProvider, objects
 from exporter.providers.fields import add_money, label, money, quantity, query_end, watermark
 from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey, day_start
@@ -123,24 +119,12 @@ class GitHubCopilotProvider(HttpProvider):
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     Options: ClassVar[type[GitHubCopilotOptions]] = GitHubCopilotOptions
 
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        *,
-        observe: RequestObserver,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        options = settings.options
-        if not isinstance(options, GitHubCopilotOptions):
-            options = GitHubCopilotOptions.model_validate(options or {})
-        super().__init__(
-            settings, observe=observe, transport=transport, sleep=sleep, rng=rng, clock=clock
-        )
-        self._prefix = options.prefix
-        self._products = {p.strip().lower() for p in options.products}
+    options: GitHubCopilotOptions
+
+    def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self._prefix = self.options.prefix
+        self._products = {p.strip().lower() for p in self.options.products}
         self._by_model = "model" in self._group_by
         self._by_project = "project" in self._group_by
 
