@@ -22,6 +22,7 @@ from exporter.metrics import MetricDef
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess, Labels, free_port
+from .series import assert_same, frozen_simulator, frozen_window
 
 pytestmark = pytest.mark.integration
 
@@ -113,24 +114,9 @@ def series_only(samples: dict[str, dict[Labels, float]]) -> dict[str, dict[Label
     return {name: values for name, values in samples.items() if name in SERIES_FAMILIES}
 
 
-def assert_same(
-    actual: dict[str, dict[Labels, float]], expected: dict[str, dict[Labels, float]]
-) -> None:
-    assert actual.keys() == expected.keys()
-    for name in expected:
-        assert actual[name].keys() == expected[name].keys(), name
-        for labels, value in expected[name].items():
-            assert math.isclose(actual[name][labels], value, rel_tol=1e-9), (name, labels)
-
-
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(seed=7)
-    # Frozen a little in the past so every value is final and exactly known.
-    simulator.set_now(float(int(time.time()) - 120))
-    simulator.start("127.0.0.1", 0)
-    yield simulator
-    simulator.stop()
+    yield from frozen_simulator(seed=7)
 
 
 @pytest.fixture
@@ -145,17 +131,10 @@ def env(sim: Simulator) -> dict[str, str]:
     return {"IT_OPENAI_KEY": sim.openai_key, "IT_ANTHROPIC_KEY": sim.anthropic_key}
 
 
-def frozen_month(sim: Simulator) -> tuple[int, int]:
-    now = int(sim.now())
-    if month_start(now) != month_start(time.time()):
-        pytest.skip("the simulator's frozen clock and the exporter's clock are in different months")
-    return month_start(now), now + 1
-
-
 def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_month(sim))
+    expected = expected_series(sim, *frozen_window(sim))
     assert expected["aicost_billed_cost_usd_total"], "the simulator served no cost this month"
     with ExporterProcess(config, env, tmp_path / "run1.log") as exporter:
         exporter.wait_ready()
@@ -190,7 +169,7 @@ def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
 def test_faults_end_with_correct_values_and_counted_errors(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_month(sim))
+    expected = expected_series(sim, *frozen_window(sim))
     sim.inject("openai", "/organization/usage/completions", "429", retry_after=1)
     sim.inject("openai", "/organization/costs", "500", times=2)
     sim.inject("openai", "/organization/usage/embeddings", "slow", delay=1.0)

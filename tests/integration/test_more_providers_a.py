@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.ledger import month_start
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess, Labels
+from .series import Series, assert_same, frozen_simulator, frozen_window
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,6 @@ MINE = (
     "aicost_credits_remaining_usd",
     "aicost_billed_cost_today_usd",
 )
-Series = dict[str, dict[Labels, float]]
 
 
 def _labels(**labels: str) -> Labels:
@@ -111,21 +110,9 @@ def mine(samples: Series) -> Series:
     return out
 
 
-def assert_same(actual: Series, expected: Series) -> None:
-    assert actual.keys() == expected.keys()
-    for name, values in expected.items():
-        assert actual[name].keys() == values.keys(), name
-        for labels, value in values.items():
-            assert math.isclose(actual[name][labels], value, rel_tol=1e-9), (name, labels)
-
-
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(seed=11)
-    simulator.set_now(float(int(time.time()) - 120))  # frozen: every value exactly known
-    simulator.start("127.0.0.1", 0)
-    yield simulator
-    simulator.stop()
+    yield from frozen_simulator(seed=11)
 
 
 @pytest.fixture
@@ -151,17 +138,10 @@ def env(sim: Simulator) -> dict[str, str]:
     }
 
 
-def window(sim: Simulator) -> tuple[int, int]:
-    now = int(sim.now())
-    if month_start(now) != month_start(time.time()):
-        pytest.skip("the simulator's frozen clock and the exporter's clock are in different months")
-    return month_start(now), now + 1
-
-
 def test_values_equal_the_simulators_truth_faults_retried_restart_reproduces(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *window(sim))
+    expected = expected_series(sim, *frozen_window(sim))
     assert expected["aicost_tokens_total"], "the simulator served no tokens this month"
     sim.inject("openrouter", "/activity", "500")
     sim.inject("groq", "/api/v1/query_range", "503", after=1)

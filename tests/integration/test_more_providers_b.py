@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 from exporter.ledger import month_start
 from exporter.simulator import Simulator
 
-from .exporter_process import ExporterProcess, Labels
+from .exporter_process import ExporterProcess
+from .series import Series, assert_same, frozen_simulator, frozen_window
 
 pytestmark = pytest.mark.integration
 
@@ -70,8 +70,6 @@ FAMILIES = {
     "aicost_tokens_total",
     *(metric for metric, _ in CLAUDE_CODE.values()),
 }
-
-Series = dict[str, dict[Labels, float]]
 
 
 def _put(out: Series, metric: str, labels: dict[str, str], value: float) -> None:
@@ -140,21 +138,9 @@ def relevant(samples: Series) -> Series:
     return out
 
 
-def assert_same(actual: Series, expected: Series) -> None:
-    assert actual.keys() == expected.keys()
-    for metric in expected:
-        assert actual[metric].keys() == expected[metric].keys(), metric
-        for labels, value in expected[metric].items():
-            assert math.isclose(actual[metric][labels], value, rel_tol=1e-9), (metric, labels)
-
-
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(seed=11)
-    simulator.set_now(float(int(time.time()) - 120))
-    simulator.start("127.0.0.1", 0)
-    yield simulator
-    simulator.stop()
+    yield from frozen_simulator(seed=11)
 
 
 @pytest.fixture
@@ -176,17 +162,10 @@ def env(sim: Simulator) -> dict[str, str]:
     return {"IT_GITHUB_TOKEN": sim.github_token, "IT_ANTHROPIC_KEY": sim.anthropic_key}
 
 
-def frozen_window(sim: Simulator) -> tuple[int, int]:
-    now = int(sim.now())
-    if month_start(now) != month_start(time.time()) or now // 86_400 != int(time.time()) // 86_400:
-        pytest.skip("the simulator's frozen clock and the exporter's are on different days")
-    return month_start(now), now + 1
-
-
 def test_metrics_equal_the_simulator_ground_truth(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim))
+    expected = expected_series(sim, *frozen_window(sim, same_day=True))
     assert expected["aicost_billed_cost_usd_total"], "seats are billed every day"
     with ExporterProcess(config, env, tmp_path / "run.log") as exporter:
         exporter.wait_ready()
@@ -211,7 +190,7 @@ def test_metrics_equal_the_simulator_ground_truth(
 def test_faults_are_retried_or_fail_the_poll_then_recover(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim))
+    expected = expected_series(sim, *frozen_window(sim, same_day=True))
     org = sim.github_organizations[0]
     premium = f"/organizations/{org}/settings/billing/premium_request/usage"
     sim.inject("github", premium, "500", times=2)
@@ -237,7 +216,7 @@ def test_faults_are_retried_or_fail_the_poll_then_recover(
 def test_claude_code_malformed_page_publishes_nothing_partial(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim))
+    expected = expected_series(sim, *frozen_window(sim, same_day=True))
     sim.inject("anthropic", "/v1/organizations/usage_report/claude_code", "malformed")
     with ExporterProcess(config, env, tmp_path / "cc.log") as exporter:
         exporter.wait_ready()
