@@ -88,6 +88,10 @@ class Ledger:
         for batch in result.batches:
             self._replace_spend(batch, month)
             self._replace_days(batch, month, settled_before)
+            # Release the days just folded now, not when the caller drops the fetch: a first
+            # poll's month of per-day data is the process's memory peak.
+            batch.days.clear()
+            batch.long_context.clear()
         self._recompute()
 
     def _start_month(self, month: int) -> None:
