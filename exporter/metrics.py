@@ -22,7 +22,11 @@ _MTD = (
 
 @dataclass(frozen=True, slots=True)
 class MetricDef:
-    """One metric family. ``name`` is the exposed name without the counter ``_total`` suffix."""
+    """One metric family. ``name`` is the exposed name without the counter ``_total`` suffix.
+
+    A provider may leave trailing ``labels`` out of a series key (a label it does not report,
+    such as the status of a request); like empty values, they are not exposed.
+    """
 
     name: str
     type: MetricType
@@ -41,7 +45,7 @@ REQUESTS = MetricDef(
     "aicost_requests",
     "counter",
     "Model requests the provider reports." + _MTD,
-    ("service_tier",),
+    ("service_tier", "status_code"),  # status_code only where reported (Groq)
 )
 BILLED_COST = MetricDef(
     "aicost_billed_cost_usd",

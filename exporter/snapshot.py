@@ -107,7 +107,9 @@ def build_account_data(
         project = project_names.get(project_id, project_id) if project_id else ""
         values = (provider, account, project_id, project, model, api_key_id, user_id)
         labels = {k: v for k, v in zip(SERIES_LABELS, values, strict=True) if v}
-        labels.update((k, v) for k, v in zip(definition.labels, extra, strict=True) if v)
+        if len(extra) > len(definition.labels):
+            raise ValueError(f"{family}: more label values than labels: {extra!r}")
+        labels.update((k, v) for k, v in zip(definition.labels, extra) if v)  # noqa: B905
         if definition.type == "counter":
             sample = Sample(definition.name + "_total", labels, value, None, None, None)
             created = Sample(definition.name + "_created", labels, start, None, None, None)

@@ -104,7 +104,8 @@ def test_rates_are_integrated_per_utc_day(env: Env) -> None:
         D1: {
             (T, d, ("input", "", "")): 3150.0,
             (T, d, ("input_cache_read", "", "")): 300.0,
-            (R, d, ("",)): 36.0,  # every status code
+            (R, d, ("", "200")): 30.0,  # requests by status code
+            (R, d, ("", "429")): 6.0,
         },
         D2: {(T, d, ("input", "", "")): 600.0, (T, d, ("output", "", "")): 100.0},
     }
@@ -114,7 +115,7 @@ def test_rates_are_integrated_per_utc_day(env: Env) -> None:
         "sum by (project_id, model) (model_project_id:tokens_in:rate5m)",
         "sum by (project_id, model) (model_project_id:tokens_out:rate5m)",
         "sum by (project_id, model) (model_project_id:prompt_cache_hits:rate5m)",
-        "sum by (project_id, model) (model_project_id_status_code:requests:rate5m)",
+        "sum by (project_id, model, status_code) (model_project_id_status_code:requests:rate5m)",
     ]
     assert env.params(0) | {"query": ""} == {
         "query": "",

@@ -48,7 +48,8 @@ UNSUPPORTED = (
     "organization, or remove this account."
 )
 
-Sums = dict[tuple[int, Dims], float]
+Sums = dict[tuple[int, Dims, str], float]
+"""Integrated values by (UTC day, dims, status code or "")."""
 
 
 def query(metric: str, by: list[str]) -> str:
@@ -111,22 +112,23 @@ class GroqProvider(HttpProvider):
         sums: dict[str, Sums] = {}
         try:
             for name, metric in METRICS.items():
-                sums[name] = await self._integrate(query(metric, by), first, last)
+                labels = [*by, "status_code"] if name == "requests" else by
+                sums[name] = await self._integrate(query(metric, labels), first, last)
         except ProviderError as err:
             raise self._explain(err) from None
         usage = Batch(Dataset.USAGE, start, end, watermark=float(last) if last >= first else None)
         tokens_in, hits = sums["tokens_in"], sums["cache_hits"]
-        for (day, dims), value in tokens_in.items():
-            uncached = max(0, round(value - hits.get((day, dims), 0.0)))
+        for (day, dims, status), value in tokens_in.items():
+            uncached = max(0, round(value - hits.get((day, dims, status), 0.0)))
             usage.add(day, (Family.TOKENS, dims, (TokenType.INPUT, "", "")), uncached)
         for token_type, values in (
             (TokenType.INPUT_CACHE_READ, hits),
             (TokenType.OUTPUT, sums["tokens_out"]),
         ):
-            for (day, dims), value in values.items():
+            for (day, dims, _), value in values.items():
                 usage.add(day, (Family.TOKENS, dims, (token_type, "", "")), round(value))
-        for (day, dims), value in sums["requests"].items():
-            usage.add(day, (Family.REQUESTS, dims, ("",)), round(value))
+        for (day, dims, status), value in sums["requests"].items():
+            usage.add(day, (Family.REQUESTS, dims, ("", status)), round(value))
         return FetchResult(batches=[usage])
 
     async def _integrate(self, promql: str, first: int, last: int) -> Sums:
@@ -145,6 +147,7 @@ class GroqProvider(HttpProvider):
             body = await self._api.get_json(QUERY_RANGE_PATH, params)
             for labels, values in _samples(body, where):
                 dims = Dims(labels.get("project_id", ""), labels.get("model", ""))
+                status = labels.get("status_code", "")
                 for point in values:
                     sample = _point(point, where)
                     if sample is None:
@@ -152,7 +155,7 @@ class GroqProvider(HttpProvider):
                     ts, rate = sample
                     if not chunk_start <= ts <= chunk_end:
                         continue  # a server that ignores start/end must not double count
-                    key = (day_start(ts - STEP), dims)
+                    key = (day_start(ts - STEP), dims, status)
                     sums[key] = sums.get(key, 0.0) + rate * STEP
             chunk_start = chunk_end + STEP
         return sums

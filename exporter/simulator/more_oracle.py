@@ -60,7 +60,8 @@ def expected_openrouter(data: MoreData, start: int, end: int, now: float) -> Exp
 
 
 def expected_groq(data: MoreData, start: int, end: int, now: float) -> Expected:
-    """Tokens (project, model, token_type), requests (project, model) in ``(start, end]``."""
+    """Tokens (project, model, token_type), requests (project, model, status code) in
+    ``(start, end]``."""
     tokens: defaultdict[tuple[str, ...], float] = defaultdict(float)
     requests: defaultdict[tuple[str, ...], float] = defaultdict(float)
     last = int(min(end, now)) // SLOT * SLOT
@@ -71,7 +72,8 @@ def expected_groq(data: MoreData, start: int, end: int, now: float) -> Expected:
             tokens[(project, model, "input")] += tokens_in - hits
             tokens[(project, model, "input_cache_read")] += hits
             tokens[(project, model, "output")] += out
-            requests[(project, model)] += sum(values[3 : 3 + len(GROQ_STATUS_CODES)])
+            for i, code in enumerate(GROQ_STATUS_CODES):
+                requests[(project, model, code)] += values[3 + i]
     return {
         "tokens": {k: v for k, v in tokens.items() if v},
         "requests": {k: v for k, v in requests.items() if v},

@@ -91,8 +91,9 @@ def expected_series(sim: Simulator, start: int, end: int) -> Series:
     for (project, model, token_type), value in groq["tokens"].items():
         labels = _labels(**base, project_id=project, model=model, token_type=token_type)
         out["aicost_tokens_total"][labels] = value
-    for (project, model), value in groq["requests"].items():
-        out["aicost_requests_total"][_labels(**base, project_id=project, model=model)] = value
+    for (project, model, status), value in groq["requests"].items():
+        labels = _labels(**base, project_id=project, model=model, status_code=status)
+        out["aicost_requests_total"][labels] = value
     balance = sim.expected_deepseek()
     assert balance is not None
     out["aicost_credits_remaining_usd"][_labels(provider="deepseek", account="ds")] = balance
