@@ -59,11 +59,25 @@ class SnapshotCollector:
     def _series_families(self, snap: Snapshot) -> Iterator[Metric]:
         for family, definition in FAMILY_METRICS.items():
             metric = _family(definition)
+            counter = definition.type == "counter"
+            name = definition.name + ("_total" if counter else "")
+            created = definition.name + "_created"
+            append = metric.samples.append
             for account in snap.accounts:
-                samples = account.data.families.get(family)
-                if samples is None:
+                series = account.data.families.get(family)
+                if series is None:
                     continue
-                metric.samples.extend(samples.openmetrics if self._openmetrics else samples.samples)
+                if self._openmetrics and counter:
+                    # OpenMetrics wants each series' _created right after it: the month start.
+                    start = float(account.data.month_start or 0)
+                    for labels, value in zip(series.labels, series.values, strict=True):
+                        append(Sample(name, labels, value, None, None, None))  # type: ignore[arg-type]
+                        append(Sample(created, labels, start, None, None, None))  # type: ignore[arg-type]
+                else:
+                    metric.samples.extend(
+                        Sample(name, labels, value, None, None, None)  # type: ignore[arg-type]
+                        for labels, value in zip(series.labels, series.values, strict=True)
+                    )
             yield metric
 
     def _budget_families(self, snap: Snapshot) -> Iterator[Metric]:

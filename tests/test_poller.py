@@ -9,6 +9,8 @@ import httpx
 import pytest
 import respx
 
+from exporter.collector import SnapshotCollector
+from exporter.metrics import FAMILY_METRICS
 from exporter.providers.base import ProviderSettings, RequestObserver
 from exporter.providers.openai import OpenAIProvider
 from exporter.records import DAY
@@ -147,13 +149,17 @@ def make_poller(clock: Clock, store: SnapshotStore) -> AccountPoller:
     )
 
 
+SERIES_FAMILIES = {d.name for d in FAMILY_METRICS.values()}
+
+
+def samples(snap: Snapshot, *, openmetrics: bool = False) -> list[Any]:
+    """The usage and cost samples a scrape would expose."""
+    families = SnapshotCollector(lambda: snap, openmetrics=openmetrics).collect()
+    return [s for f in families if f.name in SERIES_FAMILIES for s in f.samples]
+
+
 def values(snap: Snapshot) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    out = {}
-    for account in snap.accounts:
-        for family in account.data.families.values():
-            for s in family.samples:
-                out[s.name, frozenset(s.labels.items())] = s.value
-    return out
+    return {(s.name, frozenset(s.labels.items())): s.value for s in samples(snap)}
 
 
 def tokens(snap: Snapshot, token_type: str) -> float:
@@ -380,8 +386,9 @@ def test_new_month_resets_and_refetches_from_its_start(
     # A first poll of the month also reads the week before it (weekly budgets, forecasts).
     assert org.completions.calls[-1].request.url.params["start_time"] == str(dec - 6 * DAY)
     assert tokens(store.current, "input") == 3 and billed(store.current) == 0.5
-    families = store.current.accounts[0].data.families.values()
-    created = {s.value for f in families for s in f.openmetrics if s.name.endswith("_created")}
+    created = {
+        s.value for s in samples(store.current, openmetrics=True) if s.name.endswith("_created")
+    }
     assert created == {float(dec)}
 
 
