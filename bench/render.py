@@ -33,8 +33,9 @@ def snapshot_with(count: int, days: int = 18) -> tuple[Snapshot, Ledger]:
     ledger = Ledger()
     month = 1793491200
     batch = Batch(Dataset.USAGE, month, int(NOW))
-    for key in series_keys(count):
-        for d in range(days):
+    keys = series_keys(count)
+    for d in range(days):  # day after day, as providers return their buckets
+        for key in keys:
             batch.add(month + d * DAY, key, 1000.0 + d)
     ledger.apply(FetchResult([batch]), NOW, settled_before=int(NOW) // DAY * DAY - 2 * DAY)
     names = {f"proj_{i:04d}": f"Project {i}" for i in range(count // 200 + 1)}
