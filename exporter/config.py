@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import ipaddress
 import math
 import os
 import re
@@ -36,6 +35,7 @@ from pydantic_core import PydanticCustomError
 from exporter.budgets import BudgetConfig
 from exporter.durations import EXPECTED_FORM, format_duration, parse_duration
 from exporter.pricing import PricingConfig
+from exporter.providers.client import is_loopback_host
 from exporter.push.settings import PushConfig, push_problems
 from exporter.secrets import MASTER_KEY_ENV, MASTER_KEY_FLAG, PREFIX, SecretError, decrypt_secret
 from exporter.subscriptions import SubscriptionConfig, subscription_problems
@@ -104,15 +104,6 @@ def _provider_registry() -> Mapping[str, Any]:
 
 def _known_providers() -> frozenset[str]:
     return frozenset(_provider_registry())
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _resolve_api_key(value: str, ctx: _LoadContext | None) -> str:
@@ -265,7 +256,7 @@ class AccountConfig(BaseModel):
             _fail("must not contain credentials")
         if parts.query or parts.fragment:
             _fail("must not contain a query or fragment")
-        if scheme == "http" and not _is_loopback(host):
+        if scheme == "http" and not is_loopback_host(host):
             _fail(
                 "http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost); use https://"
             )
