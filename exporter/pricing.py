@@ -23,11 +23,13 @@ from genai_prices import data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from exporter.records import Batch, Dataset, Family, FetchResult, SeriesKey, TokenType
+from exporter.records import DAY, Batch, Dataset, Family, FetchResult, SeriesKey, TokenType
 
 log = logging.getLogger(__name__)
 
 TOKEN_TYPES = tuple(TokenType)
+CACHE_DAYS = 40
+"""Prices are cached for this many days back: a month plus the week before it."""
 MILLION = 1_000_000
 
 # Price keys of genai-prices, most specific first, for each (token type, modality).
@@ -196,6 +198,7 @@ class Pricer:
     def __init__(self, config: PricingConfig | None = None) -> None:
         self.config = config or PricingConfig()
         self._cache: dict[tuple[str, str, str, str, int], _Prices | None] = {}
+        self._newest_day = 0
         self._unknown_logged: set[tuple[str, str]] = set()
 
     def discount(self, provider: str, account: str) -> float:
@@ -256,6 +259,11 @@ class Pricer:
     ) -> _Prices | None:
         """Per-token prices of ``model`` on ``day`` (None: no price known)."""
         cache_key = (provider, account, model, service_tier, day)
+        if day > self._newest_day:
+            self._newest_day = day
+            # A daemon runs for months: keep the days a poll can still ask for, no more.
+            oldest = day - CACHE_DAYS * DAY
+            self._cache = {k: v for k, v in self._cache.items() if k[4] >= oldest}
         if cache_key in self._cache:
             return self._cache[cache_key]
         prices = self._lookup(provider, model, service_tier, day, factor)

@@ -206,3 +206,10 @@ def test_tokens_without_modality_or_tier_are_priced_as_text() -> None:
     result = priced("groq", {(Family.TOKENS, llama, ("input", "", "")): M,
                              (Family.TOKENS, llama, ("output", "", "")): M})
     assert_costs(result, {cost(llama, "input", ""): 0.59, cost(llama, "output", ""): 0.79})
+
+
+def test_price_cache_keeps_only_recent_days() -> None:
+    pricer = Pricer()
+    for day in range(120):
+        pricer.prices("openai", "acct", "gpt-4.1-mini-2025-04-14", "default", NOV2 + day * DAY)
+    assert len(pricer._cache) == 41  # days NOV2+79 .. NOV2+119
