@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -63,6 +64,9 @@ for _name, _api in _MORE_APIS.items():
     _FAULT_MESSAGES.update({(_name, kind): text for kind, text in _api.FAULT_MESSAGES.items()})
     _TRUNCATED[_name] = _api.TRUNCATED
 
+LOG_SIZE = 10_000
+"""Requests the query log keeps (counts are kept in full)."""
+
 
 class Simulator:
     """Fake OpenAI and Anthropic admin usage/cost APIs over real HTTP.
@@ -97,7 +101,10 @@ class Simulator:
             }
         )
         self._faults = FaultBook()
-        self._log: list[tuple[str, str, str]] = []
+        # Counts are kept in full; the log of queries only for the latest requests, because
+        # the demo runs the simulator for as long as the user likes.
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._log: deque[tuple[str, str, str]] = deque(maxlen=LOG_SIZE)
         self._log_lock = threading.Lock()
         self._http: HttpServer | None = None
         self._host = "127.0.0.1"
@@ -264,17 +271,20 @@ class Simulator:
         """Requests received (including failed ones), optionally per provider/endpoint."""
         with self._log_lock:
             return sum(
-                1 for p, e, _ in self._log if provider in (None, p) and endpoint in (None, e)
+                n
+                for (p, e), n in self._counts.items()
+                if provider in (None, p) and endpoint in (None, e)
             )
 
     def request_log(self) -> list[tuple[str, str, str]]:
-        """Every request received: (provider, endpoint, raw query string)."""
+        """The latest requests received (up to ``LOG_SIZE``): (provider, endpoint, raw query)."""
         with self._log_lock:
             return list(self._log)
 
     def reset_counts(self) -> None:
-        """Forget the request log."""
+        """Forget the request counts and log."""
         with self._log_lock:
+            self._counts.clear()
             self._log.clear()
 
     # ----------------------------------------------------------------- oracle
@@ -330,6 +340,7 @@ class Simulator:
                 provider, endpoint = name, path[len(prefix) :]
                 break
         with self._log_lock:
+            self._counts[provider, endpoint] += 1
             self._log.append((provider, endpoint, raw_query))
         if not provider:
             return _json(404, {"error": {"message": f"no simulated provider at {path}"}})
