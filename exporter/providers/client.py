@@ -246,23 +246,19 @@ class ApiClient:
         self, path: str, params: Params, page_cap: int = 50
     ) -> list[JSONObject]:
         """All buckets of a ``data``/``has_more``/``next_page`` report, page after page."""
-        buckets: list[JSONObject] = []
-        query: dict[str, ParamValue] = dict(params)
-        for _ in range(page_cap):
-            body = await self.get_json(path, query)
-            buckets.extend(objects(body, "data", path))
-            if not _has_more(body, path):
-                return buckets
-            page = body.get("next_page")
-            if not isinstance(page, str) or not page:
-                raise ProviderError("parse", f"GET {path}: has_more without a next_page")
-            query = {**params, "page": page}
-        raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
+        return await self._paginate(path, params, "next_page", "page", page_cap)
 
     async def paginate_list(
         self, path: str, params: Params, *, cursor: str, page_cap: int = 50
     ) -> list[JSONObject]:
         """All items of a list endpoint paged by ``last_id`` (sent back as ``cursor``)."""
+        return await self._paginate(path, params, "last_id", cursor, page_cap)
+
+    async def _paginate(
+        self, path: str, params: Params, token: str, param: str, page_cap: int
+    ) -> list[JSONObject]:
+        """``data`` of every page, sending the body's ``token`` back as ``param`` while
+        ``has_more``; a missing token or more than ``page_cap`` pages is a parse error."""
         items: list[JSONObject] = []
         query: dict[str, ParamValue] = dict(params)
         for _ in range(page_cap):
@@ -270,10 +266,10 @@ class ApiClient:
             items.extend(objects(body, "data", path))
             if not _has_more(body, path):
                 return items
-            last_id = body.get("last_id")
-            if not isinstance(last_id, str) or not last_id:
-                raise ProviderError("parse", f"GET {path}: has_more without a last_id")
-            query = {**params, cursor: last_id}
+            value = body.get(token)
+            if not isinstance(value, str) or not value:
+                raise ProviderError("parse", f"GET {path}: has_more without a {token}")
+            query = {**params, param: value}
         raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
 
 
