@@ -12,7 +12,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey, day_start
+from exporter.gcpause import paused_gc
+from exporter.records import (
+    DAY,
+    Batch,
+    Dataset,
+    Dims,
+    Family,
+    FetchResult,
+    SeriesGroup,
+    SeriesKey,
+    Vector,
+    day_start,
+    expand_rows,
+    sum_rows,
+)
 
 _TOLERANCE = 1e-9
 SPEND_FAMILIES = (Family.BILLED_COST, Family.ESTIMATED_COST)
@@ -20,6 +34,7 @@ SPEND_HISTORY = 7 * DAY
 """Daily spend is kept from this long before the month start (weekly budgets, forecasts)."""
 
 DailySpend = dict[int, dict[Dims, float]]
+Rows = dict[SeriesGroup, Vector]
 
 
 def month_start(ts: float) -> int:
@@ -34,9 +49,11 @@ class Ledger:
     def __init__(self) -> None:
         self.month_start: int | None = None
         self.days: dict[Dataset, dict[int, dict[SeriesKey, float]]] = {}
+        self.rows: dict[Dataset, dict[int, Rows]] = {}
         self.watermarks: dict[Dataset, float] = {}
         self.revisions = 0
         self._settled: dict[Dataset, dict[SeriesKey, float]] = {}
+        self._settled_rows: dict[Dataset, Rows] = {}
         self._settled_until: dict[Dataset, int] = {}
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
@@ -54,12 +71,12 @@ class Ledger:
 
     def settled_sum(self, family: Family) -> float:
         """Sum of ``family`` over the settled days of the month."""
-        return sum(
-            value
-            for settled in self._settled.values()
-            for (f, _, _), value in settled.items()
-            if f is family
-        )
+        settled: dict[SeriesKey, float] = {}
+        for dataset in self._settled.keys() | self._settled_rows.keys():
+            for key, value in self._settled.get(dataset, {}).items():
+                settled[key] = settled.get(key, 0.0) + value
+            expand_rows(self._settled_rows.get(dataset, {}), settled)
+        return sum(value for (f, _, _), value in settled.items() if f is family)
 
     def daily_spend(self, family: Family) -> DailySpend:
         """Per-day dollars of a spend family by dims, this month and the week before it."""
@@ -85,20 +102,24 @@ class Ledger:
         month = month_start(now)
         if month != self.month_start:
             self._start_month(month)
-        for batch in result.batches:
-            self._replace_spend(batch, month)
-            self._replace_days(batch, month, settled_before)
-            # Release the days just folded now, not when the caller drops the fetch: a first
-            # poll's month of per-day data is the process's memory peak.
-            batch.days.clear()
-            batch.long_context.clear()
-        self._recompute()
+        with paused_gc():
+            for batch in result.batches:
+                self._replace_spend(batch, month)
+                self._replace_days(batch, month, settled_before)
+                # Release the days just folded now, not when the caller drops the fetch: a
+                # first poll's month of per-day data is the process's memory peak.
+                batch.days.clear()
+                batch.rows.clear()
+                batch.long_context.clear()
+            self._recompute()
 
     def _start_month(self, month: int) -> None:
         self.month_start = month
         self.days = {}
+        self.rows = {}
         self.watermarks = {}
         self._settled = {}
+        self._settled_rows = {}
         self._settled_until = {}
         self._computed = {}
         self._published = {}
@@ -109,13 +130,18 @@ class Ledger:
         first = day_start(batch.start)
         for day in [d for d in days if d >= first or d < month - SPEND_HISTORY]:
             del days[day]
-        for day, series in batch.days.items():
+        for day in batch.days.keys() | batch.rows.keys():
             if not (first <= day < batch.end and day >= month - SPEND_HISTORY):
                 continue
             spend: dict[tuple[Family, Dims], float] = {}
-            for (family, dims, _), value in series.items():
+            for (family, dims, _), value in batch.days.get(day, {}).items():
                 if family in SPEND_FAMILIES:
                     spend[family, dims] = spend.get((family, dims), 0.0) + value
+            for group, values in batch.rows.get(day, {}).items():
+                spent = group.family
+                if spent is not None and spent in SPEND_FAMILIES:
+                    at = (spent, group.dims)
+                    spend[at] = spend.get(at, 0.0) + sum(values)
             if spend:
                 days[day] = spend
 
@@ -126,31 +152,43 @@ class Ledger:
             if first != month:
                 raise ValueError(f"{dataset} fetch starts inside days already settled")
             self._settled.pop(dataset, None)
+            self._settled_rows.pop(dataset, None)
             self.days.pop(dataset, None)
+            self.rows.pop(dataset, None)
         days = self.days.setdefault(dataset, {})
-        for day in [d for d in days if d >= first]:
-            del days[day]
-        for day, series in batch.days.items():
-            if first <= day < batch.end:
-                days[day] = series  # the ledger owns the batch from here on
+        rows = self.rows.setdefault(dataset, {})
+        for stored in (days, rows):
+            for day in [d for d in stored if d >= first]:
+                del stored[day]
+        # The ledger owns the batch's dictionaries from here on.
+        days.update((d, series) for d, series in batch.days.items() if first <= d < batch.end)
+        rows.update((d, vectors) for d, vectors in batch.rows.items() if first <= d < batch.end)
         settled = self._settled.setdefault(dataset, {})
         boundary = max(first, settled_before)
         for day in sorted(d for d in days if d < boundary):
             for key, value in days.pop(day).items():
                 settled[key] = settled.get(key, 0.0) + value
+        folded = [rows.pop(day) for day in sorted(d for d in rows if d < boundary)]
+        if folded:
+            settled_rows = self._settled_rows.get(dataset, {})
+            self._settled_rows[dataset] = sum_rows([settled_rows, *folded])
         self._settled_until[dataset] = boundary
         if batch.watermark is not None:
             self.watermarks[batch.dataset] = batch.watermark
 
     def _recompute(self) -> None:
         computed: dict[SeriesKey, float] = {}
-        for dataset in sorted(self.days.keys() | self._settled.keys()):
+        datasets = self.days.keys() | self._settled.keys() | self.rows.keys()
+        for dataset in sorted(datasets | self._settled_rows.keys()):
             for key, value in self._settled.get(dataset, {}).items():
                 computed[key] = computed.get(key, 0.0) + value
             days = self.days.get(dataset, {})
             for day in sorted(days):
                 for key, value in days[day].items():
                     computed[key] = computed.get(key, 0.0) + value
+            days_rows = self.rows.get(dataset, {})
+            rows = [self._settled_rows.get(dataset, {}), *(days_rows[d] for d in sorted(days_rows))]
+            expand_rows(sum_rows(rows), computed)
         previous = self._computed
         published = self._published
         for key, old in previous.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,19 @@ from genai_prices import data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from exporter.records import DAY, Batch, Dataset, Family, FetchResult, SeriesKey, TokenType
+from exporter.gcpause import paused_gc
+from exporter.records import (
+    DAY,
+    Batch,
+    Dataset,
+    Family,
+    FetchResult,
+    SeriesGroup,
+    SeriesKey,
+    TokenType,
+    Vector,
+    add_vector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +44,8 @@ TOKEN_TYPES = tuple(TokenType)
 CACHE_DAYS = 40
 """Prices are cached for this many days back: a month plus the week before it."""
 MILLION = 1_000_000
+MAX_ROW_PLANS = 100_000
+"""Row plans kept between polls (one per series group seen), at most."""
 
 # Price keys of genai-prices, most specific first, for each (token type, modality).
 # Cache prices fall back to the input price of the same modality, as the
@@ -163,6 +178,18 @@ def _plan(key: SeriesKey) -> _Plan | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _RowPlan:
+    """How to price the rows of one :class:`SeriesGroup`."""
+
+    slots: tuple[tuple[tuple[str, str], tuple[str, str]] | None, ...]
+    """Per slot: ((model, service tier), (token type, modality)), None if not tokens."""
+    signature: int
+    """Equal for groups with equal ``slots``: their price vectors are shared."""
+    cost: SeriesGroup
+    unpriced: SeriesGroup
+
+
 def _price_context(service_tier: str) -> dict[str, str] | None:
     if service_tier == "batch":
         return {"processing": "batch"}
@@ -200,6 +227,8 @@ class Pricer:
         self._cache: dict[tuple[str, str, str, str, int], _Prices | None] = {}
         self._newest_day = 0
         self._unknown_logged: set[tuple[str, str]] = set()
+        self._row_plans: dict[SeriesGroup, _RowPlan | None] = {}
+        self._signatures: dict[tuple[object, ...], int] = {}
 
     def discount(self, provider: str, account: str) -> float:
         """The ratio off list prices: the account's discount, else the provider's, else 0."""
@@ -212,9 +241,13 @@ class Pricer:
     def annotate(self, provider: str, account: str, result: FetchResult) -> None:
         """Add ``ESTIMATED_COST`` and ``UNPRICED_TOKENS`` to every usage batch of ``result``."""
         factor = 1.0 - self.discount(provider, account)
-        for batch in result.batches:
-            if batch.dataset is Dataset.USAGE:
-                self._annotate_batch(provider, account, factor, batch)
+        if len(self._row_plans) > MAX_ROW_PLANS:
+            self._row_plans.clear()
+        with paused_gc():
+            for batch in result.batches:
+                if batch.dataset is Dataset.USAGE:
+                    self._annotate_batch(provider, account, factor, batch)
+                    self._annotate_rows(provider, account, factor, batch)
 
     def _annotate_batch(self, provider: str, account: str, factor: float, batch: Batch) -> None:
         # The same series recur on every day: parse each key once (plans), and look prices
@@ -247,6 +280,64 @@ class Pricer:
                 added[cost_key] = added.get(cost_key, 0.0) + usd
             for key, value in added.items():
                 series[key] = series.get(key, 0.0) + value
+
+    def _annotate_rows(self, provider: str, account: str, factor: float, batch: Batch) -> None:
+        # One vector product per row: a cost vector (and an unpriced-token vector for slots
+        # without a price) in the row's slot order. Price vectors are built once per day for
+        # each distinct slot layout (signature), not per row.
+        for day, rows in batch.rows.items():
+            vectors: dict[int, tuple[Vector, Vector | None]] = {}
+            added: dict[SeriesGroup, Vector] = {}
+            for group, values in rows.items():
+                plan = self._row_plans.get(group, _UNPLANNED)
+                if plan is _UNPLANNED:
+                    plan = self._row_plans[group] = self._row_plan(group)
+                if plan is None:
+                    continue
+                prices = vectors.get(plan.signature)
+                if prices is None:
+                    prices = vectors[plan.signature] = self._price_vector(
+                        provider, account, plan, day, factor
+                    )
+                price, unpriced = prices
+                # A plan's groups belong to one token group: no two rows of a day share them.
+                added[plan.cost] = tuple(map(operator.mul, values, price))
+                if unpriced is not None:
+                    added[plan.unpriced] = tuple(map(operator.mul, values, unpriced))
+            if added.keys() & rows.keys():
+                for group, values in added.items():
+                    add_vector(rows, group, values)
+            else:
+                rows.update(added)
+
+    def _row_plan(self, group: SeriesGroup) -> _RowPlan | None:
+        plans = [None if key is None else _plan(key) for key in group.keys]
+        if not any(plans):
+            return None
+        slots = tuple(None if plan is None else plan[:2] for plan in plans)
+        signature = self._signatures.setdefault(slots, len(self._signatures))
+        return _RowPlan(
+            slots=slots,
+            signature=signature,
+            cost=SeriesGroup(None if plan is None else plan[2] for plan in plans),
+            unpriced=SeriesGroup(None if plan is None else plan[3] for plan in plans),
+        )
+
+    def _price_vector(
+        self, provider: str, account: str, plan: _RowPlan, day: int, factor: float
+    ) -> tuple[Vector, Vector | None]:
+        """USD per token per slot (0 where unpriced), and 1.0 per unpriced token slot."""
+        price: list[float] = []
+        unpriced: list[float] = []
+        for slot in plan.slots:
+            usd = None
+            if slot is not None:
+                (model, tier), kind = slot
+                table = self.prices(provider, account, model, tier, day, factor)
+                usd = None if table is None else table.base.get(kind)
+            price.append(usd or 0.0)
+            unpriced.append(1.0 if slot is not None and usd is None else 0.0)
+        return tuple(price), (tuple(unpriced) if any(unpriced) else None)
 
     def prices(
         self,

@@ -4,12 +4,19 @@ A provider never builds metric objects. It parses the provider's pages and adds
 values into a :class:`Batch`, keyed by UTC day, series and family. Adding
 (instead of materialising one object per value) keeps ingest fast, and the
 batch is already the per-day aggregate the ledger stores.
+
+A provider whose rows each carry many series (OpenAI's completions: token types
+by modality, and requests) adds a row as one vector of a :class:`SeriesGroup`
+instead: pricing and the ledger then do one vector operation per row where they
+would do a dictionary update per series.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import add
 from typing import NamedTuple
 
 DAY = 86_400
@@ -70,6 +77,71 @@ SeriesKey = tuple[Family, Dims, tuple[str, ...]]
 """(family, dims, family-specific label values in the order of ``metrics.py``)."""
 
 
+Vector = tuple[float, ...]
+"""A row's values in the order of its :class:`SeriesGroup`'s keys."""
+
+
+class SeriesGroup:
+    """Series a provider reports together, one vector of values per row.
+
+    ``keys`` may repeat a key (its slots add up) and may hold None (a slot that
+    is not published, such as requests in a cost vector). Every key has the same
+    dims. Groups compare by identity, so dictionaries keyed by them stay fast:
+    intern them (one object per distinct keys). Two objects with equal keys are
+    still added up correctly, only less compactly.
+    """
+
+    __slots__ = ("keys", "dims", "family")
+
+    def __init__(self, keys: Iterable[SeriesKey | None]) -> None:
+        self.keys: tuple[SeriesKey | None, ...] = tuple(keys)
+        present = [key for key in self.keys if key is not None]
+        dims = {key[1] for key in present}
+        if len(dims) != 1:
+            raise ValueError("a series group needs keys of exactly one Dims")
+        self.dims: Dims = dims.pop()
+        families = {key[0] for key in present}
+        self.family: Family | None = families.pop() if len(families) == 1 else None
+        """The family of every key, or None when the group mixes families."""
+
+    def __repr__(self) -> str:
+        return f"SeriesGroup({self.keys!r})"
+
+
+def expand_rows(rows: Mapping[SeriesGroup, Vector], into: dict[SeriesKey, float]) -> None:
+    """Add every row's non-zero slots into ``into`` by series key."""
+    get = into.get
+    for group, values in rows.items():
+        for key, value in zip(group.keys, values, strict=True):
+            if value and key is not None:
+                into[key] = get(key, 0.0) + value
+
+
+def sum_rows(parts: Iterable[Mapping[SeriesGroup, Vector]]) -> dict[SeriesGroup, Vector]:
+    """The row-wise sum of ``parts`` (e.g. many days' rows into one month's)."""
+    # Gathering each group's vectors and summing them column by column costs far less
+    # than one vector addition per part and group.
+    gathered: dict[SeriesGroup, list[Vector]] = {}
+    get = gathered.get
+    for rows in parts:
+        for group, values in rows.items():
+            vectors = get(group)
+            if vectors is None:
+                gathered[group] = [values]
+            else:
+                vectors.append(values)
+    return {
+        group: vectors[0] if len(vectors) == 1 else tuple(map(sum, zip(*vectors, strict=True)))
+        for group, vectors in gathered.items()
+    }
+
+
+def add_vector(rows: dict[SeriesGroup, Vector], group: SeriesGroup, values: Vector) -> None:
+    """Add ``values`` to ``group``'s row in ``rows``."""
+    old = rows.get(group)
+    rows[group] = values if old is None else tuple(map(add, old, values))
+
+
 def day_start(ts: float) -> int:
     """Start of the UTC day containing ``ts`` (Unix seconds)."""
     return int(ts) // DAY * DAY
@@ -90,6 +162,8 @@ class Batch:
     watermark: float | None = None
     long_context: dict[tuple[int, SeriesKey], float] = field(default_factory=dict, repr=False)
     """Of a token series' value on a day, the tokens billed at the long-context tier."""
+    rows: dict[int, dict[SeriesGroup, Vector]] = field(default_factory=dict, repr=False)
+    """Per-day sums added as vectors (:meth:`add_row`), next to the scalar ``days``."""
 
     def series(self, day: int) -> dict[SeriesKey, float]:
         """The mutable sums of UTC ``day`` (for parsers adding many values per row)."""
@@ -103,6 +177,20 @@ class Batch:
         if value:
             series = self.series(day)
             series[key] = series.get(key, 0.0) + value
+
+    def add_row(self, day: int, group: SeriesGroup, values: Vector) -> None:
+        """Add one row of ``group``'s series on UTC ``day``."""
+        rows = self.rows.get(day)
+        if rows is None:
+            rows = self.rows[day] = {}
+        add_vector(rows, group, values)
+
+    def sums(self) -> dict[int, dict[SeriesKey, float]]:
+        """Every day's non-zero value per series, scalar and row-wise additions together."""
+        out = {day: dict(series) for day, series in self.days.items()}
+        for day, rows in self.rows.items():
+            expand_rows(rows, out.setdefault(day, {}))
+        return {day: series for day, series in out.items() if series}
 
 
 @dataclass(slots=True)

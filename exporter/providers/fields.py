@@ -91,6 +91,8 @@ class DimsReader:
         self._group_by = tuple(dim for dim in DIMENSIONS if dim in set(group_by) and dim in fields)
         self._fields = fields
         self._names = tuple(fields[dim] for dim in self._group_by)
+        self.fields = self._names
+        """The row fields read, in :data:`DIMENSIONS` order."""
         self._null_project = null_project
         self._memo: dict[tuple[Any, ...], Dims] = {}
 
@@ -158,10 +160,11 @@ def watermark(end: int, bucket_ends: Iterable[int]) -> float | None:
 
 def project_ids(batches: Iterable[Batch]) -> set[str]:
     """Every non-empty project id that occurs in ``batches``."""
-    return {
-        key[1].project_id
-        for batch in batches
-        for series in batch.days.values()
-        for key in series
-        if key[1].project_id
-    }
+    ids: set[str] = set()
+    for batch in batches:
+        for series in batch.days.values():
+            ids.update(key[1].project_id for key in series)
+        for rows in batch.rows.values():
+            ids.update(group.dims.project_id for group in rows)
+    ids.discard("")
+    return ids

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from exporter.gcpause import paused_gc
 from exporter.providers.base import ProviderError
 from exporter.providers.client import HttpProvider, objects
 from exporter.providers.fields import (
@@ -28,8 +30,10 @@ from exporter.records import (
     Dims,
     Family,
     FetchResult,
+    SeriesGroup,
     SeriesKey,
     TokenType,
+    Vector,
     day_start,
 )
 
@@ -40,6 +44,8 @@ DIM_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id"
 _TEXT, _AUDIO, _IMAGE = "text", "audio", "image"
 
 RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
+BucketParser = Callable[[Batch, int, list[dict[str, Any]], str], None]
+"""Adds one bucket's result rows (batch, UTC day, rows, where for errors)."""
 
 
 def _service_tier(row: Mapping[str, Any], where: str) -> str:
@@ -71,16 +77,10 @@ _REQUIRED = 3
 
 _get_counts = operator.itemgetter(*_COMPLETION_FIELDS)
 _INT = {int}
+_FLAGS = {bool, type(None)}
 
 
 def _counts(row: Mapping[str, Any], where: str) -> list[int]:
-    try:
-        values = list(_get_counts(row))
-        if set(map(type, values)) == _INT and min(values) >= 0:
-            return values
-    except KeyError:
-        pass
-    # Slow path: optional fields missing or null, or something to reject.
     return [
         count(row, field, where, required=i < _REQUIRED)
         for i, field in enumerate(_COMPLETION_FIELDS)
@@ -88,20 +88,19 @@ def _counts(row: Mapping[str, Any], where: str) -> list[int]:
 
 
 @functools.lru_cache(maxsize=65_536)
-def _completion_keys(dims: Dims, tier: str) -> tuple[SeriesKey, ...]:
-    """Series keys in the order of the values ``_completions`` computes."""
-    tokens = [
+def _completion_group(dims: Dims, tier: str) -> SeriesGroup:
+    """The series of one completions row, in the order of the values ``_values`` computes."""
+    tokens: list[SeriesKey | None] = [
         (Family.TOKENS, dims, (token_type, modality, tier))
         for token_type in (TokenType.INPUT, TokenType.INPUT_CACHE_READ, TokenType.OUTPUT)
         for modality in (_TEXT, _AUDIO, _IMAGE)
     ]
     # OpenAI reports no modality split for cache writes.
     tokens.append((Family.TOKENS, dims, (TokenType.INPUT_CACHE_WRITE, _TEXT, tier)))
-    return (*tokens, (Family.REQUESTS, dims, (tier,)))
+    return SeriesGroup((*tokens, (Family.REQUESTS, dims, (tier,))))
 
 
-def _completions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
-    tier = _service_tier(row, where)
+def _values(row: Mapping[str, Any], where: str) -> Vector:
     (
         input_tokens,
         output,
@@ -136,10 +135,79 @@ def _completions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], whe
         first = min(i for i, v in enumerate(values) if v < 0)
         kind = ("input", "input_cache_read", "output")[first // 3]
         raise ProviderError("parse", f"{where}: inconsistent token counts for {kind}")
-    series = batch.series(day)
-    for key, value in zip(_completion_keys(dims, tier), values, strict=True):
-        if value:
-            series[key] = series.get(key, 0.0) + value
+    return values
+
+
+class CompletionsParser:
+    """Adds completions buckets to a batch, one :class:`SeriesGroup` vector per row.
+
+    A bucket whose rows are all well-formed (every count a non-negative int,
+    labels valid) is parsed column-wise with C-level ``map``/``zip``; the rows
+    are the usage rows of a busy organization, thousands per day. Anything else
+    goes row by row, which also gives the precise error for a bad row.
+    """
+
+    def __init__(self, read_dims: DimsReader) -> None:
+        self._read_dims = read_dims
+        self._get_labels = operator.itemgetter(*read_dims.fields, "batch", "service_tier")
+        self._groups: dict[tuple[Any, ...], SeriesGroup] = {}
+
+    def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
+        """Add one bucket's ``results`` on UTC ``day``."""
+        if not (results and self._fast(batch, day, results, where)):
+            for row in results:
+                group = _completion_group(self._read_dims(row, where), _service_tier(row, where))
+                batch.add_row(day, group, _values(row, where))
+
+    def _fast(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> bool:
+        try:
+            counts = list(map(_get_counts, results))
+            labels = list(map(self._get_labels, results))
+        except KeyError:  # optional counts omitted: the row-wise path defaults them to 0
+            return False
+        if set(map(type, itertools.chain.from_iterable(counts))) != _INT:
+            return False
+        if min(map(min, counts)) < 0 or not set(map(type, (raw[-2] for raw in labels))) <= _FLAGS:
+            return False
+        groups = self._lookup(labels, where)
+        if groups is None:
+            return False
+        (_, output, requests, cached, cache_write, uncached, in_audio, in_image, cached_audio,
+         cached_image, out_audio, out_image) = zip(*counts, strict=True)  # fmt: skip
+        text_in = list(map(operator.sub, map(operator.sub, uncached, in_audio), in_image))
+        text_cached = list(map(operator.sub, map(operator.sub, cached, cached_audio), cached_image))
+        text_out = list(map(operator.sub, map(operator.sub, output, out_audio), out_image))
+        if min(min(text_in), min(text_cached), min(text_out)) < 0:
+            return False
+        columns = (
+            text_in, in_audio, in_image, text_cached, cached_audio, cached_image,
+            text_out, out_audio, out_image, cache_write, requests,
+        )  # fmt: skip
+        if day not in batch.rows:
+            rows = dict(zip(groups, zip(*columns, strict=True), strict=True))
+            if len(rows) == len(groups):  # one row per group: the usual case
+                batch.rows[day] = rows
+                return True
+        for group, values in zip(groups, zip(*columns, strict=True), strict=True):
+            batch.add_row(day, group, values)
+        return True
+
+    def _lookup(self, labels: list[tuple[Any, ...]], where: str) -> list[SeriesGroup] | None:
+        """Each row's group from its raw label values, or None to go row by row."""
+        known = self._groups
+        try:
+            missing = set(labels) - known.keys()
+        except TypeError:  # a list or object where a label belongs
+            return None
+        names = (*self._read_dims.fields, "batch", "service_tier")
+        for raw in missing:
+            row = dict(zip(names, raw, strict=True))
+            try:
+                dims = self._read_dims(row, where)
+                known[raw] = _completion_group(dims, _service_tier(row, where))
+            except ProviderError:  # the row-wise path reports the first bad row
+                return None
+        return list(map(known.__getitem__, labels))
 
 
 def _requests(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
@@ -168,14 +236,31 @@ def _transcriptions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], 
     _requests(batch, day, dims, row, where)
 
 
-USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], RowHandler], ...] = (
-    # (path, group_by fields beyond the dimensions, row handler)
-    ("/organization/usage/completions", ("batch", "service_tier"), _completions),
-    ("/organization/usage/embeddings", (), _input_tokens),
-    ("/organization/usage/moderations", (), _input_tokens),
-    ("/organization/usage/images", (), _images),
-    ("/organization/usage/audio_speeches", (), _speeches),
-    ("/organization/usage/audio_transcriptions", (), _transcriptions),
+class RowWiseParser:
+    """Adds a bucket's rows one at a time through a :data:`RowHandler`."""
+
+    def __init__(self, handler: RowHandler, read_dims: DimsReader) -> None:
+        self._handler = handler
+        self._read_dims = read_dims
+
+    def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
+        """Add one bucket's ``results`` on UTC ``day``."""
+        for row in results:
+            self._handler(batch, day, self._read_dims(row, where), row, where)
+
+
+USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], Callable[[DimsReader], BucketParser]], ...] = (
+    # (path, group_by fields beyond the dimensions, bucket parser for a dims reader)
+    ("/organization/usage/completions", ("batch", "service_tier"), CompletionsParser),
+    ("/organization/usage/embeddings", (), functools.partial(RowWiseParser, _input_tokens)),
+    ("/organization/usage/moderations", (), functools.partial(RowWiseParser, _input_tokens)),
+    ("/organization/usage/images", (), functools.partial(RowWiseParser, _images)),
+    ("/organization/usage/audio_speeches", (), functools.partial(RowWiseParser, _speeches)),
+    (
+        "/organization/usage/audio_transcriptions",
+        (),
+        functools.partial(RowWiseParser, _transcriptions),
+    ),
 )
 
 
@@ -214,20 +299,19 @@ class OpenAIProvider(HttpProvider):
         read_dims = DimsReader(self._group_by, DIM_FIELDS)
         usage = Batch(Dataset.USAGE, start, end)
         latest: list[int] = []
-        for path, extra, handler in USAGE_ENDPOINTS:
+        for path, extra, parser_for in USAGE_ENDPOINTS:
+            parse = parser_for(read_dims)
             params = {**window, "group_by": dims_fields + extra}
             buckets = await self._api.paginate_buckets(path, params)
             where = f"GET {path}"
             ends = []
-            for bucket in buckets:
-                b_start, b_end, results = _bucket(bucket, path)
-                ends.append(b_end)
-                day = day_start(b_start)
-                if not start <= day < end:
-                    continue
-                for row in results:
-                    dims = read_dims(row, where)
-                    handler(usage, day, dims, row, where)
+            with paused_gc():
+                for bucket in buckets:
+                    b_start, b_end, results = _bucket(bucket, path)
+                    ends.append(b_end)
+                    day = day_start(b_start)
+                    if start <= day < end:
+                        parse(usage, day, results, where)
             if ends:
                 latest.append(max(ends))
         # Usage is only as fresh as its stalest endpoint.

@@ -1,0 +1,26 @@
+"""Pausing CPython's cyclic garbage collector around bulk ingest."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Run the block with the cyclic collector off (reference counting still frees memory).
+
+    Parsing a month of usage allocates hundreds of thousands of small tuples and
+    dicts next to a large decoded JSON page. Each allocation burst triggers
+    collections that traverse all of it, for no garbage: ingest creates no
+    reference cycles. Measured on ``bench/ingest.py``, the collector took about
+    a third of pricing and ledger time. Only synchronous code belongs in the block.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
