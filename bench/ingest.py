@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 
 import httpx
 
+from exporter.config import DEFAULT_SETTLE_WINDOW
 from exporter.ledger import Ledger
 from exporter.pricing import Pricer
 from exporter.providers.base import ProviderSettings
 from exporter.providers.openai import OpenAIProvider
-from exporter.records import DAY
+from exporter.records import DAY, day_start
 
 MONTH = 1793491200  # 2026-11-01T00:00:00Z
 NOW = MONTH + 30 * DAY - 3600
@@ -59,6 +61,7 @@ def completions_page(days: int, rows_per_day: int) -> bytes:
     ).encode()
 
 
+RUNS = 5
 MODELS = ("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14", "o4-mini-2025-04-16", "gpt-4o")
 
 EMPTY = json.dumps({"object": "page", "data": [], "has_more": False, "next_page": None}).encode()
@@ -78,13 +81,15 @@ def provider_for(page: bytes, group_by: tuple[str, ...] = ("model",)) -> OpenAIP
 
 
 async def ingest(page: bytes, pricer: Pricer | None = None) -> float:
+    """Seconds for a first poll of the month, done as the scheduler does it."""
     provider = provider_for(page, ("project", "model"))
     provider._names.resolve = _no_names  # type: ignore[method-assign]
+    gc.collect()  # start each run from the same heap
     started = time.perf_counter()
     result = await provider.fetch(MONTH, int(NOW))
     if pricer is not None:
         pricer.annotate("openai", "bench", result)
-    Ledger().apply(result, NOW)
+    Ledger().apply(result, NOW, settled_before=day_start(NOW - DEFAULT_SETTLE_WINDOW))
     elapsed = time.perf_counter() - started
     await provider.aclose()
     return elapsed
@@ -98,17 +103,27 @@ def main() -> None:
     days, rows_per_day = 30, 2000
     page = completions_page(days, rows_per_day)
     rows = days * rows_per_day
-    best = min(asyncio.run(ingest(page)) for _ in range(3))
-    decode = min(_timed(lambda: json.loads(page)) for _ in range(3))
-    priced = min(asyncio.run(ingest(page, Pricer())) for _ in range(3))
+    best = min(asyncio.run(ingest(page)) for _ in range(RUNS))
+    decode = min(_timed(lambda: json.loads(page)) for _ in range(RUNS))
+    # A new process's first poll: no price looked up yet, no series seen.
+    priced = min(asyncio.run(ingest(page, Pricer())) for _ in range(RUNS))
+    warm = Pricer()
+    asyncio.run(ingest(page, warm))
+    # A pricer that has seen these series (a later month, or a restart of the ledger only).
+    steady = min(asyncio.run(ingest(page, warm)) for _ in range(RUNS))
     print(
         f"ingest: {rows} completions rows ({len(page) / 1e6:.1f} MB page) in {best:.3f} s: "
         f"{rows / best:,.0f} rows/s end to end; JSON decoding alone {decode:.3f} s; "
         f"parse + aggregate {rows / (best - decode):,.0f} rows/s (target >= 200,000)"
     )
     print(
-        f"ingest with pricing: {priced:.3f} s: {rows / priced:,.0f} rows/s end to end; "
-        f"parse + price + aggregate {rows / (priced - decode):,.0f} rows/s"
+        f"ingest with pricing, new process: {priced:.3f} s: {rows / priced:,.0f} rows/s "
+        f"end to end; parse + price + aggregate {rows / (priced - decode):,.0f} rows/s "
+        f"(target >= 200,000)"
+    )
+    print(
+        f"ingest with pricing, prices cached: {steady:.3f} s: {rows / steady:,.0f} rows/s "
+        f"end to end; parse + price + aggregate {rows / (steady - decode):,.0f} rows/s"
     )
 
 

@@ -10,7 +10,10 @@ higher value and is counted instead.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from datetime import UTC, datetime
+from typing import cast
 
 from exporter.gcpause import paused_gc
 from exporter.records import (
@@ -33,6 +36,8 @@ SPEND_FAMILIES = (Family.BILLED_COST, Family.ESTIMATED_COST)
 SPEND_HISTORY = 7 * DAY
 """Daily spend is kept from this long before the month start (weekly budgets, forecasts)."""
 
+_SCALE = operator.attrgetter("scale")
+
 DailySpend = dict[int, dict[Dims, float]]
 Rows = dict[SeriesGroup, Vector]
 
@@ -41,6 +46,27 @@ def month_start(ts: float) -> int:
     """Start of the UTC calendar month containing ``ts`` (Unix seconds)."""
     dt = datetime.fromtimestamp(ts, UTC)
     return int(datetime(dt.year, dt.month, 1, tzinfo=UTC).timestamp())
+
+
+def _add_row_spend(spend: dict[tuple[Family, Dims], float], rows: Rows) -> None:
+    """Add the summed rows of spend-family groups to ``spend`` by (family, dims)."""
+    groups = [group for group in rows if group.family in SPEND_FAMILIES]
+    if not groups:
+        return
+    # The filter above leaves only groups whose family is a spend family, never None.
+    keys = cast(list[tuple[Family, Dims]], [(group.family, group.dims) for group in groups])
+    values = map(rows.__getitem__, groups)
+    scales = list(map(_SCALE, groups))
+    if None in scales:
+        sums = list(map(SeriesGroup.total, groups, values))
+    else:  # every row priced: dot products at C speed
+        sums = list(map(sum, map(map, itertools.repeat(operator.mul), values, scales)))
+    by_key = dict(zip(keys, sums, strict=True))
+    if len(by_key) == len(keys) and not by_key.keys() & spend.keys():
+        spend.update(by_key)  # one row per key, nothing to add to: the usual case
+        return
+    for key, usd in zip(keys, sums, strict=True):
+        spend[key] = spend.get(key, 0.0) + usd
 
 
 class Ledger:
@@ -137,11 +163,9 @@ class Ledger:
             for (family, dims, _), value in batch.days.get(day, {}).items():
                 if family in SPEND_FAMILIES:
                     spend[family, dims] = spend.get((family, dims), 0.0) + value
-            for group, values in batch.rows.get(day, {}).items():
-                spent = group.family
-                if spent is not None and spent in SPEND_FAMILIES:
-                    at = (spent, group.dims)
-                    spend[at] = spend.get(at, 0.0) + sum(values)
+            rows = batch.rows.get(day)
+            if rows:
+                _add_row_spend(spend, rows)
             if spend:
                 days[day] = spend
 

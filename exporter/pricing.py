@@ -12,13 +12,14 @@ reports the tier (``Batch.long_context``).
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import logging
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from genai_prices import data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
@@ -164,30 +165,74 @@ _Plan = tuple[tuple[str, str], tuple[str, str], SeriesKey, SeriesKey]
 _UNPLANNED: Any = object()
 
 
-def _plan(key: SeriesKey) -> _Plan | None:
-    family, dims, extra = key
-    if family is not Family.TOKENS:
+def _slot(key: SeriesKey) -> tuple[tuple[str, str], tuple[str, str]] | None:
+    """((model, service tier), (token type, modality)) of a token series, else None."""
+    if key[0] is not Family.TOKENS:
         return None
-    token_type, modality, service_tier = extra
-    return (
-        (dims.model, service_tier),
-        # A provider that reports no modality (OpenRouter, Groq) reports text tokens.
-        (token_type, modality if modality in _MODALITY_INPUT else "text"),
-        (Family.ESTIMATED_COST, dims, (token_type, service_tier)),
-        (Family.UNPRICED_TOKENS, dims, (token_type,)),
-    )
+    _, dims, (token_type, modality, service_tier) = key
+    # A provider that reports no modality (OpenRouter, Groq) reports text tokens.
+    modality = modality if modality in _MODALITY_INPUT else "text"
+    return (dims.model, service_tier), (token_type, modality)
 
 
-@dataclass(frozen=True, slots=True)
+def _cost_key(key: SeriesKey) -> SeriesKey:
+    """The estimated-cost series of a token series."""
+    _, dims, (token_type, _, service_tier) = key
+    return (Family.ESTIMATED_COST, dims, (token_type, service_tier))
+
+
+def _unpriced_key(key: SeriesKey) -> SeriesKey:
+    """The unpriced-tokens series of a token series."""
+    _, dims, (token_type, _, _) = key
+    return (Family.UNPRICED_TOKENS, dims, (token_type,))
+
+
+def _plan(key: SeriesKey) -> _Plan | None:
+    slot = _slot(key)
+    return None if slot is None else (*slot, _cost_key(key), _unpriced_key(key))
+
+
+_Layout = tuple[tuple[tuple[str, str], tuple[str, str]] | None, ...]
+"""Per slot of a group: ((model, service tier), (token type, modality)), None if not tokens."""
+
+
+_ScaleSet = tuple[tuple[bool, int], ...]
+"""(unpriced, vector id) of the cost scale and, if some slots have no price, the
+unpriced-token scale of one layout on one day; interned, so a plan can tell by identity."""
+
+
+@dataclass(slots=True, eq=False)
 class _RowPlan:
     """How to price the rows of one :class:`SeriesGroup`."""
 
-    slots: tuple[tuple[tuple[str, str], tuple[str, str]] | None, ...]
-    """Per slot: ((model, service tier), (token type, modality)), None if not tokens."""
     signature: int
-    """Equal for groups with equal ``slots``: their price vectors are shared."""
-    cost: SeriesGroup
-    unpriced: SeriesGroup
+    """The index of the group's :data:`_Layout`: groups with one layout share prices."""
+    group: SeriesGroup
+    scaled: dict[tuple[bool, int], SeriesGroup] = field(default_factory=dict)
+    """Cost (False) and unpriced-token (True) groups by the id of their scale vector."""
+    scales: _ScaleSet | None = None
+    targets: tuple[SeriesGroup, ...] = ()
+    """The scaled groups of ``scales``: where a row of ``group`` goes."""
+
+    def bind(self, scales: _ScaleSet, vectors: list[Vector]) -> None:
+        """Make ``targets`` the groups of ``scales`` (vectors: scale vectors by id)."""
+        targets = []
+        for unpriced, scale_id in scales:
+            target = self.scaled.get((unpriced, scale_id))
+            if target is None:
+                derive = _unpriced_key if unpriced else _cost_key
+                target = self.scaled[unpriced, scale_id] = SeriesGroup(
+                    (
+                        derive(key) if key is not None and key[0] is Family.TOKENS else None
+                        for key in self.group.keys
+                    ),
+                    vectors[scale_id],
+                )
+            targets.append(target)
+        self.scales, self.targets = scales, tuple(targets)
+
+
+_SIGNATURE = operator.attrgetter("signature")
 
 
 def _price_context(service_tier: str) -> dict[str, str] | None:
@@ -228,7 +273,12 @@ class Pricer:
         self._newest_day = 0
         self._unknown_logged: set[tuple[str, str]] = set()
         self._row_plans: dict[SeriesGroup, _RowPlan | None] = {}
-        self._signatures: dict[tuple[object, ...], int] = {}
+        self._signatures: dict[_Layout, int] = {}
+        self._layouts: list[_Layout] = []
+        self._vector_ids: dict[Vector, int] = {}
+        self._scale_sets: dict[_ScaleSet, _ScaleSet] = {}
+        self._converted: dict[tuple[int, float], tuple[ModelPrice, _Prices]] = {}
+        self._vectors: list[Vector] = []
 
     def discount(self, provider: str, account: str) -> float:
         """The ratio off list prices: the account's discount, else the provider's, else 0."""
@@ -243,6 +293,9 @@ class Pricer:
         factor = 1.0 - self.discount(provider, account)
         if len(self._row_plans) > MAX_ROW_PLANS:
             self._row_plans.clear()
+            self._vector_ids.clear()
+            self._vectors.clear()
+            self._scale_sets.clear()
         with paused_gc():
             for batch in result.batches:
                 if batch.dataset is Dataset.USAGE:
@@ -282,28 +335,32 @@ class Pricer:
                 series[key] = series.get(key, 0.0) + value
 
     def _annotate_rows(self, provider: str, account: str, factor: float, batch: Batch) -> None:
-        # One vector product per row: a cost vector (and an unpriced-token vector for slots
-        # without a price) in the row's slot order. Price vectors are built once per day for
-        # each distinct slot layout (signature), not per row.
+        # A row's cost is its own token vector under a cost group scaled by the price vector
+        # of its slot layout on that day (see SeriesGroup.scale): no arithmetic per row, and
+        # the ledger multiplies a month of summed tokens once.
+        known = self._row_plans
         for day, rows in batch.rows.items():
-            vectors: dict[int, tuple[Vector, Vector | None]] = {}
+            for group in rows.keys() - known.keys():
+                known[group] = self._row_plan(group)
+            groups = list(rows)
+            found = list(map(known.__getitem__, groups))
+            if None in found:  # groups without tokens
+                kept = list(map(operator.is_not, found, itertools.repeat(None)))
+                groups = list(itertools.compress(groups, kept))
+                found = list(itertools.compress(found, kept))
+            plans = cast(list[_RowPlan], found)
+            signatures = list(map(_SIGNATURE, plans))
+            scales = {
+                signature: self._scales(provider, account, self._layouts[signature], day, factor)
+                for signature in set(signatures)
+            }
             added: dict[SeriesGroup, Vector] = {}
-            for group, values in rows.items():
-                plan = self._row_plans.get(group, _UNPLANNED)
-                if plan is _UNPLANNED:
-                    plan = self._row_plans[group] = self._row_plan(group)
-                if plan is None:
-                    continue
-                prices = vectors.get(plan.signature)
-                if prices is None:
-                    prices = vectors[plan.signature] = self._price_vector(
-                        provider, account, plan, day, factor
-                    )
-                price, unpriced = prices
-                # A plan's groups belong to one token group: no two rows of a day share them.
-                added[plan.cost] = tuple(map(operator.mul, values, price))
-                if unpriced is not None:
-                    added[plan.unpriced] = tuple(map(operator.mul, values, unpriced))
+            for group, plan, signature in zip(groups, plans, signatures, strict=True):
+                scale_set = scales[signature]
+                if plan.scales is not scale_set:
+                    plan.bind(scale_set, self._vectors)
+                for target in plan.targets:
+                    added[target] = rows[group]
             if added.keys() & rows.keys():
                 for group, values in added.items():
                     add_vector(rows, group, values)
@@ -311,25 +368,44 @@ class Pricer:
                 rows.update(added)
 
     def _row_plan(self, group: SeriesGroup) -> _RowPlan | None:
-        plans = [None if key is None else _plan(key) for key in group.keys]
-        if not any(plans):
+        slots = tuple(None if key is None else _slot(key) for key in group.keys)
+        if not any(slots):
             return None
-        slots = tuple(None if plan is None else plan[:2] for plan in plans)
-        signature = self._signatures.setdefault(slots, len(self._signatures))
-        return _RowPlan(
-            slots=slots,
-            signature=signature,
-            cost=SeriesGroup(None if plan is None else plan[2] for plan in plans),
-            unpriced=SeriesGroup(None if plan is None else plan[3] for plan in plans),
-        )
+        signature = self._signatures.get(slots)
+        if signature is None:
+            signature = self._signatures[slots] = len(self._layouts)
+            self._layouts.append(slots)
+        return _RowPlan(signature=signature, group=group)
+
+    def _scales(
+        self, provider: str, account: str, layout: _Layout, day: int, factor: float
+    ) -> _ScaleSet:
+        """(unpriced, vector id) of the cost and unpriced-token scales of a layout on a day."""
+        price, unpriced = self._price_vector(provider, account, layout, day, factor)
+        scales = []
+        if any(price):
+            scales.append((False, self._vector_id(price)))
+        if unpriced is not None:
+            scales.append((True, self._vector_id(unpriced)))
+        found = tuple(scales)
+        return self._scale_sets.setdefault(found, found)
+
+    def _vector_id(self, vector: Vector) -> int:
+        """Equal vectors share an id (and object): a price that did not change between days
+        keeps one cost group, so the ledger sums those days before multiplying."""
+        vector_id = self._vector_ids.get(vector)
+        if vector_id is None:
+            vector_id = self._vector_ids[vector] = len(self._vectors)
+            self._vectors.append(vector)
+        return vector_id
 
     def _price_vector(
-        self, provider: str, account: str, plan: _RowPlan, day: int, factor: float
+        self, provider: str, account: str, layout: _Layout, day: int, factor: float
     ) -> tuple[Vector, Vector | None]:
         """USD per token per slot (0 where unpriced), and 1.0 per unpriced token slot."""
         price: list[float] = []
         unpriced: list[float] = []
-        for slot in plan.slots:
+        for slot in layout:
             usd = None
             if slot is not None:
                 (model, tier), kind = slot
@@ -387,7 +463,17 @@ class Pricer:
             return None
         when = datetime.fromtimestamp(day, UTC)
         model_price = info.get_prices(when, _price_context(service_tier))
-        prices = _library_prices(model_price, factor)
+        # The library returns the same price object for every day a price holds: convert it
+        # once (about 0.1 ms each), not once per model and day of a first poll.
+        cached = self._converted.get((id(model_price), factor))
+        if cached is None or cached[0] is not model_price:
+            if len(self._converted) > MAX_ROW_PLANS:
+                self._converted.clear()
+            cached = self._converted[id(model_price), factor] = (
+                model_price,
+                _library_prices(model_price, factor),
+            )
+        prices = cached[1]
         return prices if prices.base else None
 
     def start_auto_update(self) -> Any:

@@ -13,10 +13,10 @@ would do a dictionary update per series.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from operator import add
+from operator import add, mul
 from typing import NamedTuple
 
 DAY = 86_400
@@ -89,29 +89,44 @@ class SeriesGroup:
     dims. Groups compare by identity, so dictionaries keyed by them stay fast:
     intern them (one object per distinct keys). Two objects with equal keys are
     still added up correctly, only less compactly.
+
+    A group with a ``scale`` stores its rows unscaled and multiplies them by
+    ``scale`` slot by slot when they are expanded or summed. Pricing keys a
+    row's own token vector by a cost group whose scale is the price vector: no
+    new vector per row, and sums of many days are multiplied once.
     """
 
-    __slots__ = ("keys", "dims", "family")
+    __slots__ = ("keys", "dims", "family", "scale")
 
-    def __init__(self, keys: Iterable[SeriesKey | None]) -> None:
+    def __init__(self, keys: Iterable[SeriesKey | None], scale: Vector | None = None) -> None:
         self.keys: tuple[SeriesKey | None, ...] = tuple(keys)
         present = [key for key in self.keys if key is not None]
         dims = {key[1] for key in present}
         if len(dims) != 1:
             raise ValueError("a series group needs keys of exactly one Dims")
+        if scale is not None and len(scale) != len(self.keys):
+            raise ValueError("a series group's scale needs one factor per key")
         self.dims: Dims = dims.pop()
         families = {key[0] for key in present}
         self.family: Family | None = families.pop() if len(families) == 1 else None
         """The family of every key, or None when the group mixes families."""
+        self.scale = scale
 
     def __repr__(self) -> str:
-        return f"SeriesGroup({self.keys!r})"
+        scale = "" if self.scale is None else f", scale={self.scale!r}"
+        return f"SeriesGroup({self.keys!r}{scale})"
+
+    def total(self, values: Vector) -> float:
+        """The sum of a row's (scaled) values."""
+        return sum(values) if self.scale is None else sum(map(mul, values, self.scale))
 
 
 def expand_rows(rows: Mapping[SeriesGroup, Vector], into: dict[SeriesKey, float]) -> None:
-    """Add every row's non-zero slots into ``into`` by series key."""
+    """Add every row's non-zero (scaled) slots into ``into`` by series key."""
     get = into.get
     for group, values in rows.items():
+        if group.scale is not None:
+            values = tuple(map(mul, values, group.scale))
         for key, value in zip(group.keys, values, strict=True):
             if value and key is not None:
                 into[key] = get(key, 0.0) + value
@@ -119,21 +134,43 @@ def expand_rows(rows: Mapping[SeriesGroup, Vector], into: dict[SeriesKey, float]
 
 def sum_rows(parts: Iterable[Mapping[SeriesGroup, Vector]]) -> dict[SeriesGroup, Vector]:
     """The row-wise sum of ``parts`` (e.g. many days' rows into one month's)."""
-    # Gathering each group's vectors and summing them column by column costs far less
-    # than one vector addition per part and group.
-    gathered: dict[SeriesGroup, list[Vector]] = {}
-    get = gathered.get
-    for rows in parts:
-        for group, values in rows.items():
-            vectors = get(group)
-            if vectors is None:
-                gathered[group] = [values]
-            else:
-                vectors.append(values)
-    return {
-        group: vectors[0] if len(vectors) == 1 else tuple(map(sum, zip(*vectors, strict=True)))
-        for group, vectors in gathered.items()
-    }
+    parts = [part for part in parts if part]
+    if not parts:
+        return {}
+    # Days of one report usually list the same groups in the same order: then each group's
+    # vectors come out of one zip, with no per-row Python code at all.
+    first = list(parts[0])
+    if all(len(part) == len(first) and list(part) == first for part in parts[1:]):
+        per_group: Iterable[Sequence[Vector]] = zip(*(part.values() for part in parts), strict=True)
+    else:
+        gathered: dict[SeriesGroup, list[Vector]] = {}
+        get = gathered.get
+        for rows in parts:
+            for group, values in rows.items():
+                found = get(group)
+                if found is None:
+                    gathered[group] = [values]
+                else:
+                    found.append(values)
+        first, per_group = list(gathered), gathered.values()
+    # A cost group's rows are its token group's own tuples (see SeriesGroup.scale): the
+    # same vectors have one sum, computed once. Found by the ids of the first and last
+    # vector (cheap), confirmed by comparing the sequences (identical items compare fast).
+    sums: dict[tuple[int, int, int], tuple[Sequence[Vector], Vector]] = {}
+    out: dict[SeriesGroup, Vector] = {}
+    for group, vectors in zip(first, per_group, strict=True):
+        if len(vectors) == 1:
+            out[group] = vectors[0]
+            continue
+        same = (id(vectors[0]), id(vectors[-1]), len(vectors))
+        known = sums.get(same)
+        if known is not None and known[0] == vectors:
+            out[group] = known[1]
+        else:
+            total = tuple(map(sum, zip(*vectors, strict=True)))
+            sums[same] = (vectors, total)
+            out[group] = total
+    return out
 
 
 def add_vector(rows: dict[SeriesGroup, Vector], group: SeriesGroup, values: Vector) -> None:

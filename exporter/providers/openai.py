@@ -75,7 +75,8 @@ _COMPLETION_FIELDS = (
 _REQUIRED = 3
 
 
-_get_counts = operator.itemgetter(*_COMPLETION_FIELDS)
+_COLUMN_GETTERS = tuple(map(operator.itemgetter, _COMPLETION_FIELDS))
+_BATCH_FLAG = operator.itemgetter(-2)  # of a row's labels: (*dims fields, batch, service_tier)
 _INT = {int}
 _FLAGS = {bool, type(None)}
 
@@ -87,17 +88,23 @@ def _counts(row: Mapping[str, Any], where: str) -> list[int]:
     ]
 
 
+ALL_SLOTS = tuple(range(11))
+_MEDIA_SLOTS = (1, 2, 4, 5, 7, 8)  # audio and image slots of the values ``_values`` computes
+
+
 @functools.lru_cache(maxsize=65_536)
-def _completion_group(dims: Dims, tier: str) -> SeriesGroup:
-    """The series of one completions row, in the order of the values ``_values`` computes."""
-    tokens: list[SeriesKey | None] = [
+def _completion_group(dims: Dims, tier: str, slots: tuple[int, ...] = ALL_SLOTS) -> SeriesGroup:
+    """The series of one completions row, in the order of the values ``_values`` computes;
+    ``slots`` selects some of them (a bucket without audio or image tokens leaves theirs out)."""
+    tokens: list[SeriesKey] = [
         (Family.TOKENS, dims, (token_type, modality, tier))
         for token_type in (TokenType.INPUT, TokenType.INPUT_CACHE_READ, TokenType.OUTPUT)
         for modality in (_TEXT, _AUDIO, _IMAGE)
     ]
     # OpenAI reports no modality split for cache writes.
     tokens.append((Family.TOKENS, dims, (TokenType.INPUT_CACHE_WRITE, _TEXT, tier)))
-    return SeriesGroup((*tokens, (Family.REQUESTS, dims, (tier,))))
+    keys = (*tokens, (Family.REQUESTS, dims, (tier,)))
+    return SeriesGroup(keys[slot] for slot in slots)
 
 
 def _values(row: Mapping[str, Any], where: str) -> Vector:
@@ -150,7 +157,7 @@ class CompletionsParser:
     def __init__(self, read_dims: DimsReader) -> None:
         self._read_dims = read_dims
         self._get_labels = operator.itemgetter(*read_dims.fields, "batch", "service_tier")
-        self._groups: dict[tuple[Any, ...], SeriesGroup] = {}
+        self._groups: dict[tuple[int, ...], dict[tuple[Any, ...], SeriesGroup]] = {}
 
     def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
         """Add one bucket's ``results`` on UTC ``day``."""
@@ -161,40 +168,48 @@ class CompletionsParser:
 
     def _fast(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> bool:
         try:
-            counts = list(map(_get_counts, results))
+            columns = [list(map(get, results)) for get in _COLUMN_GETTERS]
             labels = list(map(self._get_labels, results))
         except KeyError:  # optional counts omitted: the row-wise path defaults them to 0
             return False
-        if set(map(type, itertools.chain.from_iterable(counts))) != _INT:
+        if set(map(type, itertools.chain.from_iterable(columns))) != _INT:
             return False
-        if min(map(min, counts)) < 0 or not set(map(type, (raw[-2] for raw in labels))) <= _FLAGS:
+        if min(map(min, columns)) < 0:
             return False
-        groups = self._lookup(labels, where)
-        if groups is None:
+        if not set(map(type, map(_BATCH_FLAG, labels))) <= _FLAGS:
             return False
         (_, output, requests, cached, cache_write, uncached, in_audio, in_image, cached_audio,
-         cached_image, out_audio, out_image) = zip(*counts, strict=True)  # fmt: skip
+         cached_image, out_audio, out_image) = columns  # fmt: skip
         text_in = list(map(operator.sub, map(operator.sub, uncached, in_audio), in_image))
         text_cached = list(map(operator.sub, map(operator.sub, cached, cached_audio), cached_image))
         text_out = list(map(operator.sub, map(operator.sub, output, out_audio), out_image))
         if min(min(text_in), min(text_cached), min(text_out)) < 0:
             return False
-        columns = (
+        vectors = (
             text_in, in_audio, in_image, text_cached, cached_audio, cached_image,
             text_out, out_audio, out_image, cache_write, requests,
         )  # fmt: skip
+        # Most traffic is text: audio and image columns that are all zero are left out of
+        # the bucket's vectors, which makes every later step (pricing, ledger) cheaper.
+        slots = tuple(i for i in ALL_SLOTS if i not in _MEDIA_SLOTS or any(vectors[i]))
+        groups = self._lookup(labels, slots, where)
+        if groups is None:
+            return False
+        kept = [vectors[i] for i in slots]
         if day not in batch.rows:
-            rows = dict(zip(groups, zip(*columns, strict=True), strict=True))
+            rows = dict(zip(groups, zip(*kept, strict=True), strict=True))
             if len(rows) == len(groups):  # one row per group: the usual case
                 batch.rows[day] = rows
                 return True
-        for group, values in zip(groups, zip(*columns, strict=True), strict=True):
+        for group, values in zip(groups, zip(*kept, strict=True), strict=True):
             batch.add_row(day, group, values)
         return True
 
-    def _lookup(self, labels: list[tuple[Any, ...]], where: str) -> list[SeriesGroup] | None:
+    def _lookup(
+        self, labels: list[tuple[Any, ...]], slots: tuple[int, ...], where: str
+    ) -> list[SeriesGroup] | None:
         """Each row's group from its raw label values, or None to go row by row."""
-        known = self._groups
+        known = self._groups.setdefault(slots, {})
         try:
             missing = set(labels) - known.keys()
         except TypeError:  # a list or object where a label belongs
@@ -204,7 +219,7 @@ class CompletionsParser:
             row = dict(zip(names, raw, strict=True))
             try:
                 dims = self._read_dims(row, where)
-                known[raw] = _completion_group(dims, _service_tier(row, where))
+                known[raw] = _completion_group(dims, _service_tier(row, where), slots)
             except ProviderError:  # the row-wise path reports the first bad row
                 return None
         return list(map(known.__getitem__, labels))
