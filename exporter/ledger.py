@@ -37,6 +37,8 @@ SPEND_HISTORY = 7 * DAY
 """Daily spend is kept from this long before the month start (weekly budgets, forecasts)."""
 
 _SCALE = operator.attrgetter("scale")
+_FAMILY = operator.attrgetter("family")
+_DIMS = operator.attrgetter("dims")
 
 DailySpend = dict[int, dict[Dims, float]]
 Rows = dict[SeriesGroup, Vector]
@@ -50,21 +52,25 @@ def month_start(ts: float) -> int:
 
 def _add_row_spend(spend: dict[tuple[Family, Dims], float], rows: Rows) -> None:
     """Add the summed rows of spend-family groups to ``spend`` by (family, dims)."""
-    groups = [group for group in rows if group.family in SPEND_FAMILIES]
+    # C-level map/zip/compress throughout: this runs for every row of a month on a first poll.
+    wanted = map(SPEND_FAMILIES.__contains__, map(_FAMILY, rows))
+    groups = list(itertools.compress(rows, wanted))
     if not groups:
         return
-    # The filter above leaves only groups whose family is a spend family, never None.
-    keys = cast(list[tuple[Family, Dims]], [(group.family, group.dims) for group in groups])
+    # Only spend families are left, never None.
+    families, dims = map(_FAMILY, groups), map(_DIMS, groups)
+    keys = cast(list[tuple[Family, Dims]], list(zip(families, dims, strict=True)))
     values = map(rows.__getitem__, groups)
     scales = list(map(_SCALE, groups))
     if None in scales:
         sums = list(map(SeriesGroup.total, groups, values))
-    else:  # every row priced: dot products at C speed
+    else:  # every row priced: dot products
         sums = list(map(sum, map(map, itertools.repeat(operator.mul), values, scales)))
-    by_key = dict(zip(keys, sums, strict=True))
-    if len(by_key) == len(keys) and not by_key.keys() & spend.keys():
-        spend.update(by_key)  # one row per key, nothing to add to: the usual case
-        return
+    if not spend:
+        spend.update(zip(keys, sums, strict=True))
+        if len(spend) == len(keys):  # one row per key: the usual case
+            return
+        spend.clear()
     for key, usd in zip(keys, sums, strict=True):
         spend[key] = spend.get(key, 0.0) + usd
 

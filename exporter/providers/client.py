@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import itertools
 import logging
 import math
 import random
@@ -276,7 +277,7 @@ class ApiClient:
 def objects(body: Mapping[str, Any], key: str, where: str) -> list[JSONObject]:
     """``body[key]`` as a list of JSON objects, else a parse error."""
     items = body.get(key)
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+    if not isinstance(items, list) or not all(map(isinstance, items, itertools.repeat(dict))):
         raise ProviderError("parse", f"{where}: {key!r} is not a list of objects")
     return items
 

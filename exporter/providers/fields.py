@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -158,6 +159,9 @@ def watermark(end: int, bucket_ends: Iterable[int]) -> float | None:
     return None if latest is None else float(min(end, latest))
 
 
+_PROJECT_ID = operator.attrgetter("dims.project_id")
+
+
 def project_ids(batches: Iterable[Batch]) -> set[str]:
     """Every non-empty project id that occurs in ``batches``."""
     ids: set[str] = set()
@@ -165,6 +169,6 @@ def project_ids(batches: Iterable[Batch]) -> set[str]:
         for series in batch.days.values():
             ids.update(key[1].project_id for key in series)
         for rows in batch.rows.values():
-            ids.update(group.dims.project_id for group in rows)
+            ids.update(map(_PROJECT_ID, rows))
     ids.discard("")
     return ids

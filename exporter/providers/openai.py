@@ -7,7 +7,7 @@ import itertools
 import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from exporter.gcpause import paused_gc
 from exporter.providers.base import ProviderError
@@ -211,11 +211,13 @@ class CompletionsParser:
         """Each row's group from its raw label values, or None to go row by row."""
         known = self._groups.setdefault(slots, {})
         try:
-            missing = set(labels) - known.keys()
+            groups = list(map(known.get, labels))
         except TypeError:  # a list or object where a label belongs
             return None
+        if None not in groups:
+            return cast(list[SeriesGroup], groups)
         names = (*self._read_dims.fields, "batch", "service_tier")
-        for raw in missing:
+        for raw in set(itertools.compress(labels, map(operator.not_, groups))):
             row = dict(zip(names, raw, strict=True))
             try:
                 dims = self._read_dims(row, where)
