@@ -36,7 +36,7 @@ SPEND_FAMILIES = (Family.BILLED_COST, Family.ESTIMATED_COST)
 SPEND_HISTORY = 7 * DAY
 """Daily spend is kept from this long before the month start (weekly budgets, forecasts)."""
 
-_SCALE = operator.attrgetter("scale")
+_WEIGHTS = operator.attrgetter("weights")
 _FAMILY = operator.attrgetter("family")
 _DIMS = operator.attrgetter("dims")
 
@@ -61,11 +61,11 @@ def _add_row_spend(spend: dict[tuple[Family, Dims], float], rows: Rows) -> None:
     families, dims = map(_FAMILY, groups), map(_DIMS, groups)
     keys = cast(list[tuple[Family, Dims]], list(zip(families, dims, strict=True)))
     values = map(rows.__getitem__, groups)
-    scales = list(map(_SCALE, groups))
-    if None in scales:
+    weights = list(map(_WEIGHTS, groups))
+    if None in weights:
         sums = list(map(SeriesGroup.total, groups, values))
-    else:  # every row priced: dot products
-        sums = list(map(sum, map(map, itertools.repeat(operator.mul), values, scales)))
+    else:  # every row priced: dot products at C speed
+        sums = list(map(sum, map(map, itertools.repeat(operator.mul), values, weights)))
     if not spend:
         spend.update(zip(keys, sums, strict=True))
         if len(spend) == len(keys):  # one row per key: the usual case

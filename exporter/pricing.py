@@ -196,9 +196,10 @@ _Layout = tuple[tuple[tuple[str, str], tuple[str, str]] | None, ...]
 """Per slot of a group: ((model, service tier), (token type, modality)), None if not tokens."""
 
 
-_ScaleSet = tuple[tuple[bool, int], ...]
-"""(unpriced, vector id) of the cost scale and, if some slots have no price, the
-unpriced-token scale of one layout on one day; interned, so a plan can tell by identity."""
+_ScaleSet = tuple[tuple[bool, int, int], ...]
+"""Where the rows of one layout go on one day: (unpriced, price vector id, unpriced mask id)
+for the cost group (if some token slot has a price) and the unpriced-token group (if some
+has none); -1 for no vector. Interned, so a plan can tell a known set by identity."""
 
 
 @dataclass(slots=True, eq=False)
@@ -208,26 +209,34 @@ class _RowPlan:
     signature: int
     """The index of the group's :data:`_Layout`: groups with one layout share prices."""
     group: SeriesGroup
-    scaled: dict[tuple[bool, int], SeriesGroup] = field(default_factory=dict)
-    """Cost (False) and unpriced-token (True) groups by the id of their scale vector."""
+    scaled: dict[tuple[bool, int, int], SeriesGroup] = field(default_factory=dict)
+    """The cost and unpriced-token groups of each entry of a :data:`_ScaleSet`."""
     scales: _ScaleSet | None = None
     targets: tuple[SeriesGroup, ...] = ()
-    """The scaled groups of ``scales``: where a row of ``group`` goes."""
+    """The groups of ``scales``: where a row of ``group`` goes."""
 
     def bind(self, scales: _ScaleSet, vectors: list[Vector]) -> None:
-        """Make ``targets`` the groups of ``scales`` (vectors: scale vectors by id)."""
+        """Make ``targets`` the groups of ``scales`` (``vectors``: vectors by id).
+
+        A cost group keys the priced token slots, scaled by the price vector; an
+        unpriced-token group keys the other token slots, unscaled.
+        """
         targets = []
-        for unpriced, scale_id in scales:
-            target = self.scaled.get((unpriced, scale_id))
+        for entry in scales:
+            target = self.scaled.get(entry)
             if target is None:
-                derive = _unpriced_key if unpriced else _cost_key
-                target = self.scaled[unpriced, scale_id] = SeriesGroup(
-                    (
-                        derive(key) if key is not None and key[0] is Family.TOKENS else None
-                        for key in self.group.keys
-                    ),
-                    vectors[scale_id],
-                )
+                unpriced, price_id, mask_id = entry
+                mask = vectors[mask_id] if mask_id >= 0 else (0.0,) * len(self.group.keys)
+                keys = [
+                    None
+                    if key is None or key[0] is not Family.TOKENS or bool(missing) != unpriced
+                    else _unpriced_key(key)
+                    if unpriced
+                    else _cost_key(key)
+                    for key, missing in zip(self.group.keys, mask, strict=True)
+                ]
+                scale = None if unpriced else vectors[price_id]
+                target = self.scaled[entry] = SeriesGroup(keys, scale)
             targets.append(target)
         self.scales, self.targets = scales, tuple(targets)
 
@@ -380,13 +389,15 @@ class Pricer:
     def _scales(
         self, provider: str, account: str, layout: _Layout, day: int, factor: float
     ) -> _ScaleSet:
-        """(unpriced, vector id) of the cost and unpriced-token scales of a layout on a day."""
+        """Where rows of ``layout`` go on ``day``: see :data:`_ScaleSet`."""
         price, unpriced = self._price_vector(provider, account, layout, day, factor)
+        mask_id = -1 if unpriced is None else self._vector_id(unpriced)
+        tokens = sum(slot is not None for slot in layout)
         scales = []
-        if any(price):
-            scales.append((False, self._vector_id(price)))
+        if unpriced is None or sum(unpriced) < tokens:  # some token slot has a price
+            scales.append((False, self._vector_id(price), mask_id))
         if unpriced is not None:
-            scales.append((True, self._vector_id(unpriced)))
+            scales.append((True, -1, mask_id))
         found = tuple(scales)
         return self._scale_sets.setdefault(found, found)
 

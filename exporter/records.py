@@ -91,12 +91,14 @@ class SeriesGroup:
     still added up correctly, only less compactly.
 
     A group with a ``scale`` stores its rows unscaled and multiplies them by
-    ``scale`` slot by slot when they are expanded or summed. Pricing keys a
+    ``scale`` slot by slot when they are expanded or totalled. Pricing keys a
     row's own token vector by a cost group whose scale is the price vector: no
-    new vector per row, and sums of many days are multiplied once.
+    new vector per row, and sums of many days are multiplied once. A slot is
+    published when its stored value is not zero, also if its scale is 0 (tokens
+    of a model priced at $0 cost $0; they are not missing).
     """
 
-    __slots__ = ("keys", "dims", "family", "scale")
+    __slots__ = ("keys", "dims", "family", "scale", "weights")
 
     def __init__(self, keys: Iterable[SeriesKey | None], scale: Vector | None = None) -> None:
         self.keys: tuple[SeriesKey | None, ...] = tuple(keys)
@@ -111,25 +113,37 @@ class SeriesGroup:
         self.family: Family | None = families.pop() if len(families) == 1 else None
         """The family of every key, or None when the group mixes families."""
         self.scale = scale
+        self.weights: Vector | None = None
+        """Per slot, what a row's value counts for in :meth:`total` (None: 1 each)."""
+        if scale is not None or len(present) < len(self.keys):
+            factors = scale if scale is not None else (1.0,) * len(self.keys)
+            self.weights = tuple(
+                0.0 if key is None else factor
+                for key, factor in zip(self.keys, factors, strict=True)
+            )
 
     def __repr__(self) -> str:
         scale = "" if self.scale is None else f", scale={self.scale!r}"
         return f"SeriesGroup({self.keys!r}{scale})"
 
     def total(self, values: Vector) -> float:
-        """The sum of a row's (scaled) values."""
-        return sum(values) if self.scale is None else sum(map(mul, values, self.scale))
+        """The sum of a row's published (scaled) values."""
+        return sum(values) if self.weights is None else sum(map(mul, values, self.weights))
 
 
 def expand_rows(rows: Mapping[SeriesGroup, Vector], into: dict[SeriesKey, float]) -> None:
-    """Add every row's non-zero (scaled) slots into ``into`` by series key."""
+    """Add every row's published slots (stored value not zero) into ``into`` by series key."""
     get = into.get
     for group, values in rows.items():
-        if group.scale is not None:
-            values = tuple(map(mul, values, group.scale))
-        for key, value in zip(group.keys, values, strict=True):
-            if value and key is not None:
-                into[key] = get(key, 0.0) + value
+        scale = group.scale
+        if scale is None:
+            for key, value in zip(group.keys, values, strict=True):
+                if value and key is not None:
+                    into[key] = get(key, 0.0) + value
+        else:
+            for key, value, factor in zip(group.keys, values, scale, strict=True):
+                if value and key is not None:
+                    into[key] = get(key, 0.0) + value * factor
 
 
 def sum_rows(parts: Iterable[Mapping[SeriesGroup, Vector]]) -> dict[SeriesGroup, Vector]:

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.gcpause import paused_gc
 from exporter.ledger import Ledger
-from exporter.pricing import Pricer
+from exporter.pricing import PriceOverride, Pricer, PricingConfig
 from exporter.records import (
     DAY,
     Batch,
@@ -139,17 +139,22 @@ def test_batch_sums_merge_scalar_series_and_rows() -> None:
 
 def test_rows_are_priced_exactly_as_the_same_scalar_series() -> None:
     unknown = Dims("proj_a", "my-private-model")
+    free = Dims("proj_a", "ft:free-model")  # priced at $0 by an override: $0, not unpriced
+    embedding = Dims("proj_a", "text-embedding-3-small")  # an input price, no output price
     data = {
         NOV + DAY: {
             completion(MINI): (2 * M, 0, M, 3 * M, 12),
             completion(OTHER): (M, 500, 0, M, 3),
             completion(unknown): (1000, 0, 0, 70, 1),
+            completion(free): (1000, 0, 0, 70, 1),
+            completion(embedding): (M, 0, 0, 70, 1),
         }
     }
+    config = PricingConfig(overrides=(PriceOverride(model="ft:free-*", input=0, output=0),))
     by_rows = row_batch(data, NOV, NOV + 2 * DAY)
     by_series = scalar_batch(data, NOV, NOV + 2 * DAY)
-    Pricer().annotate("openai", "acct", FetchResult([by_rows]))
-    Pricer().annotate("openai", "acct", FetchResult([by_series]))
+    Pricer(config).annotate("openai", "acct", FetchResult([by_rows]))
+    Pricer(config).annotate("openai", "acct", FetchResult([by_series]))
     rows_sums, series_sums = by_rows.sums()[NOV + DAY], by_series.sums()[NOV + DAY]
     assert rows_sums.keys() == series_sums.keys()
     for key, value in series_sums.items():
@@ -162,6 +167,11 @@ def test_rows_are_priced_exactly_as_the_same_scalar_series() -> None:
     assert rows_sums[(Family.UNPRICED_TOKENS, unknown, ("input",))] == 1000
     assert rows_sums[(Family.UNPRICED_TOKENS, unknown, ("output",))] == 70
     assert not [k for k in rows_sums if k[0] is Family.ESTIMATED_COST and k[1] == unknown]
+    assert (rows_sums[cost(free, "input")], rows_sums[cost(free, "output")]) == (0.0, 0.0)
+    assert not [k for k in rows_sums if k[0] is Family.UNPRICED_TOKENS and k[1] == free]
+    assert rows_sums[cost(embedding, "input")] == pytest.approx(0.02)
+    assert rows_sums[(Family.UNPRICED_TOKENS, embedding, ("output",))] == 70
+    assert cost(embedding, "output") not in rows_sums
 
 
 def test_a_price_change_within_the_month_prices_each_day_at_its_own_price() -> None:
