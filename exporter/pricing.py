@@ -215,30 +215,43 @@ class _RowPlan:
     targets: tuple[SeriesGroup, ...] = ()
     """The groups of ``scales``: where a row of ``group`` goes."""
 
-    def bind(self, scales: _ScaleSet, vectors: list[Vector]) -> None:
+    def bind(
+        self,
+        scales: _ScaleSet,
+        vectors: list[Vector],
+        prototypes: dict[tuple[int, tuple[bool, int, int]], SeriesGroup],
+    ) -> None:
         """Make ``targets`` the groups of ``scales`` (``vectors``: vectors by id).
 
         A cost group keys the priced token slots, scaled by the price vector; an
-        unpriced-token group keys the other token slots, unscaled.
+        unpriced-token group keys the other token slots, unscaled. Groups of one
+        layout differ only in their dims: the first is the prototype of the rest.
         """
         targets = []
         for entry in scales:
             target = self.scaled.get(entry)
             if target is None:
-                unpriced, price_id, mask_id = entry
-                mask = vectors[mask_id] if mask_id >= 0 else (0.0,) * len(self.group.keys)
-                keys = [
-                    None
-                    if key is None or key[0] is not Family.TOKENS or bool(missing) != unpriced
-                    else _unpriced_key(key)
-                    if unpriced
-                    else _cost_key(key)
-                    for key, missing in zip(self.group.keys, mask, strict=True)
-                ]
-                scale = None if unpriced else vectors[price_id]
-                target = self.scaled[entry] = SeriesGroup(keys, scale)
+                prototype = prototypes.get((self.signature, entry))
+                if prototype is None:
+                    target = prototypes[self.signature, entry] = self._derive(entry, vectors)
+                else:
+                    target = prototype.with_dims(self.group.dims)
+                self.scaled[entry] = target
             targets.append(target)
         self.scales, self.targets = scales, tuple(targets)
+
+    def _derive(self, entry: tuple[bool, int, int], vectors: list[Vector]) -> SeriesGroup:
+        unpriced, price_id, mask_id = entry
+        mask = vectors[mask_id] if mask_id >= 0 else (0.0,) * len(self.group.keys)
+        keys = [
+            None
+            if key is None or key[0] is not Family.TOKENS or bool(missing) != unpriced
+            else _unpriced_key(key)
+            if unpriced
+            else _cost_key(key)
+            for key, missing in zip(self.group.keys, mask, strict=True)
+        ]
+        return SeriesGroup(keys, None if unpriced else vectors[price_id])
 
 
 _SIGNATURE = operator.attrgetter("signature")
@@ -286,6 +299,7 @@ class Pricer:
         self._layouts: list[_Layout] = []
         self._vector_ids: dict[Vector, int] = {}
         self._scale_sets: dict[_ScaleSet, _ScaleSet] = {}
+        self._prototypes: dict[tuple[int, tuple[bool, int, int]], SeriesGroup] = {}
         self._converted: dict[tuple[int, float], tuple[ModelPrice, _Prices]] = {}
         self._vectors: list[Vector] = []
 
@@ -305,6 +319,7 @@ class Pricer:
             self._vector_ids.clear()
             self._vectors.clear()
             self._scale_sets.clear()
+            self._prototypes.clear()
         with paused_gc():
             for batch in result.batches:
                 if batch.dataset is Dataset.USAGE:
@@ -367,7 +382,7 @@ class Pricer:
             for group, plan, signature in zip(groups, plans, signatures, strict=True):
                 scale_set = scales[signature]
                 if plan.scales is not scale_set:
-                    plan.bind(scale_set, self._vectors)
+                    plan.bind(scale_set, self._vectors, self._prototypes)
                 for target in plan.targets:
                     added[target] = rows[group]
             if added.keys() & rows.keys():

@@ -122,6 +122,14 @@ class SeriesGroup:
                 for key, factor in zip(self.keys, factors, strict=True)
             )
 
+    def with_dims(self, dims: Dims) -> SeriesGroup:
+        """This group for other dims: the same families, labels, scale and weights."""
+        group = SeriesGroup.__new__(SeriesGroup)
+        group.keys = tuple(None if key is None else (key[0], dims, key[2]) for key in self.keys)
+        group.dims, group.family = dims, self.family
+        group.scale, group.weights = self.scale, self.weights
+        return group
+
     def __repr__(self) -> str:
         scale = "" if self.scale is None else f", scale={self.scale!r}"
         return f"SeriesGroup({self.keys!r}{scale})"

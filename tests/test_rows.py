@@ -84,6 +84,14 @@ def test_a_group_has_one_dims_and_a_scale_per_key() -> None:
     assert SeriesGroup([None, cost(MINI, "input")]).family is Family.ESTIMATED_COST
 
 
+def test_a_group_for_other_dims_keeps_families_labels_and_scale() -> None:
+    group = SeriesGroup([cost(MINI, "input"), None, cost(MINI, "output")], scale=(2.0, 5.0, 3.0))
+    other = group.with_dims(OTHER)
+    assert other.keys == (cost(OTHER, "input"), None, cost(OTHER, "output"))
+    assert (other.dims, other.family, other.scale) == (OTHER, Family.ESTIMATED_COST, group.scale)
+    assert other.total((1, 1, 1)) == group.total((1, 1, 1)) == 5.0  # the None slot counts 0
+
+
 def test_expansion_skips_zeros_and_unpublished_slots_adds_repeated_keys_and_scales() -> None:
     group = SeriesGroup(
         [cost(MINI, "input"), cost(MINI, "input"), None, cost(MINI, "output")],
@@ -146,8 +154,11 @@ def test_rows_are_priced_exactly_as_the_same_scalar_series() -> None:
             completion(MINI): (2 * M, 0, M, 3 * M, 12),
             completion(OTHER): (M, 500, 0, M, 3),
             completion(unknown): (1000, 0, 0, 70, 1),
+            completion(Dims("proj_c", "my-private-model")): (10, 0, 0, 7, 1),
             completion(free): (1000, 0, 0, 70, 1),
             completion(embedding): (M, 0, 0, 70, 1),
+            completion(Dims("proj_c", "text-embedding-3-small")): (M, 0, 0, 7, 1),
+            completion(Dims("proj_c", MINI.model)): (M, 0, 0, 0, 1),
         }
     }
     config = PricingConfig(overrides=(PriceOverride(model="ft:free-*", input=0, output=0),))
@@ -170,6 +181,9 @@ def test_rows_are_priced_exactly_as_the_same_scalar_series() -> None:
     assert (rows_sums[cost(free, "input")], rows_sums[cost(free, "output")]) == (0.0, 0.0)
     assert not [k for k in rows_sums if k[0] is Family.UNPRICED_TOKENS and k[1] == free]
     assert rows_sums[cost(embedding, "input")] == pytest.approx(0.02)
+    # A second project of a known layout: its own keys, the same prices (a prototype's).
+    assert rows_sums[cost(Dims("proj_c", MINI.model), "input")] == pytest.approx(0.4)
+    assert rows_sums[(Family.UNPRICED_TOKENS, Dims("proj_c", "my-private-model"), ("output",))] == 7
     assert rows_sums[(Family.UNPRICED_TOKENS, embedding, ("output",))] == 70
     assert cost(embedding, "output") not in rows_sums
 
