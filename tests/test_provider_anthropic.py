@@ -148,11 +148,11 @@ def test_fetch_returns_exact_batches(env: Env) -> None:
     usage, cost = result.batches
     assert (usage.dataset, usage.start, usage.end, usage.watermark) == (
         Dataset.USAGE, D1, END, float(END))
-    assert usage.days == EXPECTED_USAGE
-    assert not any(key[0] is Family.REQUESTS for day in usage.days.values() for key in day)
+    assert usage.sums() == EXPECTED_USAGE
+    assert not any(key[0] is Family.REQUESTS for day in usage.sums().values() for key in day)
     assert (cost.dataset, cost.start, cost.end, cost.watermark) == (
         Dataset.COST, D1, END, float(END))
-    assert cost.days == EXPECTED_COST  # cents → dollars, string and number amounts
+    assert cost.sums() == EXPECTED_COST  # cents → dollars, string and number amounts
     assert result.project_names == {
         "default": "default", WS: "Research", "wrkspc_01Old": "Old experiments"}
 
@@ -183,7 +183,7 @@ def test_all_dimensions_opt_in(env: Env) -> None:
         service_tier="flex")])]))
     usage, cost = env.fetch(env.provider(group_by=("project", "model", "api_key", "user"))).batches
     dims = Dims(WS, SONNET, "apikey_01K", "user_01U")
-    assert usage.days == {D2: {
+    assert usage.sums() == {D2: {
         (T, dims, ("input", "text", "flex")): 1.0,
         (T, dims, ("input_cache_read", "text", "flex")): 2.0,
         (T, dims, ("input_cache_write", "text", "flex")): 3.0,
@@ -192,7 +192,7 @@ def test_all_dimensions_opt_in(env: Env) -> None:
     }}
     assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
         "workspace_id", "model", "api_key_id", "account_id", "service_tier", "context_window"]
-    assert cost.days == EXPECTED_COST  # the cost report has no key/user dimension
+    assert cost.sums() == EXPECTED_COST  # the cost report has no key/user dimension
 
 
 def test_without_project_grouping(env: Env) -> None:
@@ -203,8 +203,8 @@ def test_without_project_grouping(env: Env) -> None:
     assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
         "model", "service_tier", "context_window"]
     assert [v for k, v in env.params(env.cost) if k == "group_by[]"] == ["description"]
-    assert usage.days[D2][(T, Dims("", HAIKU), ("input", "text", "batch"))] == 1000.0
-    assert cost.days[D1] == {
+    assert usage.sums()[D2][(T, Dims("", HAIKU), ("input", "text", "batch"))] == 1000.0
+    assert cost.sums()[D1] == {
         (C, Dims("", SONNET), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
         (C, Dims(), ("Web Search Usage",)): 2.5,
         (C, Dims("", HAIKU), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
@@ -213,7 +213,7 @@ def test_without_project_grouping(env: Env) -> None:
 
 def test_without_model_grouping_cost_has_no_model(env: Env) -> None:
     _, cost = env.fetch(env.provider(group_by=("project",))).batches
-    assert cost.days[D1] == {
+    assert cost.sums()[D1] == {
         (C, Dims("default"), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
         (C, Dims(WS), ("Web Search Usage",)): 2.5,
         (C, Dims("default"), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
@@ -225,15 +225,15 @@ def test_cost_amounts_sum_exactly_in_cents(env: Env) -> None:
              "model": None} for amount in ("10", "20", 0.5)]
     env.cost.mock(return_value=httpx.Response(200, json=page([bucket(D2, rows)])))
     _, cost = env.fetch().batches
-    assert cost.days == {D2: {(C, Dims("default"), ("x",)): 0.305}}
+    assert cost.sums() == {D2: {(C, Dims("default"), ("x",)): 0.305}}
 
 
 def test_empty_buckets(env: Env) -> None:
     env.set_usage(page([bucket(D1, []), bucket(D2, [])]))
     env.cost.mock(return_value=httpx.Response(200, json=page([])))
     usage, cost = env.fetch().batches
-    assert (usage.days, usage.watermark) == ({}, float(END))
-    assert (cost.days, cost.watermark) == ({}, None)
+    assert (usage.sums(), usage.watermark) == ({}, float(END))
+    assert (cost.sums(), cost.watermark) == ({}, None)
 
 
 def test_lagging_bucket_sets_the_watermark(env: Env) -> None:
@@ -308,7 +308,7 @@ def test_rate_limited_then_success(env: Env) -> None:
         httpx.Response(200, json=fixture("cost")),
     ])
     _, cost = env.fetch().batches
-    assert cost.days == EXPECTED_COST
+    assert cost.sums() == EXPECTED_COST
     assert env.slept == [30.0]
     assert env.observed[2:4] == [(COST_PATH, "429"), (COST_PATH, "200")]
 
@@ -346,7 +346,7 @@ def test_workspace_names_failure_keeps_default(env: Env, caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING):
         result = env.fetch()
     assert result.project_names == {"default": "default"}
-    assert result.batches[0].days == EXPECTED_USAGE
+    assert result.batches[0].sums() == EXPECTED_USAGE
     assert "account claude: could not load project names (auth" in caplog.text
 
 

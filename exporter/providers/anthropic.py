@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import operator
+from collections.abc import Hashable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
+from exporter.gcpause import paused_gc
 from exporter.providers.base import ProviderError
 from exporter.providers.claude_code import fetch_claude_code
 from exporter.providers.client import HttpProvider, objects
+from exporter.providers.columns import GroupMemo, add_rows, int_columns
 from exporter.providers.fields import (
     DimsReader,
     add_money,
@@ -24,7 +28,17 @@ from exporter.providers.fields import (
     rfc3339,
     watermark,
 )
-from exporter.records import Batch, Dataset, Family, FetchResult, SeriesKey, TokenType, day_start
+from exporter.records import (
+    Batch,
+    Dataset,
+    Dims,
+    Family,
+    FetchResult,
+    SeriesGroup,
+    SeriesKey,
+    TokenType,
+    day_start,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -57,6 +71,95 @@ def _buckets_by_day(
         if start <= day < end:
             days.append((day, results))
     return days, watermark(end, ends)
+
+
+# Token fields in the order of a message group's slots: (field, in cache_creation, type).
+_TOKEN_FIELDS = (
+    ("uncached_input_tokens", False, TokenType.INPUT),
+    ("cache_read_input_tokens", False, TokenType.INPUT_CACHE_READ),
+    ("ephemeral_5m_input_tokens", True, TokenType.INPUT_CACHE_WRITE),
+    ("ephemeral_1h_input_tokens", True, TokenType.INPUT_CACHE_WRITE_1H),
+    ("output_tokens", False, TokenType.OUTPUT),
+)
+_ROW_GETTERS = tuple(operator.itemgetter(f) for f, nested, _ in _TOKEN_FIELDS if not nested)
+_CACHE_GETTERS = tuple(operator.itemgetter(f) for f, nested, _ in _TOKEN_FIELDS if nested)
+_GET_CACHE = operator.itemgetter("cache_creation")
+_CONTEXT = operator.itemgetter(-1)  # of a row's labels: (*dims fields, tier, context_window)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _message_group(dims: Dims, tier: str, slots: tuple[int, ...]) -> SeriesGroup:
+    """The token series of a messages row, the ``slots`` of :data:`_TOKEN_FIELDS`."""
+    return SeriesGroup(
+        (Family.TOKENS, dims, (_TOKEN_FIELDS[slot][2], "text", tier)) for slot in slots
+    )
+
+
+class MessagesParser:
+    """Adds messages usage buckets to a batch.
+
+    A bucket whose rows are all well-formed and none at the long-context tier is
+    parsed column-wise into :class:`SeriesGroup` vectors (see ``columns.py``).
+    Anything else goes row by row into scalar series: long-context rows (rare)
+    are priced at their tier through ``Batch.long_context``, and a bad row gets
+    its precise error.
+    """
+
+    def __init__(self, read_dims: DimsReader) -> None:
+        self._read_dims = read_dims
+        self._names = (*read_dims.fields, "service_tier", "context_window")
+        self._get_labels = operator.itemgetter(*self._names)
+        self._groups = GroupMemo(self._group)
+
+    def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
+        """Add one bucket's ``results`` on UTC ``day``."""
+        if results and self._fast(batch, day, results, where):
+            return
+        for row in results:
+            self._add_row(batch, day, row, where)
+
+    def _group(self, raw: tuple[Any, ...], slots: Hashable, where: str) -> SeriesGroup:
+        row = dict(zip(self._names, raw, strict=True))
+        dims = self._read_dims(row, where)
+        tier = label(row, "service_tier", where) or "standard"
+        label(row, "context_window", where)  # validated as the row-wise path does
+        return _message_group(dims, tier, cast(tuple[int, ...], slots))
+
+    def _fast(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> bool:
+        try:
+            labels = list(map(self._get_labels, results))
+            caches = list(map(_GET_CACHE, results))
+        except KeyError:
+            return False
+        if LONG_CONTEXT in map(_CONTEXT, labels):
+            return False
+        own = int_columns(results, _ROW_GETTERS)
+        cached = int_columns(caches, _CACHE_GETTERS)  # None also if one is not an object
+        if own is None or cached is None:
+            return False
+        columns = [own[0], own[1], cached[0], cached[1], own[2]]
+        # Token types no row of the bucket used are left out of its vectors.
+        slots = tuple(i for i, column in enumerate(columns) if any(column)) or (0,)
+        groups = self._groups.groups(labels, slots, where)
+        if groups is None:
+            return False
+        add_rows(batch, day, groups, [columns[i] for i in slots])
+        return True
+
+    def _add_row(self, batch: Batch, day: int, row: Mapping[str, Any], where: str) -> None:
+        dims = self._read_dims(row, where)
+        tier = label(row, "service_tier", where) or "standard"
+        long_context = label(row, "context_window", where) == LONG_CONTEXT
+        cache = row.get("cache_creation")
+        if not isinstance(cache, dict):
+            raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
+        for field, nested, token_type in _TOKEN_FIELDS:
+            value = count(cache if nested else row, field, where)
+            key: SeriesKey = (Family.TOKENS, dims, (token_type, "text", tier))
+            batch.add(day, key, value)
+            if long_context and value:
+                at = (day, key)
+                batch.long_context[at] = batch.long_context.get(at, 0.0) + value
 
 
 class AnthropicProvider(HttpProvider):
@@ -108,28 +211,12 @@ class AnthropicProvider(HttpProvider):
         days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
         batch = Batch(Dataset.USAGE, start, end, watermark=mark)
         where = f"GET {USAGE_PATH}"
-        read_dims = DimsReader(self._group_by, DIM_FIELDS, null_project=DEFAULT_WORKSPACE)
-        for day, results in days:
-            for row in results:
-                dims = read_dims(row, where)
-                tier = label(row, "service_tier", where) or "standard"
-                long_context = label(row, "context_window", where) == LONG_CONTEXT
-                cache = row.get("cache_creation")
-                if not isinstance(cache, dict):
-                    raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
-                for token_type, source, field in (
-                    (TokenType.INPUT, row, "uncached_input_tokens"),
-                    (TokenType.INPUT_CACHE_READ, row, "cache_read_input_tokens"),
-                    (TokenType.INPUT_CACHE_WRITE, cache, "ephemeral_5m_input_tokens"),
-                    (TokenType.INPUT_CACHE_WRITE_1H, cache, "ephemeral_1h_input_tokens"),
-                    (TokenType.OUTPUT, row, "output_tokens"),
-                ):
-                    value = count(source, field, where)
-                    key: SeriesKey = (Family.TOKENS, dims, (token_type, "text", tier))
-                    batch.add(day, key, value)
-                    if long_context and value:
-                        at = (day, key)
-                        batch.long_context[at] = batch.long_context.get(at, 0.0) + value
+        parse = MessagesParser(
+            DimsReader(self._group_by, DIM_FIELDS, null_project=DEFAULT_WORKSPACE)
+        )
+        with paused_gc():
+            for day, results in days:
+                parse(batch, day, results, where)
         return batch
 
     async def _cost(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:

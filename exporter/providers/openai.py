@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, cast
 
 from exporter.gcpause import paused_gc
 from exporter.providers.base import ProviderError
 from exporter.providers.client import HttpProvider, objects
+from exporter.providers.columns import GroupMemo, add_rows, int_columns
 from exporter.providers.fields import (
     DimsReader,
     add_money,
@@ -77,7 +77,6 @@ _REQUIRED = 3
 
 _COLUMN_GETTERS = tuple(map(operator.itemgetter, _COMPLETION_FIELDS))
 _BATCH_FLAG = operator.itemgetter(-2)  # of a row's labels: (*dims fields, batch, service_tier)
-_INT = {int}
 _FLAGS = {bool, type(None)}
 
 
@@ -148,16 +147,16 @@ def _values(row: Mapping[str, Any], where: str) -> Vector:
 class CompletionsParser:
     """Adds completions buckets to a batch, one :class:`SeriesGroup` vector per row.
 
-    A bucket whose rows are all well-formed (every count a non-negative int,
-    labels valid) is parsed column-wise with C-level ``map``/``zip``; the rows
-    are the usage rows of a busy organization, thousands per day. Anything else
-    goes row by row, which also gives the precise error for a bad row.
+    A bucket whose rows are all well-formed is parsed column-wise (see
+    ``columns.py``); anything else goes row by row, which also gives the
+    precise error for a bad row.
     """
 
     def __init__(self, read_dims: DimsReader) -> None:
         self._read_dims = read_dims
-        self._get_labels = operator.itemgetter(*read_dims.fields, "batch", "service_tier")
-        self._groups: dict[tuple[int, ...], dict[tuple[Any, ...], SeriesGroup]] = {}
+        self._names = (*read_dims.fields, "batch", "service_tier")
+        self._get_labels = operator.itemgetter(*self._names)
+        self._groups = GroupMemo(self._group)
 
     def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
         """Add one bucket's ``results`` on UTC ``day``."""
@@ -166,16 +165,20 @@ class CompletionsParser:
                 group = _completion_group(self._read_dims(row, where), _service_tier(row, where))
                 batch.add_row(day, group, _values(row, where))
 
+    def _group(self, raw: tuple[Any, ...], slots: Hashable, where: str) -> SeriesGroup:
+        row = dict(zip(self._names, raw, strict=True))
+        dims = self._read_dims(row, where)
+        return _completion_group(dims, _service_tier(row, where), cast(tuple[int, ...], slots))
+
     def _fast(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> bool:
+        columns = int_columns(results, _COLUMN_GETTERS)
+        if columns is None:  # e.g. optional counts omitted: the row-wise path defaults them
+            return False
         try:
-            columns = [list(map(get, results)) for get in _COLUMN_GETTERS]
             labels = list(map(self._get_labels, results))
-        except KeyError:  # optional counts omitted: the row-wise path defaults them to 0
+        except KeyError:
             return False
-        if set(map(type, itertools.chain.from_iterable(columns))) != _INT:
-            return False
-        if min(map(min, columns)) < 0:
-            return False
+        # 1 == True: a memo keyed on raw labels must only ever see booleans (or null).
         if not set(map(type, map(_BATCH_FLAG, labels))) <= _FLAGS:
             return False
         (_, output, requests, cached, cache_write, uncached, in_audio, in_image, cached_audio,
@@ -192,39 +195,11 @@ class CompletionsParser:
         # Most traffic is text: audio and image columns that are all zero are left out of
         # the bucket's vectors, which makes every later step (pricing, ledger) cheaper.
         slots = tuple(i for i in ALL_SLOTS if i not in _MEDIA_SLOTS or any(vectors[i]))
-        groups = self._lookup(labels, slots, where)
+        groups = self._groups.groups(labels, slots, where)
         if groups is None:
             return False
-        kept = [vectors[i] for i in slots]
-        if day not in batch.rows:
-            rows = dict(zip(groups, zip(*kept, strict=True), strict=True))
-            if len(rows) == len(groups):  # one row per group: the usual case
-                batch.rows[day] = rows
-                return True
-        for group, values in zip(groups, zip(*kept, strict=True), strict=True):
-            batch.add_row(day, group, values)
+        add_rows(batch, day, groups, [vectors[i] for i in slots])
         return True
-
-    def _lookup(
-        self, labels: list[tuple[Any, ...]], slots: tuple[int, ...], where: str
-    ) -> list[SeriesGroup] | None:
-        """Each row's group from its raw label values, or None to go row by row."""
-        known = self._groups.setdefault(slots, {})
-        try:
-            groups = list(map(known.get, labels))
-        except TypeError:  # a list or object where a label belongs
-            return None
-        if None not in groups:
-            return cast(list[SeriesGroup], groups)
-        names = (*self._read_dims.fields, "batch", "service_tier")
-        for raw in set(itertools.compress(labels, map(operator.not_, groups))):
-            row = dict(zip(names, raw, strict=True))
-            try:
-                dims = self._read_dims(row, where)
-                known[raw] = _completion_group(dims, _service_tier(row, where), slots)
-            except ProviderError:  # the row-wise path reports the first bad row
-                return None
-        return list(map(known.__getitem__, labels))
 
 
 def _requests(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:

@@ -1,8 +1,9 @@
-"""OpenAI completions buckets: the column-wise parse gives what the row-by-row parse gives.
+"""Usage buckets: the column-wise parse gives what the row-by-row parse gives.
 
-``CompletionsParser`` parses a well-formed bucket with C-level map/zip and sends
-anything else row by row. Whatever a bucket holds, both must end in the same
-per-series sums or in the same error.
+OpenAI's ``CompletionsParser`` and Anthropic's ``MessagesParser`` parse a
+well-formed bucket with C-level map/zip and send anything else row by row.
+Whatever a bucket holds, both must end in the same per-series sums (and
+long-context tokens) or in the same error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.providers.anthropic import DIM_FIELDS as ANTHROPIC_FIELDS
+from exporter.providers.anthropic import MessagesParser
 from exporter.providers.base import ProviderError
 from exporter.providers.fields import DimsReader
 from exporter.providers.openai import (
@@ -191,3 +194,128 @@ def test_integral_float_counts_are_accepted_as_by_the_row_wise_parse(value: floa
     buckets = [[row(num_model_requests=value)]]
     assert parsed(buckets) == row_by_row(buckets)
     assert parsed(buckets)[DAY0][(Family.REQUESTS, Dims("proj_a", "gpt-4o"), ("default",))] == 5  # type: ignore[index]
+
+
+# --- Anthropic messages ----------------------------------------------------------------------
+
+ANTHROPIC_WHERE = "GET /v1/organizations/usage_report/messages"
+
+
+def anthropic_reference(
+    buckets: list[list[dict[str, Any]]],
+) -> tuple[dict[int, dict[SeriesKey, float]], dict[tuple[int, SeriesKey], float]] | str:
+    parse = MessagesParser(DimsReader(GROUP_BY, ANTHROPIC_FIELDS, null_project="default"))
+    batch = Batch(Dataset.USAGE, DAY0, DAY0 + 10 * 86_400)
+    try:
+        for day, results in enumerate(buckets):
+            for row in results:
+                parse._add_row(batch, DAY0 + (day // 2) * 86_400, row, ANTHROPIC_WHERE)
+    except ProviderError as exc:
+        return str(exc)
+    return batch.sums(), batch.long_context
+
+
+def anthropic_parsed(
+    buckets: list[list[dict[str, Any]]],
+) -> tuple[dict[int, dict[SeriesKey, float]], dict[tuple[int, SeriesKey], float]] | str:
+    parse = MessagesParser(DimsReader(GROUP_BY, ANTHROPIC_FIELDS, null_project="default"))
+    batch = Batch(Dataset.USAGE, DAY0, DAY0 + 10 * 86_400)
+    try:
+        for day, results in enumerate(buckets):
+            parse(batch, DAY0 + (day // 2) * 86_400, results, ANTHROPIC_WHERE)
+    except ProviderError as exc:
+        return str(exc)
+    return batch.sums(), batch.long_context
+
+
+@st.composite
+def message_rows(draw: st.DrawFn) -> dict[str, Any]:
+    """A messages usage row as the Admin API sends it."""
+    tokens = st.sampled_from([0, 0, 1, 4096, 10**7])
+    return {
+        "uncached_input_tokens": draw(tokens),
+        "cache_read_input_tokens": draw(tokens),
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": draw(tokens),
+            "ephemeral_1h_input_tokens": draw(tokens),
+        },
+        "output_tokens": draw(tokens),
+        "server_tool_use": {"web_search_requests": 0},
+        "api_key_id": None,
+        "workspace_id": draw(st.sampled_from(["wrkspc_a", "wrkspc_b", None])),
+        "account_id": None,
+        "service_account_id": None,
+        "model": draw(st.sampled_from(["claude-sonnet-4-5-20250929", "claude-haiku-4-5"])),
+        "service_tier": draw(st.sampled_from(["standard", "batch", None])),
+        "context_window": draw(st.sampled_from(["0-200k", "0-200k", "200k-1M", None])),
+        "inference_geo": None,
+    }
+
+
+@EXAMPLES
+@given(st.lists(st.lists(message_rows(), max_size=6), max_size=4))
+def test_messages_buckets_parse_to_the_same_sums_either_way(
+    buckets: list[list[dict[str, Any]]],
+) -> None:
+    assert anthropic_parsed(buckets) == anthropic_reference(buckets)
+
+
+@EXAMPLES
+@given(
+    st.lists(st.lists(message_rows(), min_size=1, max_size=5), min_size=1, max_size=3),
+    st.data(),
+)
+def test_a_broken_messages_field_gives_the_same_error_or_sums_either_way(
+    buckets: list[list[dict[str, Any]]], data: st.DataObject
+) -> None:
+    bucket = data.draw(st.integers(0, len(buckets) - 1))
+    row = buckets[bucket][data.draw(st.integers(0, len(buckets[bucket]) - 1))]
+    field = data.draw(
+        st.sampled_from(
+            [
+                "uncached_input_tokens",
+                "output_tokens",
+                "cache_creation",
+                "workspace_id",
+                "model",
+                "service_tier",
+                "context_window",
+                "ephemeral_1h_input_tokens",
+            ]
+        )  # fmt: skip
+    )
+    value = data.draw(hostile_values)
+    if field.startswith("ephemeral"):
+        row["cache_creation"][field] = value
+    elif data.draw(st.booleans()):
+        row[field] = value
+    else:
+        del row[field]
+    assert anthropic_parsed(buckets) == anthropic_reference(buckets)
+
+
+def test_a_long_context_row_keeps_its_bucket_on_the_row_wise_path() -> None:
+    def message(window: str) -> dict[str, Any]:
+        return {
+            "uncached_input_tokens": 10,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 5,
+            "workspace_id": None,
+            "model": "claude-sonnet-4-5-20250929",
+            "service_tier": "standard",
+            "context_window": window,
+            "api_key_id": None,
+            "account_id": None,
+        }
+
+    rows = [message("0-200k"), message("200k-1M")]
+    parsed = anthropic_parsed([rows])
+    assert parsed == anthropic_reference([rows])
+    assert not isinstance(parsed, str)
+    sums, long_context = parsed
+    dims = Dims("default", "claude-sonnet-4-5-20250929")
+    uncached = (Family.TOKENS, dims, ("input", "text", "standard"))
+    output = (Family.TOKENS, dims, ("output", "text", "standard"))
+    assert (sums[DAY0][uncached], sums[DAY0][output]) == (20, 10)
+    assert long_context == {(DAY0, uncached): 10.0, (DAY0, output): 5.0}
