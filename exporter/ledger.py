@@ -6,6 +6,10 @@ them. A fetch replaces exactly the days it covered, so re-reading the recent
 window picks up late-arriving usage without counting anything twice. The
 published totals never decrease within a month: a downward revision keeps the
 higher value and is counted instead.
+
+Both forms a batch carries are kept side by side: scalar series (``days``) and
+row vectors of series groups (``rows``), folded and summed as vectors and
+expanded to series only for the totals.
 """
 
 from __future__ import annotations

@@ -245,7 +245,7 @@ class Batch:
         add_vector(rows, group, values)
 
     def sums(self) -> dict[int, dict[SeriesKey, float]]:
-        """Every day's non-zero value per series, scalar and row-wise additions together."""
+        """Every day's published value per series, scalar and row-wise additions together."""
         out = {day: dict(series) for day, series in self.days.items()}
         for day, rows in self.rows.items():
             expand_rows(rows, out.setdefault(day, {}))
