@@ -134,7 +134,7 @@ def test_auth_errors_are_not_retried(status: int) -> None:
     respx.get(URL).mock(return_value=httpx.Response(status, json=body))
     h = Harness()
     err = h.fail()
-    assert err.reason == "auth"
+    assert (err.reason, err.status) == ("auth", status)
     assert str(err) == f"GET /things: HTTP {status}: Incorrect API key provided: [redacted]."
     assert h.observed == [("/things", str(status))]
     assert h.slept == []
@@ -146,7 +146,8 @@ def test_other_4xx_is_http_4xx_with_anthropic_message() -> None:
     respx.get(URL).mock(return_value=httpx.Response(404, json=body))
     h = Harness()
     err = h.fail()
-    assert (err.reason, str(err)) == ("http_4xx", "GET /things: HTTP 404: no such thing")
+    assert (err.reason, err.status) == ("http_4xx", 404)
+    assert str(err) == "GET /things: HTTP 404: no such thing"
     assert h.observed == [("/things", "404")]
 
 
@@ -189,7 +190,7 @@ def test_5xx_four_times_is_http_5xx_with_jittered_backoff() -> None:
     respx.get(URL).mock(return_value=httpx.Response(500, json={"error": {"message": "oops"}}))
     h = Harness()
     err = h.fail()
-    assert (err.reason, str(err)) == ("http_5xx", "GET /things: HTTP 500: oops")
+    assert (err.reason, str(err), err.status) == ("http_5xx", "GET /things: HTTP 500: oops", 500)
     assert h.observed == [("/things", "500")] * 4
     assert h.slept == [0.5, 1.0, 2.0]
 

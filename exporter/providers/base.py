@@ -39,12 +39,21 @@ Sleep = Callable[[float], Awaitable[object]]
 class ProviderError(Exception):
     """A failed poll, classified. Message never contains a secret."""
 
-    def __init__(self, reason: str, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown ProviderError reason {reason!r}")
         super().__init__(message)
         self.reason = reason
         self.retry_after = retry_after
+        self.status = status
+        """The HTTP status of the failed response, if there was one."""
 
 
 @dataclass(frozen=True)

@@ -213,16 +213,18 @@ class ApiClient:
                 message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
                 if _is_rate_limited(response):
                     retry_after = _rate_limit_wait(response)
-                    error = ProviderError("rate_limited", message, retry_after=retry_after)
+                    error = ProviderError(
+                        "rate_limited", message, retry_after=retry_after, status=status
+                    )
                     if retry_after is not None and retry_after > MAX_RETRY_AFTER:
                         raise error
                     delay = retry_after
                 elif status in (401, 403):
-                    raise ProviderError("auth", message)
+                    raise ProviderError("auth", message, status=status)
                 elif status >= 500:
-                    error = ProviderError("http_5xx", message)
+                    error = ProviderError("http_5xx", message, status=status)
                 else:
-                    raise ProviderError("http_4xx", message)
+                    raise ProviderError("http_4xx", message, status=status)
             if attempt == self._attempts:
                 raise error
             if delay is None:  # capped exponential backoff, full jitter

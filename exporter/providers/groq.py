@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -41,7 +40,6 @@ METRICS = {
     "requests": "model_project_id_status_code:requests:rate5m",
 }
 LABELS = {"project": "project_id", "model": "model"}
-_STATUS = re.compile(r": HTTP (\d{3})\b")
 UNSUPPORTED = (
     "Groq's Prometheus metrics API answered HTTP {status}: it is available to Enterprise "
     "organizations only, and Groq has no other usage API. Use a key of an Enterprise "
@@ -162,9 +160,8 @@ class GroqProvider(HttpProvider):
 
     def _explain(self, err: ProviderError) -> ProviderError:
         """403/404 from a working key: the organization is not on the Enterprise tier."""
-        match = _STATUS.search(str(err))
-        if match is None or match.group(1) not in ("403", "404"):
+        if err.status not in (403, 404):
             return err
-        message = UNSUPPORTED.format(status=match.group(1))
+        message = UNSUPPORTED.format(status=err.status)
         logger.warning("%s", message)
         return ProviderError("unsupported", message)
