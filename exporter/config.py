@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -30,9 +30,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import PydanticCustomError
 
 from exporter.budgets import BudgetConfig
+from exporter.config_rules import Name, fail
 from exporter.durations import EXPECTED_FORM, format_duration, parse_duration
 from exporter.pricing import PricingConfig
 from exporter.providers.client import is_loopback_host
@@ -52,10 +52,8 @@ MAX_SETTLE_WINDOW = 31 * 86_400.0
 LITERAL_KEY_WARNING = "literal key in the config file; prefer ${ENV_VAR}, enc:v1: or api_key_file"
 
 _FALLBACK_PROVIDERS = frozenset({"openai", "anthropic"})
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CTX = "aicost_load"
-_ERROR = "aicost_config"
 
 
 # Key formats of the supported providers. A key pasted in the wrong place (as a field name, as
@@ -80,11 +78,6 @@ class _LoadContext:
     env: Mapping[str, str]
     master_key: bytes | None
     base_dir: Path | None
-
-
-def _fail(reason: str) -> NoReturn:
-    # The reason goes through the context so "{" in it (e.g. ${ENV_VAR}) is not a template field.
-    raise PydanticCustomError(_ERROR, "{reason}", {"reason": reason})
 
 
 def _context(info: ValidationInfo) -> _LoadContext | None:
@@ -112,26 +105,26 @@ def _resolve_api_key(value: str, ctx: _LoadContext | None) -> str:
     master_key = ctx.master_key if ctx is not None else None
     text = value.strip()
     if not text:
-        _fail("must not be empty")
+        fail("must not be empty")
     ref = _ENV_REF.fullmatch(text)
     if ref is not None:
         text = env.get(ref.group(1), "").strip()
         if not text:
-            _fail(f"environment variable {ref.group(1)} is not set")
+            fail(f"environment variable {ref.group(1)} is not set")
     elif "${" in text:
-        _fail("an environment variable reference must be the whole value, e.g. ${OPENAI_ADMIN_KEY}")
+        fail("an environment variable reference must be the whole value, e.g. ${OPENAI_ADMIN_KEY}")
     if text.startswith(PREFIX):
         if master_key is None:
-            _fail(
+            fail(
                 "encrypted value (enc:v1:) needs the master key: "
                 f"set {MASTER_KEY_ENV} or pass {MASTER_KEY_FLAG}"
             )
         try:
             text = decrypt_secret(text, master_key)
         except SecretError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         if not text.strip():
-            _fail("the decrypted key is empty")
+            fail("the decrypted key is empty")
     return text
 
 
@@ -144,11 +137,11 @@ def _is_literal_key(value: object) -> bool:
 
 def _check_bounds(seconds: float, minimum: float, maximum: float | None) -> float:
     if not math.isfinite(seconds):
-        _fail(f"must be a finite duration; {EXPECTED_FORM}")
+        fail(f"must be a finite duration; {EXPECTED_FORM}")
     if seconds < minimum:
-        _fail(f"must be at least {format_duration(minimum)}")
+        fail(f"must be at least {format_duration(minimum)}")
     if maximum is not None and seconds > maximum:
-        _fail(f"must be at most {format_duration(maximum)}")
+        fail(f"must be at most {format_duration(maximum)}")
     return seconds
 
 
@@ -157,7 +150,7 @@ class AccountConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    name: str
+    name: Name
     provider: str
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
@@ -188,22 +181,12 @@ class AccountConfig(BaseModel):
             raise SecretError(f"account {self.name}: api_key_file {self.api_key_file} is empty")
         return content
 
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        if _NAME.fullmatch(value) is None:
-            _fail(
-                "must start with a letter or digit and contain only letters, digits, "
-                "'_', '.' and '-'"
-            )
-        return value
-
     @field_validator("provider")
     @classmethod
     def _check_provider(cls, value: str) -> str:
         known = _known_providers()
         if value not in known:
-            _fail(f"unknown provider {value!r}; supported: {', '.join(sorted(known))}")
+            fail(f"unknown provider {value!r}; supported: {', '.join(sorted(known))}")
         return value
 
     @field_validator("api_key", mode="before")
@@ -212,7 +195,7 @@ class AccountConfig(BaseModel):
         if value is None or isinstance(value, SecretStr):
             return value
         if not isinstance(value, str):
-            _fail("must be a string")
+            fail("must be a string")
         return SecretStr(_resolve_api_key(value, _context(info)))
 
     @field_validator("api_key_file")
@@ -227,11 +210,11 @@ class AccountConfig(BaseModel):
         try:
             content = path.read_text(encoding="utf-8")
         except OSError as exc:
-            _fail(f"cannot read {path}: {exc.strerror or type(exc).__name__}")
+            fail(f"cannot read {path}: {exc.strerror or type(exc).__name__}")
         except UnicodeDecodeError:
-            _fail(f"{path} is not UTF-8 text")
+            fail(f"{path} is not UTF-8 text")
         if not content.strip():
-            _fail(f"{path} is empty")
+            fail(f"{path} is empty")
         return path
 
     @field_validator("base_url")
@@ -245,19 +228,19 @@ class AccountConfig(BaseModel):
             host = parts.hostname
             parts.port  # noqa: B018 -- raises ValueError on a bad port
         except ValueError:
-            _fail("is not a valid URL")
+            fail("is not a valid URL")
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not host:
-            _fail(
+            fail(
                 "must be an https:// URL "
                 "(http:// only to a loopback host: 127.0.0.0/8, ::1, localhost)"
             )
         if parts.username is not None or parts.password is not None:
-            _fail("must not contain credentials")
+            fail("must not contain credentials")
         if parts.query or parts.fragment:
-            _fail("must not contain a query or fragment")
+            fail("must not contain a query or fragment")
         if scheme == "http" and not is_loopback_host(host):
-            _fail(
+            fail(
                 "http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost); use https://"
             )
         return url.rstrip("/")
@@ -269,13 +252,13 @@ class AccountConfig(BaseModel):
             try:
                 return parse_duration(value)
             except ValueError as exc:
-                _fail(str(exc))
+                fail(str(exc))
         if isinstance(value, bool) or not isinstance(value, int | float):
-            _fail(f"must be a duration; {EXPECTED_FORM}")
+            fail(f"must be a duration; {EXPECTED_FORM}")
         if (
             _context(info) is not None
         ):  # from a file: a unit is required (Python callers pass seconds)
-            _fail(f"a plain number has no unit; {EXPECTED_FORM}")
+            fail(f"a plain number has no unit; {EXPECTED_FORM}")
         return value
 
     @field_validator("poll_interval")
@@ -287,7 +270,7 @@ class AccountConfig(BaseModel):
     @classmethod
     def _check_timeout(cls, value: float) -> float:
         if value <= 0:
-            _fail("must be greater than 0s")
+            fail("must be greater than 0s")
         return _check_bounds(value, 0.0, MAX_TIMEOUT)
 
     @field_validator("settle_window")
@@ -301,10 +284,10 @@ class AccountConfig(BaseModel):
         unknown = [dim for dim in value if dim not in GROUP_BY_DIMENSIONS]
         if unknown:
             listed = ", ".join(repr(dim) for dim in unknown)
-            _fail(f"unknown dimension {listed}; allowed: {', '.join(GROUP_BY_DIMENSIONS)}")
+            fail(f"unknown dimension {listed}; allowed: {', '.join(GROUP_BY_DIMENSIONS)}")
         duplicates = [dim for dim in GROUP_BY_DIMENSIONS if value.count(dim) > 1]
         if duplicates:
-            _fail(f"duplicate dimension {', '.join(repr(dim) for dim in duplicates)}")
+            fail(f"duplicate dimension {', '.join(repr(dim) for dim in duplicates)}")
         return tuple(dim for dim in GROUP_BY_DIMENSIONS if dim in value)
 
     @model_validator(mode="after")
@@ -313,7 +296,7 @@ class AccountConfig(BaseModel):
         model = getattr(provider_class, "Options", None)
         if model is None:
             if self.options:
-                _fail(f"options: provider {self.provider!r} takes no options")
+                fail(f"options: provider {self.provider!r} takes no options")
             return self
         raw = self.options if self.options is not None else {}
         if isinstance(raw, BaseModel):
@@ -323,7 +306,7 @@ class AccountConfig(BaseModel):
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in ("options", *error["loc"]))
-            _fail(f"{where}: {error['msg']}")
+            fail(f"{where}: {error['msg']}")
         object.__setattr__(self, "options", validated)
         return self
 
@@ -331,7 +314,7 @@ class AccountConfig(BaseModel):
     def _check_key_source(self) -> AccountConfig:
         problem = _key_source_problem(self.api_key is not None, self.api_key_file is not None)
         if problem:
-            _fail(problem)
+            fail(problem)
         return self
 
 
@@ -363,14 +346,14 @@ class Config(BaseModel):
     def _check_pseudo_accounts(self) -> Config:
         problems = _pseudo_account_problems(self.model_dump())
         if problems:
-            _fail(problems[0])  # already carries its field path
+            fail(problems[0])  # already carries its field path
         return self
 
     @model_validator(mode="after")
     def _check_unique_names(self) -> Config:
         problems = _duplicate_name_problems([account.name for account in self.accounts])
         if problems:
-            _fail(problems[0])  # already carries its field path
+            fail(problems[0])  # already carries its field path
         return self
 
     @model_validator(mode="after")
@@ -380,7 +363,7 @@ class Config(BaseModel):
         accounts += [(s.account, s.provider) for s in self.subscriptions]
         problems = _budget_problems([b.model_dump() for b in self.budgets], accounts)
         if problems:
-            _fail(problems[0])  # already carries its field path
+            fail(problems[0])  # already carries its field path
         return self
 
 

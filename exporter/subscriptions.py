@@ -16,11 +16,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from exporter.budgets import AccountSpend, BudgetConfig, BudgetMatch, BudgetStatus, evaluate
+from exporter.config_rules import Name, ProviderLabel
 from exporter.push.events import retention_start
-from exporter.push.settings import check_label, check_name
 from exporter.records import Batch, Dataset, Dims, Family, FetchResult, day_start
 
 SUBSCRIPTION_LINE_ITEM = "subscription"
@@ -32,9 +32,9 @@ class SubscriptionConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    name: str
-    provider: str
-    account: str
+    name: Name
+    provider: ProviderLabel
+    account: Name
     amount_usd: float = Field(gt=0, le=10_000_000)
     per_seat: bool = False
     seats: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -45,16 +45,6 @@ class SubscriptionConfig(BaseModel):
     """First day a charge may fall on (inclusive)."""
     end: date | None = None
     """Charges fall before this day (exclusive): model a price or seat change as two entries."""
-
-    @field_validator("name", "account")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        return check_name(value)
-
-    @field_validator("provider")
-    @classmethod
-    def _check_provider(cls, value: str) -> str:
-        return check_label(value)
 
     @property
     def charge_usd(self) -> float:

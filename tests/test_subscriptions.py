@@ -205,3 +205,22 @@ budgets:
   - {name: b, period: month, limit_usd: 1, match: {provider: cursor, account: cur}}
 """)  # fmt: skip
     assert [s.account for s in ok.subscriptions] == ["cur"]
+
+
+def test_names_and_provider_labels_follow_the_accounts_rules() -> None:
+    text = (
+        BASE
+        + """
+  - {name: "-a", provider: "bad label", account: "x y", amount_usd: 1, period: monthly,
+     billing_day: 1}
+"""
+    )
+    name_rule = (
+        "must start with a letter or digit and contain only letters, digits, '_', '.' and '-'"
+    )
+    assert problems(text) == [
+        f"subscriptions[0].name: {name_rule}",
+        "subscriptions[0].provider: must be 1-64 characters, start with a letter or digit and "
+        "contain only letters, digits, '_', '.' and '-'",
+        f"subscriptions[0].account: {name_rule}",
+    ]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
 
+from exporter.config_rules import Name, ProviderLabel, fail
 from exporter.durations import EXPECTED_FORM, parse_duration
 
 DEFAULT_REFRESH_INTERVAL = 10.0
@@ -17,35 +16,9 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_EVENTS = 1000
 DEFAULT_MAX_CLOCK_SKEW = 300.0
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-"""Account and subscription names (the same rule as ``accounts[].name``)."""
-LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-"""A free-form ``provider`` label of a pushed or subscription account."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 FILE_CONTEXT = "aicost_load"
 """The validation context key ``exporter.config`` sets when validating a file."""
-
-
-def fail(reason: str) -> NoReturn:
-    """A validation error whose message is ``reason`` as is (no "Value error, " prefix)."""
-    raise PydanticCustomError("aicost_config", "{reason}", {"reason": reason})
-
-
-def check_name(value: str) -> str:
-    """``value`` if it is a valid account or subscription name."""
-    if NAME.fullmatch(value) is None:
-        fail("must start with a letter or digit and contain only letters, digits, '_', '.' and '-'")
-    return value
-
-
-def check_label(value: str) -> str:
-    """``value`` if it is a valid ``provider`` label."""
-    if LABEL.fullmatch(value) is None:
-        fail(
-            "must be 1-64 characters, start with a letter or digit and contain only letters, "
-            "digits, '_', '.' and '-'"
-        )
-    return value
 
 
 def duration(value: object, info: ValidationInfo) -> object:
@@ -67,18 +40,8 @@ class PushAccount(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    name: str
-    provider: str
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        return check_name(value)
-
-    @field_validator("provider")
-    @classmethod
-    def _check_provider(cls, value: str) -> str:
-        return check_label(value)
+    name: Name
+    provider: ProviderLabel
 
 
 class PushToken(BaseModel):
@@ -86,14 +49,9 @@ class PushToken(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    name: str
+    name: Name
     token_sha256: str = Field(repr=False)
     accounts: tuple[str, ...]
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        return check_name(value)
 
     @field_validator("token_sha256")
     @classmethod
