@@ -146,7 +146,6 @@ class Ledger:
                 # first poll's month of per-day data is the process's memory peak.
                 batch.days.clear()
                 batch.rows.clear()
-                batch.long_context.clear()
             self._recompute()
 
     def _start_month(self, month: int) -> None:

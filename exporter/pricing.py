@@ -6,7 +6,7 @@ override matches the model. Aggregated usage is priced **per token**, never by
 feeding a day's summed tokens into a per-request calculation: tiered prices
 (e.g. Anthropic's long-context tier above 200k input tokens per request) would
 then apply to ordinary traffic. The base tier is used unless the provider
-reports the tier (``Batch.long_context``).
+reports the tier (a :class:`SeriesGroup` with ``long_context``).
 """
 
 from __future__ import annotations
@@ -192,8 +192,10 @@ def _plan(key: SeriesKey) -> _Plan | None:
     return None if slot is None else (*slot, _cost_key(key), _unpriced_key(key))
 
 
-_Layout = tuple[tuple[tuple[str, str], tuple[str, str]] | None, ...]
+_Slots = tuple[tuple[tuple[str, str], tuple[str, str]] | None, ...]
 """Per slot of a group: ((model, service tier), (token type, modality)), None if not tokens."""
+_Layout = tuple[bool, _Slots]
+"""(long-context tier, slots): what a group's price vector depends on."""
 
 
 _ScaleSet = tuple[tuple[bool, int, int], ...]
@@ -330,7 +332,6 @@ class Pricer:
         # The same series recur on every day: parse each key once (plans), and look prices
         # up once per (model, service tier) and day (prices).
         plans: dict[SeriesKey, _Plan | None] = {}
-        long_context = batch.long_context
         for day, series in batch.days.items():
             prices: dict[tuple[str, str], _Prices | None] = {}
             added: dict[SeriesKey, float] = {}
@@ -350,11 +351,7 @@ class Pricer:
                 if price is None:  # unknown model, or no price for this kind of token
                     added[unpriced_key] = added.get(unpriced_key, 0.0) + value
                     continue
-                long = long_context.get((day, key), 0.0) if long_context else 0.0
-                usd = price * (value - long)
-                if long:
-                    usd += table.long_context[slot] * long
-                added[cost_key] = added.get(cost_key, 0.0) + usd
+                added[cost_key] = added.get(cost_key, 0.0) + price * value
             for key, value in added.items():
                 series[key] = series.get(key, 0.0) + value
 
@@ -395,10 +392,11 @@ class Pricer:
         slots = tuple(None if key is None else _slot(key) for key in group.keys)
         if not any(slots):
             return None
-        signature = self._signatures.get(slots)
+        layout = (group.long_context, slots)
+        signature = self._signatures.get(layout)
         if signature is None:
-            signature = self._signatures[slots] = len(self._layouts)
-            self._layouts.append(slots)
+            signature = self._signatures[layout] = len(self._layouts)
+            self._layouts.append(layout)
         return _RowPlan(signature=signature, group=group)
 
     def _scales(
@@ -407,7 +405,7 @@ class Pricer:
         """Where rows of ``layout`` go on ``day``: see :data:`_ScaleSet`."""
         price, unpriced = self._price_vector(provider, account, layout, day, factor)
         mask_id = -1 if unpriced is None else self._vector_id(unpriced)
-        tokens = sum(slot is not None for slot in layout)
+        tokens = sum(slot is not None for slot in layout[1])
         scales = []
         if unpriced is None or sum(unpriced) < tokens:  # some token slot has a price
             scales.append((False, self._vector_id(price), mask_id))
@@ -429,14 +427,16 @@ class Pricer:
         self, provider: str, account: str, layout: _Layout, day: int, factor: float
     ) -> tuple[Vector, Vector | None]:
         """USD per token per slot (0 where unpriced), and 1.0 per unpriced token slot."""
+        long_context, slots = layout
         price: list[float] = []
         unpriced: list[float] = []
-        for slot in layout:
+        for slot in slots:
             usd = None
             if slot is not None:
                 (model, tier), kind = slot
                 table = self.prices(provider, account, model, tier, day, factor)
-                usd = None if table is None else table.base.get(kind)
+                if table is not None:
+                    usd = (table.long_context if long_context else table.base).get(kind)
             price.append(usd or 0.0)
             unpriced.append(1.0 if slot is not None and usd is None else 0.0)
         return tuple(price), (tuple(unpriced) if any(unpriced) else None)

@@ -96,11 +96,21 @@ class SeriesGroup:
     new vector per row, and sums of many days are multiplied once. A slot is
     published when its stored value is not zero, also if its scale is 0 (tokens
     of a model priced at $0 cost $0; they are not missing).
+
+    ``long_context``: the rows' tokens are billed at the model's long-context tier
+    (Anthropic's ``context_window`` 200k-1M). Such a group has the same keys as
+    the ordinary one of its series; only pricing tells them apart.
     """
 
-    __slots__ = ("keys", "dims", "family", "scale", "weights")
+    __slots__ = ("keys", "dims", "family", "scale", "weights", "long_context")
 
-    def __init__(self, keys: Iterable[SeriesKey | None], scale: Vector | None = None) -> None:
+    def __init__(
+        self,
+        keys: Iterable[SeriesKey | None],
+        scale: Vector | None = None,
+        *,
+        long_context: bool = False,
+    ) -> None:
         self.keys: tuple[SeriesKey | None, ...] = tuple(keys)
         present = [key for key in self.keys if key is not None]
         dims = {key[1] for key in present}
@@ -113,6 +123,7 @@ class SeriesGroup:
         self.family: Family | None = families.pop() if len(families) == 1 else None
         """The family of every key, or None when the group mixes families."""
         self.scale = scale
+        self.long_context = long_context
         self.weights: Vector | None = None
         """Per slot, what a row's value counts for in :meth:`total` (None: 1 each)."""
         if scale is not None or len(present) < len(self.keys):
@@ -128,11 +139,13 @@ class SeriesGroup:
         group.keys = tuple(None if key is None else (key[0], dims, key[2]) for key in self.keys)
         group.dims, group.family = dims, self.family
         group.scale, group.weights = self.scale, self.weights
+        group.long_context = self.long_context
         return group
 
     def __repr__(self) -> str:
         scale = "" if self.scale is None else f", scale={self.scale!r}"
-        return f"SeriesGroup({self.keys!r}{scale})"
+        long_context = ", long_context=True" if self.long_context else ""
+        return f"SeriesGroup({self.keys!r}{scale}{long_context})"
 
     def total(self, values: Vector) -> float:
         """The sum of a row's published (scaled) values."""
@@ -219,8 +232,6 @@ class Batch:
     end: int
     days: dict[int, dict[SeriesKey, float]] = field(default_factory=dict, repr=False)
     watermark: float | None = None
-    long_context: dict[tuple[int, SeriesKey], float] = field(default_factory=dict, repr=False)
-    """Of a token series' value on a day, the tokens billed at the long-context tier."""
     rows: dict[int, dict[SeriesGroup, Vector]] = field(default_factory=dict, repr=False)
     """Per-day sums added as vectors (:meth:`add_row`), next to the scalar ``days``."""
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from exporter.providers import anthropic, openai
 from exporter.providers.base import ProviderError
 from exporter.providers.fields import DimsReader
-from exporter.records import Batch, Dataset, Dims, Family, SeriesKey
+from exporter.records import Batch, Dataset, Dims, Family, SeriesKey, expand_rows
 
 DAY0 = 1793491200  # 2026-11-01T00:00:00Z
 OPENAI_WHERE = "GET /organization/usage/completions"
@@ -27,19 +27,23 @@ GROUP_BY = ("project", "model")
 EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 Buckets = list[list[dict[str, Any]]]
-Outcome = tuple[dict[int, dict[SeriesKey, float]], dict[tuple[int, SeriesKey], float]] | str
+Outcome = tuple[dict[int, dict[SeriesKey, float]], dict[int, dict[SeriesKey, float]]] | str
 BucketAdder = Callable[[Batch, int, list[dict[str, Any]]], None]
 
 
 def outcome(buckets: Buckets, add: BucketAdder) -> Outcome:
-    """Sums and long-context tokens of ``buckets`` (two per day), or the error."""
+    """Sums of ``buckets`` (two per day), and those of the long-context tier; or the error."""
     batch = Batch(Dataset.USAGE, DAY0, DAY0 + 10 * 86_400)
     try:
         for i, results in enumerate(buckets):
             add(batch, DAY0 + (i // 2) * 86_400, results)
     except ProviderError as exc:
         return str(exc)
-    return batch.sums(), batch.long_context
+    long_context: dict[int, dict[SeriesKey, float]] = {}
+    for day, rows in batch.rows.items():
+        long_rows = {group: values for group, values in rows.items() if group.long_context}
+        expand_rows(long_rows, long_context.setdefault(day, {}))
+    return batch.sums(), {day: sums for day, sums in long_context.items() if sums}
 
 
 def openai_columns(buckets: Buckets) -> Outcome:
@@ -72,12 +76,13 @@ def anthropic_columns(buckets: Buckets) -> Outcome:
 
 
 def anthropic_rows(buckets: Buckets) -> Outcome:
-    """The reference: every row through the row-wise path."""
+    """The reference: every row through the row-wise helpers."""
     parse = anthropic_parser()
 
     def add(batch: Batch, day: int, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            parse._add_row(batch, day, row, ANTHROPIC_WHERE)
+            group = parse._row_group(row, anthropic.ALL_SLOTS, ANTHROPIC_WHERE)
+            batch.add_row(day, group, anthropic._values(row, ANTHROPIC_WHERE))
 
     return outcome(buckets, add)
 
@@ -278,7 +283,7 @@ def test_a_broken_messages_field_gives_the_same_error_or_sums_either_way(
     assert anthropic_columns(buckets) == anthropic_rows(buckets)
 
 
-def test_a_long_context_row_keeps_its_bucket_on_the_row_wise_path() -> None:
+def test_long_context_rows_are_kept_apart_for_their_price_tier() -> None:
     rows = [message(context_window="0-200k"), message(context_window="200k-1M")]
     parsed = anthropic_columns([rows])
     assert parsed == anthropic_rows([rows])
@@ -288,4 +293,4 @@ def test_a_long_context_row_keeps_its_bucket_on_the_row_wise_path() -> None:
     uncached = (Family.TOKENS, dims, ("input", "text", "standard"))
     output = (Family.TOKENS, dims, ("output", "text", "standard"))
     assert (sums[DAY0][uncached], sums[DAY0][output]) == (20, 10)
-    assert long_context == {(DAY0, uncached): 10.0, (DAY0, output): 5.0}
+    assert long_context == {DAY0: {uncached: 10, output: 5}}

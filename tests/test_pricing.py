@@ -8,7 +8,16 @@ import math
 import pytest
 
 from exporter.pricing import Discount, PriceOverride, Pricer, PricingConfig
-from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
+from exporter.records import (
+    DAY,
+    Batch,
+    Dataset,
+    Dims,
+    Family,
+    FetchResult,
+    SeriesGroup,
+    SeriesKey,
+)
 
 NOV2 = 1793577600  # 2026-11-02T00:00:00Z
 SONNET = Dims("wrk_a", "claude-sonnet-4-5-20250929")
@@ -35,11 +44,13 @@ def priced(
     for key, value in series.items():
         batch.add(day, key, value)
     for key, value in (long_context or {}).items():
-        batch.long_context[day, key] = value
+        # What the provider reports at the long-context tier comes as rows of such a group.
+        batch.add_row(day, SeriesGroup([key], long_context=True), (value,))
+        batch.days[day][key] -= value
     Pricer(config).annotate(provider, account, FetchResult([batch]))
     return {
         k: v
-        for k, v in batch.days[day].items()
+        for k, v in batch.sums()[day].items()
         if k[0] in (Family.ESTIMATED_COST, Family.UNPRICED_TOKENS)
     }
 
@@ -83,6 +94,9 @@ def test_long_context_tier_only_for_tokens_the_provider_reports_at_that_tier() -
     key = tokens(SONNET, "input")
     result = priced("anthropic", {key: M}, long_context={key: 400_000})
     assert_costs(result, {cost(SONNET, "input", "standard"): 0.6 * 3 + 0.4 * 6})
+    output = tokens(SONNET, "output")  # output's long-context price: $22.50 instead of $15
+    result = priced("anthropic", {output: M}, long_context={output: M})
+    assert_costs(result, {cost(SONNET, "output", "standard"): 22.5})
 
 
 def test_batch_tier_and_modalities_for_openai() -> None:
@@ -203,8 +217,13 @@ def test_free_moderation_models_cost_zero_and_are_not_unpriced() -> None:
 def test_tokens_without_modality_or_tier_are_priced_as_text() -> None:
     # OpenRouter and Groq report neither a modality nor a service tier.
     llama = Dims("p", "llama-3.3-70b-versatile")
-    result = priced("groq", {(Family.TOKENS, llama, ("input", "", "")): M,
-                             (Family.TOKENS, llama, ("output", "", "")): M})
+    result = priced(
+        "groq",
+        {
+            (Family.TOKENS, llama, ("input", "", "")): M,
+            (Family.TOKENS, llama, ("output", "", "")): M,
+        },
+    )
     assert_costs(result, {cost(llama, "input", ""): 0.59, cost(llama, "output", ""): 0.79})
 
 

@@ -84,25 +84,27 @@ _TOKEN_FIELDS = (
 _ROW_GETTERS = tuple(operator.itemgetter(f) for f, nested, _ in _TOKEN_FIELDS if not nested)
 _CACHE_GETTERS = tuple(operator.itemgetter(f) for f, nested, _ in _TOKEN_FIELDS if nested)
 _GET_CACHE = operator.itemgetter("cache_creation")
-_CONTEXT = operator.itemgetter(-1)  # of a row's labels: (*dims fields, tier, context_window)
+ALL_SLOTS = tuple(range(len(_TOKEN_FIELDS)))
 
 
 @functools.lru_cache(maxsize=65_536)
-def _message_group(dims: Dims, tier: str, slots: tuple[int, ...]) -> SeriesGroup:
+def _message_group(
+    dims: Dims, tier: str, long_context: bool, slots: tuple[int, ...] = ALL_SLOTS
+) -> SeriesGroup:
     """The token series of a messages row, the ``slots`` of :data:`_TOKEN_FIELDS`."""
     return SeriesGroup(
-        (Family.TOKENS, dims, (_TOKEN_FIELDS[slot][2], "text", tier)) for slot in slots
+        ((Family.TOKENS, dims, (_TOKEN_FIELDS[slot][2], "text", tier)) for slot in slots),
+        long_context=long_context,
     )
 
 
 class MessagesParser:
-    """Adds messages usage buckets to a batch.
+    """Adds messages usage buckets to a batch, one :class:`SeriesGroup` vector per row.
 
-    A bucket whose rows are all well-formed and none at the long-context tier is
-    parsed column-wise into :class:`SeriesGroup` vectors (see ``columns.py``).
-    Anything else goes row by row into scalar series: long-context rows (rare)
-    are priced at their tier through ``Batch.long_context``, and a bad row gets
-    its precise error.
+    Rows at the long-context tier (``context_window`` 200k-1M) get groups marked
+    ``long_context``, so pricing uses that tier for them. A bucket whose rows are
+    all well-formed is parsed column-wise (see ``columns.py``); anything else goes
+    row by row, which also gives the precise error for a bad row.
     """
 
     def __init__(self, read_dims: DimsReader) -> None:
@@ -116,22 +118,23 @@ class MessagesParser:
         if results and self._fast(batch, day, results, where):
             return
         for row in results:
-            self._add_row(batch, day, row, where)
+            batch.add_row(day, self._row_group(row, ALL_SLOTS, where), _values(row, where))
+
+    def _row_group(self, row: Mapping[str, Any], slots: tuple[int, ...], where: str) -> SeriesGroup:
+        dims = self._read_dims(row, where)
+        tier = label(row, "service_tier", where) or "standard"
+        long_context = label(row, "context_window", where) == LONG_CONTEXT
+        return _message_group(dims, tier, long_context, slots)
 
     def _group(self, raw: tuple[Any, ...], slots: Hashable, where: str) -> SeriesGroup:
         row = dict(zip(self._names, raw, strict=True))
-        dims = self._read_dims(row, where)
-        tier = label(row, "service_tier", where) or "standard"
-        label(row, "context_window", where)  # validated as the row-wise path does
-        return _message_group(dims, tier, cast(tuple[int, ...], slots))
+        return self._row_group(row, cast(tuple[int, ...], slots), where)
 
     def _fast(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> bool:
         try:
             labels = list(map(self._get_labels, results))
             caches = list(map(_GET_CACHE, results))
         except KeyError:
-            return False
-        if LONG_CONTEXT in map(_CONTEXT, labels):
             return False
         own = int_columns(results, _ROW_GETTERS)
         cached = int_columns(caches, _CACHE_GETTERS)  # None also if one is not an object
@@ -146,20 +149,15 @@ class MessagesParser:
         add_rows(batch, day, groups, [columns[i] for i in slots])
         return True
 
-    def _add_row(self, batch: Batch, day: int, row: Mapping[str, Any], where: str) -> None:
-        dims = self._read_dims(row, where)
-        tier = label(row, "service_tier", where) or "standard"
-        long_context = label(row, "context_window", where) == LONG_CONTEXT
-        cache = row.get("cache_creation")
-        if not isinstance(cache, dict):
-            raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
-        for field, nested, token_type in _TOKEN_FIELDS:
-            value = count(cache if nested else row, field, where)
-            key: SeriesKey = (Family.TOKENS, dims, (token_type, "text", tier))
-            batch.add(day, key, value)
-            if long_context and value:
-                at = (day, key)
-                batch.long_context[at] = batch.long_context.get(at, 0.0) + value
+
+def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
+    """A messages row's token counts in the order of :data:`_TOKEN_FIELDS`."""
+    cache = row.get("cache_creation")
+    if not isinstance(cache, dict):
+        raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
+    return tuple(
+        count(cache if nested else row, field, where) for field, nested, _ in _TOKEN_FIELDS
+    )
 
 
 class AnthropicProvider(HttpProvider):
@@ -205,7 +203,7 @@ class AnthropicProvider(HttpProvider):
 
     async def _usage(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
         # context_window: tokens of requests over 200k input are billed at the long-context
-        # tier; pricing needs to know how many (Batch.long_context).
+        # tier; pricing needs to know which (SeriesGroup.long_context).
         group_by = (*grouped_fields(self._group_by, DIM_FIELDS), "service_tier", "context_window")
         buckets = await self._api.paginate_buckets(USAGE_PATH, {**window, "group_by": group_by})
         days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
