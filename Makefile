@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean generate
+.PHONY: demo test system-packages bench clean generate
+
+# `make demo ARGS='--web.listen-address :9999'` passes flags to the demo command.
+ARGS ?=
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +15,12 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed  ## run the exporter against the bundled simulator (no API keys)
-	$(BIN)/ai-cost-exporter demo
+	$(BIN)/ai-cost-exporter demo $(ARGS)
 
-test: $(BIN)/.installed  ## lint, type-check and run every test
+system-packages:  ## the Debian packages the tests run (installed as root, else the apt-get line)
+	@bash scripts/system-packages.sh
+
+test: $(BIN)/.installed system-packages  ## install what is missing, lint, type-check, run every test
 	$(BIN)/ruff check exporter tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
