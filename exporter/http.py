@@ -56,7 +56,7 @@ class MetricsApp:
             "/-/healthy": lambda _: ("200 OK", "text/plain; charset=utf-8", b"Healthy\n"),
             "/-/ready": self._ready,
         }
-        if path == "/-/reload" and self._reload is not None:
+        if path == "/-/reload":
             return self._reload_endpoint(method, start_response)
         handler = routes.get(path)
         if handler is None:
@@ -86,7 +86,15 @@ class MetricsApp:
                 [("Allow", "POST, PUT"), ("Content-Type", "text/plain; charset=utf-8")],
             )
             return [b"Method Not Allowed: use POST to reload\n"]
-        assert self._reload is not None
+        if self._reload is None:
+            return _respond(
+                start_response,
+                "403 Forbidden",
+                "text/plain; charset=utf-8",
+                b"Reload is not available: the exporter was not started with --config.file"
+                b" (the demo runs a built-in configuration)\n",
+                method,
+            )
         ok, message = self._reload()
         status = "200 OK" if ok else "500 Internal Server Error"
         return _respond(

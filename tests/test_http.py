@@ -107,3 +107,11 @@ def test_unknown_path_and_method(base_url: str) -> None:
     assert response.headers["allow"] == "GET, HEAD"
     head = httpx.head(base_url + "/metrics")
     assert head.status_code == 200 and head.content == b""
+
+
+def test_reload_without_a_configuration_file_is_refused_with_the_reason(base_url: str) -> None:
+    # The demo (and any app built without a reload callback) has no file to read again.
+    response = httpx.post(base_url + "/-/reload")
+    assert response.status_code == 403
+    assert "not started with --config.file" in response.text
+    assert httpx.get(base_url + "/-/reload").status_code == 405
