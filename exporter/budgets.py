@@ -90,12 +90,6 @@ def period_bounds(period: Period, now: float) -> tuple[int, int]:
     return start, month_start(start + 32 * DAY)
 
 
-def history_start(now: float) -> int:
-    """The earliest day any budget or forecast needs at ``now``."""
-    return min(period_bounds("month", now)[0], period_bounds("week", now)[0],
-               day_start(now) - (TRAILING_DAYS - 1) * DAY)
-
-
 def _matches(match: BudgetMatch, account: AccountSpend, dims: Dims) -> bool:
     if match.provider is not None and match.provider != account.provider:
         return False

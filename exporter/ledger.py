@@ -7,6 +7,10 @@ window picks up late-arriving usage without counting anything twice. The
 published totals never decrease within a month: a downward revision keeps the
 higher value and is counted instead.
 
+A month starts with every series the account had in the week before it, at 0:
+dashboards are not empty on the 1st, and ``increase()`` sees a counter's first
+rise of the month.
+
 Both forms a batch carries are kept side by side: scalar series (``days``) and
 row vectors of series groups (``rows``), folded and summed as vectors and
 expanded to series only for the totals.
@@ -37,8 +41,9 @@ from exporter.records import (
 
 _TOLERANCE = 1e-9
 SPEND_FAMILIES = (Family.BILLED_COST, Family.ESTIMATED_COST)
-SPEND_HISTORY = 7 * DAY
-"""Daily spend is kept from this long before the month start (weekly budgets, forecasts)."""
+LOOKBACK = 7 * DAY
+"""A first poll of a month also reads this long before the month start: the daily spend that
+weekly budgets and forecasts need, and the series the month starts with at 0."""
 
 _WEIGHTS = operator.attrgetter("weights")
 _FAMILY = operator.attrgetter("family")
@@ -52,6 +57,11 @@ def month_start(ts: float) -> int:
     """Start of the UTC calendar month containing ``ts`` (Unix seconds)."""
     dt = datetime.fromtimestamp(ts, UTC)
     return int(datetime(dt.year, dt.month, 1, tzinfo=UTC).timestamp())
+
+
+def history_start(now: float) -> int:
+    """The first day a first poll of the month reads at ``now``."""
+    return month_start(now) - LOOKBACK
 
 
 def _add_row_spend(spend: dict[tuple[Family, Dims], float], rows: Rows) -> None:
@@ -93,6 +103,7 @@ class Ledger:
         self._settled_until: dict[Dataset, int] = {}
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
+        self._known: set[SeriesKey] = set()
         self._spend: dict[Dataset, dict[int, dict[tuple[Family, Dims], float]]] = {}
 
     @property
@@ -104,15 +115,6 @@ class Ledger:
     def settled_before(self) -> int:
         """Days before this day start are settled (not fetched again this month)."""
         return min(self._settled_until.values(), default=self.month_start or 0)
-
-    def settled_sum(self, family: Family) -> float:
-        """Sum of ``family`` over the settled days of the month."""
-        settled: dict[SeriesKey, float] = {}
-        for dataset in self._settled.keys() | self._settled_rows.keys():
-            for key, value in self._settled.get(dataset, {}).items():
-                settled[key] = settled.get(key, 0.0) + value
-            expand_rows(self._settled_rows.get(dataset, {}), settled)
-        return sum(value for (f, _, _), value in settled.items() if f is family)
 
     def daily_spend(self, family: Family) -> DailySpend:
         """Per-day dollars of a spend family by dims, this month and the week before it."""
@@ -158,15 +160,16 @@ class Ledger:
         self._settled_until = {}
         self._computed = {}
         self._published = {}
+        self._known = set()
 
     def _replace_spend(self, batch: Batch, month: int) -> None:
         """Keep per-day spend by dims (before folding) for budgets and forecasts."""
         days = self._spend.setdefault(batch.dataset, {})
         first = day_start(batch.start)
-        for day in [d for d in days if d >= first or d < month - SPEND_HISTORY]:
+        for day in [d for d in days if d >= first or d < month - LOOKBACK]:
             del days[day]
         for day in batch.days.keys() | batch.rows.keys():
-            if not (first <= day < batch.end and day >= month - SPEND_HISTORY):
+            if not (first <= day < batch.end and day >= month - LOOKBACK):
                 continue
             spend: dict[tuple[Family, Dims], float] = {}
             for (family, dims, _), value in batch.days.get(day, {}).items():
@@ -188,6 +191,7 @@ class Ledger:
             self._settled_rows.pop(dataset, None)
             self.days.pop(dataset, None)
             self.rows.pop(dataset, None)
+        self._remember_known(batch, month)
         days = self.days.setdefault(dataset, {})
         rows = self.rows.setdefault(dataset, {})
         for stored in (days, rows):
@@ -209,8 +213,17 @@ class Ledger:
         if batch.watermark is not None:
             self.watermarks[batch.dataset] = batch.watermark
 
+    def _remember_known(self, batch: Batch, month: int) -> None:
+        """Add the series of the batch's days in the week before ``month`` to the known ones."""
+        seen: dict[SeriesKey, float] = {}
+        for day in batch.days.keys() | batch.rows.keys():
+            if month - LOOKBACK <= day < month:
+                seen.update(batch.days.get(day, {}))
+                expand_rows(batch.rows.get(day, {}), seen)
+        self._known.update(seen)
+
     def _recompute(self) -> None:
-        computed: dict[SeriesKey, float] = {}
+        computed: dict[SeriesKey, float] = dict.fromkeys(self._known, 0.0)
         datasets = self.days.keys() | self._settled.keys() | self.rows.keys()
         for dataset in sorted(datasets | self._settled_rows.keys()):
             for key, value in self._settled.get(dataset, {}).items():

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from exporter.budgets import AccountSpend, history_start
-from exporter.ledger import Ledger, month_start
+from exporter.budgets import AccountSpend
+from exporter.ledger import Ledger, history_start, month_start
 from exporter.metrics import DURATION_BUCKETS
 from exporter.pricing import Pricer
 from exporter.providers.base import REASONS, Provider, ProviderError, RequestObserver
@@ -75,7 +75,7 @@ class AccountPoller:
 
     def fetch_start(self, now: float) -> int:
         """First day to fetch: the unsettled window, or on a first poll of the month all of it
-        (and the week before, for weekly budgets and forecasts)."""
+        and the week before (``history_start``)."""
         month = month_start(now)
         if self._last_success is None or self.ledger.month_start != month:
             return history_start(now)
@@ -113,7 +113,7 @@ class AccountPoller:
                 self.ledger.revisions,
                 self._gauges,
                 spend=self._spend(now),
-                reconciliation=self._reconciliation(),
+                reconciliation=self._reconciliation(settled_before),
             )
             self._publish(started, up=True, error="", data=data)
             log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})
@@ -183,11 +183,16 @@ class AccountPoller:
             project_names=dict(self._project_names),
         )
 
-    def _reconciliation(self) -> float | None:
-        """Estimated ÷ billed over settled days; None unless both are positive (no NaN, and no
-        meaningless 0 for a provider whose usage cannot be priced)."""
-        billed = self.ledger.settled_sum(Family.BILLED_COST)
-        estimated = self.ledger.settled_sum(Family.ESTIMATED_COST)
+    def _reconciliation(self, settled_before: int) -> float | None:
+        """Estimated ÷ billed over the settled days the ledger keeps (the month so far and the
+        week before it); None unless both are positive (no NaN, and no meaningless 0 for a
+        provider whose usage cannot be priced)."""
+
+        def settled(family: Family) -> float:
+            spend = self.ledger.daily_spend(family)
+            return sum(sum(spend[day].values()) for day in spend if day < settled_before)
+
+        billed, estimated = settled(Family.BILLED_COST), settled(Family.ESTIMATED_COST)
         return estimated / billed if billed > 0 and estimated > 0 else None
 
     def _jittered(self, delay: float) -> float:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.ledger import Ledger, month_start
+from exporter.ledger import LOOKBACK, Ledger, history_start, month_start
 from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
 
 
@@ -51,6 +51,35 @@ def test_first_fetch_sums_days_of_the_month_only() -> None:
     )
     assert ledger.totals == {TOKENS_IN: 35.0}
     assert ledger.month_start == NOV
+
+
+TOKENS_OUT: SeriesKey = (Family.TOKENS, Dims("proj_a", "gpt-4.1"), ("output", "text", "default"))
+OLD_MODEL: SeriesKey = (Family.TOKENS, Dims("proj_b", "gpt-4o"), ("input", "text", "default"))
+
+
+def test_a_month_starts_with_the_series_of_the_week_before_it_at_zero() -> None:
+    dec = ts("2026-12-01T00:00:00")
+    now = dec + 180  # 00:03 on the 1st: nothing used yet this month
+    assert history_start(now) == dec - LOOKBACK == ts("2026-11-24T00:00:00")
+    days = {
+        dec - 8 * DAY: {OLD_MODEL: 7.0},  # before the lookback: not known
+        dec - 2 * DAY: {TOKENS_IN: 50.0, TOKENS_OUT: 5.0},
+    }
+    ledger = Ledger()
+    ledger.apply(fetch(dec - 8 * DAY, now, days), now)
+    assert ledger.totals == {TOKENS_IN: 0.0, TOKENS_OUT: 0.0}
+    # Later polls read only the recent days; the known series stay, at their month's value.
+    later = dec + DAY
+    ledger.apply(fetch(dec, later, {dec: {TOKENS_IN: 3.0}}), later, settled_before=dec)
+    assert ledger.totals == {TOKENS_IN: 3.0, TOKENS_OUT: 0.0}
+    # A restart reads the same days and publishes the same series.
+    restarted = Ledger()
+    restarted.apply(fetch(history_start(later), later, {**days, dec: {TOKENS_IN: 3.0}}), later)
+    assert restarted.totals == ledger.totals
+    # The next month knows only what its own week before had.
+    jan = ts("2027-01-01T00:00:00")
+    ledger.apply(fetch(jan - LOOKBACK, jan + 60, {jan - DAY: {TOKENS_OUT: 1.0}}), jan + 60)
+    assert ledger.totals == {TOKENS_OUT: 0.0}
 
 
 def test_refetched_window_replaces_days_instead_of_adding() -> None:
@@ -167,8 +196,11 @@ def test_days_before_settled_before_are_folded_at_once() -> None:
     ledger.apply(fetch(NOV, now, days), now, settled_before=NOV + 3 * DAY)
     assert sorted(ledger.days[Dataset.USAGE]) == [NOV + 3 * DAY, NOV + 4 * DAY, NOV + 5 * DAY]
     assert ledger.totals == {TOKENS_IN: 6.0}
-    ledger.apply(fetch(NOV + 3 * DAY, now + 60, {NOV + 5 * DAY: {TOKENS_IN: 2.0}}), now + 60,
-                 settled_before=NOV + 3 * DAY)
+    ledger.apply(
+        fetch(NOV + 3 * DAY, now + 60, {NOV + 5 * DAY: {TOKENS_IN: 2.0}}),
+        now + 60,
+        settled_before=NOV + 3 * DAY,
+    )
     assert ledger.totals == {TOKENS_IN: 6.0}  # two days came back empty: a revision, kept higher
     assert ledger.revisions == 1
     with pytest.raises(ValueError, match="settled"):

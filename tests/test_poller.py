@@ -211,8 +211,9 @@ def test_first_poll_publishes_month_to_date_including_today(
             }.items()
         )
     }
+    # The month and the week before it (the series the month starts at 0, weekly budgets).
     first = org.completions.calls[0].request.url.params
-    assert (first["start_time"], first["end_time"]) == (str(NOV), str(NOV + 26 * DAY))
+    assert (first["start_time"], first["end_time"]) == (str(NOV - 7 * DAY), str(NOV + 26 * DAY))
 
 
 @respx.mock(assert_all_mocked=True)
@@ -384,7 +385,7 @@ def test_new_month_resets_and_refetches_from_its_start(
     clock.now = dec + 600
     run(poller.poll_once())
     # A first poll of the month also reads the week before it (weekly budgets, forecasts).
-    assert org.completions.calls[-1].request.url.params["start_time"] == str(dec - 6 * DAY)
+    assert org.completions.calls[-1].request.url.params["start_time"] == str(dec - 7 * DAY)
     assert tokens(store.current, "input") == 3 and billed(store.current) == 0.5
     created = {
         s.value for s in samples(store.current, openmetrics=True) if s.name.endswith("_created")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.ledger import SPEND_HISTORY, month_start
+from exporter.ledger import history_start
 from exporter.records import TokenType
 
 TOKEN_TYPES: tuple[str, ...] = tuple(t.value for t in TokenType)
@@ -68,7 +68,7 @@ class FieldError:
 
 def retention_start(now: float) -> int:
     """Oldest accepted timestamp: the month start minus the week budgets and forecasts need."""
-    return month_start(now) - SPEND_HISTORY
+    return history_start(now)
 
 
 class _Invalid(Exception):
