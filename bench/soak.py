@@ -7,8 +7,9 @@ time) and exits non-zero if a check failed. ``tests/integration/test_soak.py``
 runs a short version of the same soak.
 
 Checks: the process never dies; every scrape answers 200; no counter ever
-decreases within a month; after the faults stop, the values equal the
-simulator's fault-free ground truth; RSS and open file descriptors stay flat
+decreases within a month (OpenMetrics ``_created``, the month start, tells the
+months apart); after the faults stop, the values equal the simulator's
+fault-free ground truth; RSS and open file descriptors stay flat
 (the last third's maximum at most the first third's maximum plus a margin).
 """
 
@@ -30,14 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.ledger import month_start  # noqa: E402
 from exporter.simulator import Simulator  # noqa: E402
+from tests.integration.exporter_process import clock_env  # noqa: E402
+from tests.integration.series import month_to_date  # noqa: E402
 from tests.integration.test_against_simulator import (  # noqa: E402
     expected_series,
     series_only,
@@ -96,6 +98,8 @@ class SoakReport:
     final_series: int = 0
     provider_errors: dict[str, float] = field(default_factory=dict)
     secret_in_log: bool = False
+    months: set[float] = field(default_factory=set)
+    """Month starts the token counters were scraped in (their ``_created``)."""
 
     @property
     def faults_injected(self) -> int:
@@ -171,16 +175,28 @@ def _proc_status(pid: int) -> tuple[int, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _parse(text: str) -> tuple[Samples, set[str]]:
-    """Samples by name and label set, and the names of monotonic samples."""
+OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
+
+
+def _parse(text: str) -> tuple[Samples, dict[tuple[str, Labels], float]]:
+    """Samples by name and label set, and the ``_created`` (for usage counters, the month start)
+    of each counter and histogram sample by (sample name, labels)."""
     samples: Samples = {}
-    monotonic: set[str] = set()
+    monotonic: list[tuple[str, Labels, str]] = []  # sample name, labels, family name
+    starts: dict[tuple[str, Labels], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+            labels = frozenset(sample.labels.items())
+            if sample.name == family.name + "_created":
+                starts[family.name, labels] = sample.value
+                continue
+            samples.setdefault(sample.name, {})[labels] = sample.value
             if family.type in ("counter", "histogram"):
-                monotonic.add(sample.name)
-    return samples, monotonic
+                monotonic.append((sample.name, labels, family.name))
+    return samples, {
+        (name, labels): starts.get((family, frozenset(p for p in labels if p[0] != "le")), 0.0)
+        for name, labels, family in monotonic
+    }
 
 
 class _Scraper:
@@ -189,8 +205,7 @@ class _Scraper:
     def __init__(self, url: str, report: SoakReport) -> None:
         self._url = url
         self._report = report
-        self._highest: dict[tuple[str, Labels], float] = {}
-        self._month = month_start(time.time())
+        self._highest: dict[tuple[str, Labels, float], float] = {}
         self.last: Samples = {}
         self.stop = threading.Event()
 
@@ -201,7 +216,7 @@ class _Scraper:
 
     def scrape(self, client: httpx.Client) -> None:
         try:
-            response = client.get(self._url)
+            response = client.get(self._url, headers=OPENMETRICS)
         except httpx.HTTPError as exc:
             self._report.scrape_failures.append(f"{type(exc).__name__}: {exc}")
             time.sleep(0.1)
@@ -210,18 +225,18 @@ class _Scraper:
             self._report.scrape_failures.append(f"HTTP {response.status_code}")
             return
         self._report.scrapes += 1
-        samples, monotonic = _parse(response.text)
-        month = month_start(time.time())
-        if month != self._month:  # counters restart with the month
-            self._month, self._highest = month, {}
-        for name in monotonic:
-            for labels, value in samples.get(name, {}).items():
-                key = (name, labels)
-                previous = self._highest.get(key)
-                if previous is not None and value < previous:
-                    self._report.decreases.append(f"{name}{dict(labels)}: {previous} -> {value}")
-                if previous is None or value > previous:
-                    self._highest[key] = value
+        samples, created = _parse(response.text)
+        # A counter restarts with the month: its _created tells which month a value belongs to.
+        for (name, labels), start in created.items():
+            if name == "aicost_tokens_total":
+                self._report.months.add(start)
+            value = samples[name][labels]
+            key = (name, labels, start)
+            previous = self._highest.get(key)
+            if previous is not None and value < previous:
+                self._report.decreases.append(f"{name}{dict(labels)}: {previous} -> {value}")
+            if previous is None or value > previous:
+                self._highest[key] = value
         self.last = samples
 
 
@@ -232,7 +247,9 @@ def _inject_faults(
     rng: random.Random,
     failing_until: float,
 ) -> None:
-    while not stop.wait(rng.uniform(0.3, 1.2)):
+    # time.sleep, not stop.wait(timeout): under libfaketime a timed wait never wakes.
+    while not stop.is_set():
+        time.sleep(rng.uniform(0.3, 1.2))
         kinds = RETRIED + (FAILING if time.monotonic() < failing_until else ())
         kind = rng.choice(kinds)
         provider = rng.choice(sorted(ENDPOINTS))
@@ -259,13 +276,24 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 def run_soak(
-    seconds: float, workdir: Path, *, seed: int = 11, settle_timeout: float = 60.0
+    seconds: float,
+    workdir: Path,
+    *,
+    seed: int = 11,
+    settle_timeout: float = 60.0,
+    start: float | None = None,
 ) -> SoakReport:
-    """Run the soak for ``seconds`` of faults, then let it settle and compare with the oracle."""
+    """Run the soak for ``seconds`` of faults, then let it settle and compare with the oracle.
+
+    With ``start``, the simulator's and the exporter's clocks start at that moment and run
+    (libfaketime for the exporter); otherwise both follow the real clock.
+    """
     report = SoakReport()
     rng = random.Random(seed)
     sim = Simulator(seed=seed)
     sim.start("127.0.0.1", 0)
+    if start is not None:
+        sim.set_now(start, running=True)
     config = workdir / "soak.yaml"
     config.write_text(CONFIG.format(openai=sim.openai_base_url, anthropic=sim.anthropic_base_url))
     port = _free_port()
@@ -274,6 +302,7 @@ def run_soak(
         **os.environ,
         "SOAK_OPENAI_KEY": sim.openai_key,
         "SOAK_ANTHROPIC_KEY": sim.anthropic_key,
+        **({} if start is None else clock_env(start, ticking=True)),
     }
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -319,7 +348,7 @@ def run_soak(
                 time.sleep(0.5)
             stop_faults.set()
             sim.clear_faults()
-            frozen = float(int(time.time()))
+            frozen = float(int(sim.now()))
             sim.set_now(frozen)
 
             def settled() -> bool:
@@ -333,13 +362,13 @@ def run_soak(
                 )
             scraper.stop.set()
             for thread in threads:
-                thread.join(10)
+                thread.join()  # each ends within one scrape or fault; a timed join hangs
             if process.poll() is not None:
                 report.died = f"exit code {process.returncode}"
             else:
                 with httpx.Client(timeout=5) as client:
                     scraper.scrape(client)
-                _compare(sim, frozen, scraper.last, report)
+                _compare(sim, scraper.last, report)
                 process.send_signal(signal.SIGTERM)
                 report.exit_code = process.wait(timeout=15)
         finally:
@@ -362,15 +391,13 @@ def _ready(url: str) -> bool:
         return False
 
 
-def _compare(sim: Simulator, frozen: float, samples: Samples, report: SoakReport) -> None:
+def _compare(sim: Simulator, samples: Samples, report: SoakReport) -> None:
+    """Count the poll errors and compare the values with the oracle of the frozen simulator."""
     errors = samples.get("aicost_collector_errors_total", {})
     for labels, value in errors.items():
         reason = dict(labels)["reason"]
         report.provider_errors[reason] = report.provider_errors.get(reason, 0.0) + value
-    start = month_start(frozen)
-    if start != month_start(time.time()):
-        return  # the month turned during the soak: the oracle's month is gone
-    expected = expected_series(sim, start, int(frozen) + 1)
+    expected = month_to_date(expected_series, sim)
     actual = series_only(samples)
     for name, series in expected.items():
         for labels, value in series.items():

@@ -71,7 +71,7 @@ LOG_SIZE = 10_000
 class Simulator:
     """Fake OpenAI and Anthropic admin usage/cost APIs over real HTTP.
 
-    ``now=None`` follows the real clock; :meth:`set_now` freezes it.
+    ``now=None`` follows the real clock; :meth:`set_now` freezes it or starts it at a moment.
     """
 
     def __init__(
@@ -91,6 +91,7 @@ class Simulator:
         self.github_data = GitHubData(seed)
         self.claude_code_data = ClaudeCodeData(seed)
         self._now = now
+        self._running_since: float | None = None
         self._keys = {OPENAI: openai_key, ANTHROPIC: anthropic_key, GITHUB: github_token}
         self.more_data = MoreData(seed)
         self._keys.update(
@@ -166,11 +167,17 @@ class Simulator:
     # ------------------------------------------------------------------ clock
     def now(self) -> float:
         """The simulated current time (Unix seconds)."""
-        return time.time() if self._now is None else self._now
+        if self._now is None:
+            return time.time()
+        if self._running_since is None:
+            return self._now
+        return self._now + time.monotonic() - self._running_since
 
-    def set_now(self, ts: float | None) -> None:
-        """Freeze the clock at ``ts`` (``None`` returns to the real clock)."""
+    def set_now(self, ts: float | None, *, running: bool = False) -> None:
+        """Freeze the clock at ``ts``, or with ``running`` start it there and let it run
+        (``None`` returns to the real clock)."""
         self._now = ts
+        self._running_since = time.monotonic() if running and ts is not None else None
 
     # -------------------------------------------------------------- lifecycle
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:

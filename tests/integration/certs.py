@@ -41,6 +41,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+VALIDITY = datetime.timedelta(days=5 * 366)
+
+
 def _cert(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
@@ -56,8 +59,10 @@ def _cert(
         .issuer_name(issuer.subject if issuer is not None else _name(subject))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
+        # Valid for years either side of now: the Go servers keep the real clock when the suite
+        # runs under libfaketime, so no test may need two processes' clocks to agree.
+        .not_valid_before(now - VALIDITY)
+        .not_valid_after(now + VALIDITY)
     )
     if issuer is None:
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import socket
@@ -14,7 +15,34 @@ from types import TracebackType
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import real_binary
+
 Labels = frozenset[tuple[str, str]]
+
+
+def libfaketime() -> str:
+    """Path of Debian's libfaketime (package ``faketime``); its absence fails the test."""
+    real_binary("faketime")  # the same package: a missing one fails with the install hint
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    assert found, "libfaketime.so.1 not found: run `make system-packages`"
+    return found[0]
+
+
+def clock_env(moment: float, *, ticking: bool = False) -> dict[str, str]:
+    """Environment that pins a child process's wall clock at ``moment`` with libfaketime.
+
+    Frozen there, or with ``ticking`` started there and running. Only the wall clock: the monotonic
+    clock stays real, so timers and the poll loop behave as usual (and libfaketime 0.9.10 never
+    wakes a timed wait on a faked one). The process itself is the child, so signals reach it.
+    """
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
+    return {
+        "LD_PRELOAD": libfaketime(),
+        "FAKETIME": ("@" if ticking else "") + stamp,
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_DONT_RESET": "1",
+        "TZ": "UTC",
+    }
 
 
 def free_port() -> int:
@@ -24,26 +52,41 @@ def free_port() -> int:
 
 
 class ExporterProcess:
-    """``python -m exporter run`` with a config file, stopped with SIGTERM."""
+    """``python -m exporter run`` with a config file, stopped with SIGTERM.
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+    With ``now``, the exporter's clock is pinned at that moment: frozen, or with ``ticking``
+    started there (see :func:`clock_env`).
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str],
+        log: Path,
+        *,
+        now: float | None = None,
+        ticking: bool = False,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log
         self._log = log.open("ab")
+        command = [
+            sys.executable,
+            "-m",
+            "exporter",
+            "run",
+            "--config.file",
+            str(config),
+            "--web.listen-address",
+            f"127.0.0.1:{self.port}",
+            "--log.level",
+            "debug",
+        ]
+        if now is not None:
+            env = {**clock_env(now, ticking=ticking), **env}
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                "run",
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{self.port}",
-                "--log.level",
-                "debug",
-            ],
+            command,
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,

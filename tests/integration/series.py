@@ -1,15 +1,20 @@
-"""Shared helpers of the integration tests: a frozen simulator and series comparison."""
+"""Shared helpers of the integration tests: pinned moments, a frozen simulator, series comparison.
+
+Time is an input of these tests. The simulator is frozen at a moment and the exporter process runs
+with its clock frozen at the same moment (``ExporterProcess(now=sim.now())``, libfaketime), so an
+expectation never depends on when the suite runs, and two clocks never straddle a day or a month.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from calendar import timegm
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from exporter.ledger import month_start
-from exporter.records import DAY
+from exporter.ledger import LOOKBACK, month_start
 from exporter.simulator import Simulator
 
 from .exporter_process import Labels
@@ -18,23 +23,51 @@ Series = dict[str, dict[Labels, float]]
 """Samples by metric name, then by label set (as ExporterProcess.scrape returns them)."""
 
 
-def frozen_simulator(seed: int) -> Iterator[Simulator]:
-    """A started simulator frozen a little in the past, so every value is final and known."""
+def utc(text: str) -> int:
+    """Unix seconds of ``YYYY-MM-DDTHH:MM:SS`` in UTC."""
+    return timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+
+
+MOMENTS = {
+    # A moment of the day the suite runs, frozen like the others.
+    "today": int(time.time()) - 120,
+    # The first minutes of a year: the first poll reads last year's December for the known series.
+    "new-year": utc("2027-01-01T00:03:00"),
+    # The 1st-6th of a month: weekly budgets and forecasts reach into the previous month.
+    "month-day-3": utc("2027-03-03T08:30:00"),
+    "mid-month": utc("2027-05-14T15:30:00"),
+    # Minutes before a month (of 28 days) ends.
+    "month-end": utc("2027-02-28T23:57:00"),
+    "leap-day": utc("2028-02-29T12:00:00"),
+}
+"""Moments every clock-sensitive integration test runs at: ``parametrize("moment", ...)``."""
+PINNED = pytest.mark.parametrize("moment", list(MOMENTS.values()), ids=list(MOMENTS))
+
+
+def frozen_simulator(seed: int, moment: float) -> Iterator[Simulator]:
+    """A started simulator frozen at ``moment``, so every value is final and known."""
     simulator = Simulator(seed=seed)
-    simulator.set_now(float(int(time.time()) - 120))
+    simulator.set_now(float(moment))
     simulator.start("127.0.0.1", 0)
     yield simulator
     simulator.stop()
 
 
-def frozen_window(sim: Simulator, *, same_day: bool = False) -> tuple[int, int]:
-    """``[month start, frozen now]``; skips (saying why) when the clocks straddle a boundary."""
+def frozen_window(sim: Simulator) -> tuple[int, int]:
+    """``[month start, frozen now]``: the month to date of an exporter frozen at ``sim.now()``."""
     now = int(sim.now())
-    if month_start(now) != month_start(time.time()):
-        pytest.skip("the simulator's frozen clock and the exporter's are in different months")
-    if same_day and now // DAY != int(time.time()) // DAY:
-        pytest.skip("the simulator's frozen clock and the exporter's are on different days")
     return month_start(now), now + 1
+
+
+def month_to_date(expected: Callable[[Simulator, int, int], Series], sim: Simulator) -> Series:
+    """What /metrics must show at ``sim.now()``: the month's series by ``expected``, and at 0 every
+    series the account had in the days before the month start that the exporter reads."""
+    start, end = frozen_window(sim)
+    out = expected(sim, start, end)
+    for metric, series in expected(sim, start - LOOKBACK, start).items():
+        for labels in series:
+            out.setdefault(metric, {}).setdefault(labels, 0.0)
+    return out
 
 
 def assert_same(actual: Series, expected: Series) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -21,8 +22,8 @@ from exporter.ledger import month_start
 from exporter.metrics import MetricDef
 from exporter.simulator import Simulator
 
-from .exporter_process import ExporterProcess, Labels, free_port
-from .series import assert_same, frozen_simulator, frozen_window
+from .exporter_process import ExporterProcess, Labels, clock_env, free_port
+from .series import PINNED, assert_same, frozen_simulator, month_to_date
 
 pytestmark = pytest.mark.integration
 
@@ -115,8 +116,8 @@ def series_only(samples: dict[str, dict[Labels, float]]) -> dict[str, dict[Label
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    yield from frozen_simulator(seed=7)
+def sim(moment: int) -> Iterator[Simulator]:
+    yield from frozen_simulator(seed=7, moment=moment)
 
 
 @pytest.fixture
@@ -131,12 +132,13 @@ def env(sim: Simulator) -> dict[str, str]:
     return {"IT_OPENAI_KEY": sim.openai_key, "IT_ANTHROPIC_KEY": sim.anthropic_key}
 
 
+@PINNED
 def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim))
-    assert expected["aicost_billed_cost_usd_total"], "the simulator served no cost this month"
-    with ExporterProcess(config, env, tmp_path / "run1.log") as exporter:
+    expected = month_to_date(expected_series, sim)
+    assert expected["aicost_billed_cost_usd_total"], "the simulator served no cost"
+    with ExporterProcess(config, env, tmp_path / "run1.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         first = exporter.scrape()
         assert_same(series_only(first), expected)
@@ -160,7 +162,7 @@ def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
         assert exporter.stop() == 0
         log = exporter.log
     assert sim.openai_key not in log and sim.anthropic_key not in log
-    with ExporterProcess(config, env, tmp_path / "run2.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "run2.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         assert series_only(exporter.scrape()) == series_only(first)
         assert exporter.stop() == 0
@@ -169,12 +171,12 @@ def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
 def test_faults_end_with_correct_values_and_counted_errors(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim))
+    expected = month_to_date(expected_series, sim)
     sim.inject("openai", "/organization/usage/completions", "429", retry_after=1)
     sim.inject("openai", "/organization/costs", "500", times=2)
     sim.inject("openai", "/organization/usage/embeddings", "slow", delay=1.0)
     sim.inject("anthropic", "/v1/organizations/cost_report", "malformed")
-    with ExporterProcess(config, env, tmp_path / "faults.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "faults.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         first = exporter.scrape()
         base_oai = {("provider", "openai"), ("account", "oai")}
@@ -215,7 +217,7 @@ def test_faults_end_with_correct_values_and_counted_errors(
 def test_real_exposition_passes_promtool_lint_and_openmetrics_parser(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path, promtool: str
 ) -> None:
-    with ExporterProcess(config, env, tmp_path / "lint.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "lint.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         text = httpx.get(exporter.url + "/metrics").text
         result = subprocess.run(
@@ -230,15 +232,20 @@ def test_real_exposition_passes_promtool_lint_and_openmetrics_parser(
         families = {f.name: f for f in openmetrics_families(om)}
         assert families["aicost_tokens"].type == "counter"
         created = [s for s in families["aicost_tokens"].samples if s.name.endswith("_created")]
-        assert created and {s.value for s in created} == {float(month_start(time.time()))}
+        assert created and {s.value for s in created} == {float(month_start(sim.now()))}
         assert exporter.stop() == 0
 
 
-def test_demo_command_shows_every_family_and_stops_cleanly(tmp_path: Path) -> None:
+@PINNED
+def test_demo_command_shows_every_family_and_stops_cleanly(tmp_path: Path, moment: int) -> None:
+    # The demo's clock starts at the moment and runs: on the 1st of a month too, every family
+    # shows (at 0 for the series the week before the month had), so no panel is empty.
     port = free_port()
     log = (tmp_path / "demo.log").open("wb")
+    command = [sys.executable, "-m", "exporter", "demo", f"--web.listen-address=127.0.0.1:{port}"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}"],
+        command,
+        env={**os.environ, **clock_env(moment, ticking=True)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -255,15 +262,23 @@ def test_demo_command_shows_every_family_and_stops_cleanly(tmp_path: Path) -> No
         text = httpx.get(url + "/metrics").text
         lines = [line for line in text.splitlines() if not line.startswith("#")]
         definitions = [v for v in vars(metrics).values() if isinstance(v, MetricDef)]
-        for definition in (d for d in definitions if d is not metrics.UNPRICED_TOKENS):
-            family = definition.name + {"counter": "_total", "histogram": "_count"}.get(
-                definition.type, ""
+        missing = [
+            family
+            for family in (
+                d.name + {"counter": "_total", "histogram": "_count"}.get(d.type, "")
+                for d in definitions
+                if d is not metrics.UNPRICED_TOKENS
             )
-            assert any(line.startswith((family + "{", family + " ")) for line in lines), family
+            if not any(line.startswith((family + "{", family + " ")) for line in lines)
+        ]
+        assert missing == []
         # Every model the simulated providers use has a price: nothing is left unpriced.
         assert not [line for line in lines if line.startswith("aicost_unpriced_tokens_total")]
         assert 'aicost_collector_up{account="openai-demo",provider="openai"} 1.0' in text
         assert 'aicost_collector_up{account="anthropic-demo",provider="anthropic"} 1.0' in text
+        # The demo has no file to reload: a clear refusal, not a server error.
+        reload = httpx.post(url + "/-/reload")
+        assert reload.status_code == 403 and "--config.file" in reload.text
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:

@@ -14,7 +14,7 @@ import pytest
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess, Labels
-from .series import Series, assert_same, frozen_simulator, frozen_window
+from .series import PINNED, Series, assert_same, frozen_simulator, month_to_date
 
 pytestmark = pytest.mark.integration
 
@@ -112,8 +112,8 @@ def mine(samples: Series) -> Series:
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    yield from frozen_simulator(seed=11)
+def sim(moment: int) -> Iterator[Simulator]:
+    yield from frozen_simulator(seed=11, moment=moment)
 
 
 @pytest.fixture
@@ -139,28 +139,26 @@ def env(sim: Simulator) -> dict[str, str]:
     }
 
 
+@PINNED
 def test_values_equal_the_simulators_truth_faults_retried_restart_reproduces(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim))
+    expected = month_to_date(expected_series, sim)
     assert expected["aicost_tokens_total"], "the simulator served no tokens this month"
     sim.inject("openrouter", "/activity", "500")
     sim.inject("groq", "/api/v1/query_range", "503", after=1)
     sim.inject("deepseek", "/user/balance", "429", retry_after=0)
-    with ExporterProcess(config, env, tmp_path / "run1.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "run1.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         first = exporter.scrape()
         assert_same(mine(first), expected)
         # Today's spend, known only from the key counters, counts toward day budgets.
         spend = {dict(k)["budget"]: v for k, v in first["aicost_budget_spend_usd"].items()}
-        if int(time.time()) // 86_400 == int(sim.now()) // 86_400:
-            assert math.isclose(
-                spend["openrouter-today"],
-                expected["aicost_billed_cost_today_usd"][
-                    _labels(provider="openrouter", account="or")
-                ],
-                rel_tol=1e-9,
-            )
+        assert math.isclose(
+            spend["openrouter-today"],
+            expected["aicost_billed_cost_today_usd"][_labels(provider="openrouter", account="or")],
+            rel_tol=1e-9,
+        )
         up = {dict(k)["account"]: v for k, v in first["aicost_collector_up"].items()}
         assert (up["or"], up["ds"], up["groq"], up["groq-free"]) == (1.0, 1.0, 1.0, 0.0)
         calls = first["aicost_api_requests_total"]
@@ -181,14 +179,14 @@ def test_values_equal_the_simulators_truth_faults_retried_restart_reproduces(
             (dict(k)["account"], dict(k)["dataset"]): v
             for k, v in first["aicost_data_watermark_timestamp_seconds"].items()
         }
-        today = int(time.time()) // 86_400 * 86_400
+        today = int(sim.now()) // 86_400 * 86_400
         assert watermarks[("or", "usage")] == watermarks[("or", "cost")] == float(today)
         assert ("ds", "usage") not in watermarks  # DeepSeek has no usage history
         assert exporter.stop() == 0
         log = exporter.log
     for key in env.values():
         assert key not in log
-    with ExporterProcess(config, env, tmp_path / "run2.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "run2.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         assert mine(exporter.scrape()) == mine(first)
         assert exporter.stop() == 0

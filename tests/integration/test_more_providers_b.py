@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.ledger import month_start
+from exporter.ledger import history_start
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess
-from .series import Series, assert_same, frozen_simulator, frozen_window
+from .series import PINNED, Series, assert_same, frozen_simulator, month_to_date
 
 pytestmark = pytest.mark.integration
 
@@ -139,8 +139,8 @@ def relevant(samples: Series) -> Series:
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    yield from frozen_simulator(seed=11)
+def sim(moment: int) -> Iterator[Simulator]:
+    yield from frozen_simulator(seed=11, moment=moment)
 
 
 @pytest.fixture
@@ -162,12 +162,13 @@ def env(sim: Simulator) -> dict[str, str]:
     return {"IT_GITHUB_TOKEN": sim.github_token, "IT_ANTHROPIC_KEY": sim.anthropic_key}
 
 
+@PINNED
 def test_metrics_equal_the_simulator_ground_truth(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim, same_day=True))
+    expected = month_to_date(expected_series, sim)
     assert expected["aicost_billed_cost_usd_total"], "seats are billed every day"
-    with ExporterProcess(config, env, tmp_path / "run.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "run.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         samples = exporter.scrape()
         assert {v for k, v in samples["aicost_collector_up"].items()} == {1.0}
@@ -182,20 +183,20 @@ def test_metrics_equal_the_simulator_ground_truth(
         assert exporter.stop() == 0
         log = exporter.log
     assert sim.github_token not in log and sim.anthropic_key not in log
-    # One Claude Code request per day of the month so far, per account (pages: 1 each).
-    days = (int(sim.now()) - month_start(int(sim.now()))) // 86_400 + 1
+    # One Claude Code request per day a first poll reads, per account (pages: 1 each).
+    days = (int(sim.now()) - history_start(sim.now())) // 86_400 + 1
     assert sim.request_count("anthropic", "/v1/organizations/usage_report/claude_code") == 2 * days
 
 
 def test_faults_are_retried_or_fail_the_poll_then_recover(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim, same_day=True))
+    expected = month_to_date(expected_series, sim)
     org = sim.github_organizations[0]
     premium = f"/organizations/{org}/settings/billing/premium_request/usage"
     sim.inject("github", premium, "500", times=2)
     sim.inject("github", "/enterprises/octo-ent/settings/billing/usage", "401")
-    with ExporterProcess(config, env, tmp_path / "faults.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "faults.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         first = exporter.scrape()
         org_base = {("provider", "github_copilot"), ("account", "gh-org")}
@@ -216,9 +217,9 @@ def test_faults_are_retried_or_fail_the_poll_then_recover(
 def test_claude_code_malformed_page_publishes_nothing_partial(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    expected = expected_series(sim, *frozen_window(sim, same_day=True))
+    expected = month_to_date(expected_series, sim)
     sim.inject("anthropic", "/v1/organizations/usage_report/claude_code", "malformed")
-    with ExporterProcess(config, env, tmp_path / "cc.log") as exporter:
+    with ExporterProcess(config, env, tmp_path / "cc.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         first = exporter.scrape()
         up = first["aicost_collector_up"]

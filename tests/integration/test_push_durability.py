@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from .exporter_process import ExporterProcess, Labels
+from .series import PINNED
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +32,8 @@ SERIES = {
 }
 
 
-def write_config(tmp_path: Path) -> Path:
-    today = datetime.now(UTC)
+def write_config(tmp_path: Path, moment: int) -> Path:
+    today = datetime.fromtimestamp(moment, UTC)
     config = tmp_path / "config.yaml"
     config.write_text(
         f"""
@@ -61,8 +62,8 @@ budgets:
     return config
 
 
-def batch(n: int, size: int = 20) -> dict[str, Any]:
-    stamp = time.time() - 120
+def batch(n: int, moment: int, size: int = 20) -> dict[str, Any]:
+    stamp = moment - 120
     return {
         "events": [
             {
@@ -97,12 +98,13 @@ def shows(requests: int) -> Any:
     return check
 
 
-def test_acknowledged_batches_survive_sigkill(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
+@PINNED
+def test_acknowledged_batches_survive_sigkill(tmp_path: Path, moment: int) -> None:
+    config = write_config(tmp_path, moment)
     log = tmp_path / "exporter.log"
     acknowledged = 0
     for round_ in range(3):
-        with ExporterProcess(config, {}, log) as exporter:
+        with ExporterProcess(config, {}, log, now=moment, ticking=True) as exporter:
             exporter.wait_ready()
             samples = exporter.wait_until(shows(acknowledged * 20), timeout=30)
             # Everything acknowledged before the last SIGKILL is there, nothing twice.
@@ -123,10 +125,10 @@ def test_acknowledged_batches_survive_sigkill(tmp_path: Path) -> None:
                 200 + acknowledged * 20 * 0.25)  # fmt: skip
             if round_:
                 # A retry of the batch acknowledged just before the kill is all duplicates.
-                retry = push(exporter.url, batch(acknowledged - 1))
+                retry = push(exporter.url, batch(acknowledged - 1, moment))
                 assert retry.json() == {"accepted": 0, "duplicates": 20}
             for _ in range(2):
-                response = push(exporter.url, batch(acknowledged))
+                response = push(exporter.url, batch(acknowledged, moment))
                 assert response.status_code == 200, response.text
                 assert response.json() == {"accepted": 20, "duplicates": 0}
                 acknowledged += 1
@@ -135,12 +137,14 @@ def test_acknowledged_batches_survive_sigkill(tmp_path: Path) -> None:
     assert TOKEN not in log.read_text()
 
 
-def test_sigkill_while_pushing_then_retry_counts_everything_once(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
+def test_sigkill_while_pushing_then_retry_counts_everything_once(
+    tmp_path: Path, moment: int
+) -> None:
+    config = write_config(tmp_path, moment)
     log = tmp_path / "exporter.log"
     sent: list[int] = []
     unacknowledged: list[int] = []
-    with ExporterProcess(config, {}, log) as exporter:
+    with ExporterProcess(config, {}, log, now=moment, ticking=True) as exporter:
         exporter.wait_ready()
         stop = threading.Event()
 
@@ -148,7 +152,7 @@ def test_sigkill_while_pushing_then_retry_counts_everything_once(tmp_path: Path)
             n = 0
             while not stop.is_set():
                 try:
-                    response = push(exporter.url, batch(n, size=50))
+                    response = push(exporter.url, batch(n, moment, size=50))
                 except httpx.TransportError:
                     unacknowledged.append(n)
                     return
@@ -166,7 +170,7 @@ def test_sigkill_while_pushing_then_retry_counts_everything_once(tmp_path: Path)
         stop.set()
         thread.join()
     assert len(sent) >= 10
-    with ExporterProcess(config, {}, log) as exporter:
+    with ExporterProcess(config, {}, log, now=moment, ticking=True) as exporter:
         exporter.wait_ready()
         samples = exporter.wait_until(
             lambda s: value(s, "aicost_requests_total", service_tier="default") >= len(sent) * 50
@@ -176,7 +180,7 @@ def test_sigkill_while_pushing_then_retry_counts_everything_once(tmp_path: Path)
         assert shown in (len(sent) * 50, (len(sent) + len(unacknowledged)) * 50)
         # The client retries what it got no answer for; then everything counts exactly once.
         for n in unacknowledged:
-            response = push(exporter.url, batch(n, size=50))
+            response = push(exporter.url, batch(n, moment, size=50))
             assert response.status_code == 200
             assert response.json()["accepted"] + response.json()["duplicates"] == 50
         total = (len(sent) + len(unacknowledged)) * 50

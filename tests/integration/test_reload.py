@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess, Labels
+from .series import frozen_simulator
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +47,8 @@ def config_text(
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = Simulator(seed=3)
-    simulator.set_now(float(int(time.time()) - 120))
-    simulator.start("127.0.0.1", 0)
-    yield simulator
-    simulator.stop()
+def sim(moment: int) -> Iterator[Simulator]:
+    yield from frozen_simulator(seed=3, moment=moment)
 
 
 def accounts_of(samples: dict[str, dict[Labels, float]]) -> set[str]:
@@ -73,7 +69,10 @@ def test_reload_keeps_unchanged_accounts_without_a_gap_and_refuses_bad_files(
     config = tmp_path / "config.yaml"
     config.write_text(config_text(sim, ["oai", "ant"]))
     env = {"K_OPENAI": sim.openai_key, "K_ANTHROPIC": sim.anthropic_key}
-    with ExporterProcess(config, env, tmp_path / "reload.log") as exporter:
+    # The exporter's clock runs (from the simulator's moment): reload timestamps must advance.
+    with ExporterProcess(
+        config, env, tmp_path / "reload.log", now=sim.now(), ticking=True
+    ) as exporter:
         exporter.wait_ready()
         before = exporter.scrape()
         kept = series_of(before, "oai")
