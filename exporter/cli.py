@@ -206,7 +206,8 @@ def _check(args: argparse.Namespace) -> int:
     web_ok, web_config = _load_web_config(args)
     if not web_ok:
         return 1
-    print(f"{args.config_file}: OK ({_account_count(config)} accounts)")
+    count = _account_count(config)
+    print(f"{args.config_file}: OK ({count} account{'' if count == 1 else 's'})")
     if web_config is not None:
         print(f"{args.web_config_file}: OK")
     return 0

@@ -28,7 +28,7 @@ def test_check_valid_config(tmp_path: Path) -> None:
     config.write_text(f"accounts:\n  - name: a\n    provider: openai\n    api_key: {SECRET}\n")
     result = cli("check", "--config.file", str(config))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"{config}: OK (1 accounts)\n"
+    assert result.stdout == f"{config}: OK (1 account)\n"
     assert "accounts[0].api_key: literal key" in result.stderr
     assert SECRET not in result.stdout + result.stderr
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from exporter import metrics
 from exporter.metrics import MetricDef
 from exporter.providers import PROVIDERS
+from exporter.scheduler import ERROR_REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,3 +30,16 @@ def test_every_provider_is_documented_and_in_the_readme() -> None:
     for name in PROVIDERS:
         assert f"`provider: {name}`" in providers, name
         assert f"| `{name}` |" in readme, name
+
+
+def _row(text: str, start: str) -> str:
+    (row,) = [line for line in text.splitlines() if line.startswith(start)]
+    return row
+
+
+def test_metrics_page_names_every_provider_and_error_reason() -> None:
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    providers = _row(text, "| `provider` |")
+    assert [name for name in PROVIDERS if f"`{name}`" not in providers] == []
+    errors = _row(text, "| `aicost_collector_errors_total` |")
+    assert [reason for reason in ERROR_REASONS if f"`{reason}`" not in errors] == []

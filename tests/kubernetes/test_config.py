@@ -76,7 +76,8 @@ def test_check_command_accepts_the_config(path: Path, tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"{copy}: OK ({len(key_files(path))} accounts)\n"
+    count = len(key_files(path))
+    assert result.stdout == f"{copy}: OK ({count} account{'' if count == 1 else 's'})\n"
     assert result.stderr == ""
 
 
