@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exporter.simulator import Simulator  # noqa: E402
-from tests.integration.exporter_process import clock_env  # noqa: E402
+from tests.integration.exporter_process import pinned_env  # noqa: E402
 from tests.integration.series import month_to_date  # noqa: E402
 from tests.integration.test_against_simulator import (  # noqa: E402
     expected_series,
@@ -299,10 +299,9 @@ def run_soak(
     port = _free_port()
     log_path = workdir / "soak-exporter.log"
     env = {
-        **os.environ,
+        **(dict(os.environ) if start is None else pinned_env(start, ticking=True)),
         "SOAK_OPENAI_KEY": sim.openai_key,
         "SOAK_ANTHROPIC_KEY": sim.anthropic_key,
-        **({} if start is None else clock_env(start, ticking=True)),
     }
     started = time.monotonic()
     with log_path.open("wb") as log:

@@ -28,19 +28,22 @@ def libfaketime() -> str:
     return found[0]
 
 
-def clock_env(moment: float, *, ticking: bool = False) -> dict[str, str]:
-    """Environment that pins a child process's wall clock at ``moment`` with libfaketime.
+def pinned_env(moment: float, *, ticking: bool = False) -> dict[str, str]:
+    """The environment for a child process whose wall clock libfaketime pins at ``moment``.
 
     Frozen there, or with ``ticking`` started there and running. Only the wall clock: the monotonic
     clock stays real, so timers and the poll loop behave as usual (and libfaketime 0.9.10 never
-    wakes a timed wait on a faked one). The process itself is the child, so signals reach it.
+    wakes a timed wait on a faked one). The settings of a libfaketime the suite itself runs under
+    (``faketime '2027-01-01 00:03' make test``) are left out: its shared start time would move the
+    child's. The process itself is the child, so signals reach it.
     """
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
     return {
+        **env,
         "LD_PRELOAD": libfaketime(),
         "FAKETIME": ("@" if ticking else "") + stamp,
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        "FAKETIME_DONT_RESET": "1",
         "TZ": "UTC",
     }
 
@@ -55,7 +58,7 @@ class ExporterProcess:
     """``python -m exporter run`` with a config file, stopped with SIGTERM.
 
     With ``now``, the exporter's clock is pinned at that moment: frozen, or with ``ticking``
-    started there (see :func:`clock_env`).
+    started there (see :func:`pinned_env`).
     """
 
     def __init__(
@@ -83,11 +86,10 @@ class ExporterProcess:
             "--log.level",
             "debug",
         ]
-        if now is not None:
-            env = {**clock_env(now, ticking=ticking), **env}
+        base = dict(os.environ) if now is None else pinned_env(now, ticking=ticking)
         self.process = subprocess.Popen(
             command,
-            env={**os.environ, **env},
+            env={**base, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

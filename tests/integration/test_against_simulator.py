@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from exporter.ledger import month_start
 from exporter.metrics import MetricDef
 from exporter.simulator import Simulator
 
-from .exporter_process import ExporterProcess, Labels, clock_env, free_port
+from .exporter_process import ExporterProcess, Labels, free_port, pinned_env
 from .series import PINNED, assert_same, frozen_simulator, month_to_date
 
 pytestmark = pytest.mark.integration
@@ -245,7 +244,7 @@ def test_demo_command_shows_every_family_and_stops_cleanly(tmp_path: Path, momen
     command = [sys.executable, "-m", "exporter", "demo", f"--web.listen-address=127.0.0.1:{port}"]
     process = subprocess.Popen(
         command,
-        env={**os.environ, **clock_env(moment, ticking=True)},
+        env=pinned_env(moment, ticking=True),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
