@@ -347,7 +347,11 @@ def run_soak(
                 time.sleep(0.5)
             stop_faults.set()
             sim.clear_faults()
-            frozen = float(int(sim.now()))
+            # Frozen where the clock is, not at the second before: the simulator serves the
+            # current hour up to its own now, so a poll in the last fraction of a second was
+            # already served more than the oracle of a truncated moment would count (the exporter
+            # rightly keeps the higher value; the comparison was off by one rounding step).
+            frozen = sim.now()
             sim.set_now(frozen)
 
             def settled() -> bool:

@@ -90,8 +90,8 @@ class Simulator:
         self.data = SyntheticData(seed)
         self.github_data = GitHubData(seed)
         self.claude_code_data = ClaudeCodeData(seed)
-        self._now = now
-        self._running_since: float | None = None
+        # (moment, monotonic time it started running at, or None when frozen); None: real clock
+        self._clock: tuple[float, float | None] | None = None if now is None else (now, None)
         self._keys = {OPENAI: openai_key, ANTHROPIC: anthropic_key, GITHUB: github_token}
         self.more_data = MoreData(seed)
         self._keys.update(
@@ -167,17 +167,16 @@ class Simulator:
     # ------------------------------------------------------------------ clock
     def now(self) -> float:
         """The simulated current time (Unix seconds)."""
-        if self._now is None:
+        clock = self._clock  # one read: set_now may run in another thread
+        if clock is None:
             return time.time()
-        if self._running_since is None:
-            return self._now
-        return self._now + time.monotonic() - self._running_since
+        ts, running_since = clock
+        return ts if running_since is None else ts + time.monotonic() - running_since
 
     def set_now(self, ts: float | None, *, running: bool = False) -> None:
         """Freeze the clock at ``ts``, or with ``running`` start it there and let it run
         (``None`` returns to the real clock)."""
-        self._now = ts
-        self._running_since = time.monotonic() if running and ts is not None else None
+        self._clock = None if ts is None else (ts, time.monotonic() if running else None)
 
     # -------------------------------------------------------------- lifecycle
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:

@@ -15,6 +15,7 @@ import yaml
 from exporter.simulator import Simulator
 from tests.conftest import real_binary
 from tests.integration.exporter_process import ExporterProcess, free_port
+from tests.integration.series import MOMENTS, frozen_simulator
 
 from .assets import (
     ALERTMANAGER_CONFIG,
@@ -112,10 +113,10 @@ def rewrite_alertmanager(path: Path, webhook: str) -> None:
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(seed=7)
-    simulator.start("127.0.0.1", 0)
-    yield simulator
-    simulator.stop()
+    # A pinned moment, so the budgets' spend is the same whatever day the suite runs (the 1st of a
+    # month at 00:03 has spent almost nothing). Prometheus keeps the real clock: nothing compares
+    # the two.
+    yield from frozen_simulator(seed=7, moment=MOMENTS["mid-month"])
 
 
 def query(prom: Server, expr: str) -> list[dict[str, Any]]:
@@ -157,7 +158,7 @@ def test_budget_alert_reaches_the_webhook_and_dashboards_have_data(
 
     with (
         WebhookReceiver() as webhook,
-        ExporterProcess(config, env, tmp_path / "exporter.log") as exporter,
+        ExporterProcess(config, env, tmp_path / "exporter.log", now=sim.now()) as exporter,
     ):
         rewrite_alertmanager(tmp_path / "alertmanager.yml", webhook.url)
         rewrite_rules(tmp_path / "rules")
