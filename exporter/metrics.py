@@ -230,8 +230,8 @@ DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.
 COST_RECONCILIATION = MetricDef(
     "aicost_cost_reconciliation_ratio",
     "gauge",
-    "Estimated cost divided by billed cost over the settled days of this month"
-    " (absent while billed cost is 0).",
+    "Estimated cost divided by billed cost over the settled days of this month and the 7 days"
+    " before it (absent unless both are positive).",
     ("provider", "account"),
 )
 

@@ -1,7 +1,7 @@
 """Background polling: one asyncio task per account, with backoff and Retry-After.
 
-A poll fetches the account's recent window (all of the month on the first
-poll), merges it into the account's ledger and publishes a new snapshot. A
+A poll fetches the account's recent window (on the first poll the month and the
+7 days before it), merges it into the account's ledger and publishes a new snapshot. A
 failed poll publishes only its status: the last good data stays on /metrics.
 """
 

@@ -2,7 +2,8 @@
 
 Opt-in per Anthropic account (``options: {claude_code: true}``). The report answers one
 UTC day per request, one record per actor, so a window of N days costs N request
-series (a month's first poll up to 31); steady-state polls re-read only the settle window.
+series (a first poll, the month and the 7 days before it, up to 38); steady-state polls re-read
+only the settle window.
 
 Double counting: for ``customer_type == "api"`` Claude Code calls the Claude API with the
 organization's keys, so its tokens are already in the messages usage report that

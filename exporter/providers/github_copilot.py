@@ -9,7 +9,8 @@ Two endpoints per organization (``/organizations/{org}/...``) or enterprise
   products (Actions, Packages, ...) are dropped.
 * ``settings/billing/premium_request/usage?year=&month=&day=``: premium requests by model,
   summed over the period asked for (items carry no date), so one request per UTC day of
-  the window: a month's first poll makes up to 31, later polls the settle window's days.
+  the window: a first poll (the month and the 7 days before it) makes up to 38, later polls
+  the settle window's days.
 
 Neither endpoint documents pagination (UNVERIFIED; none is followed). Billing data is
 re-read over the settle window on every poll, like every provider's.
