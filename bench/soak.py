@@ -250,6 +250,8 @@ def _inject_faults(
     # time.sleep, not stop.wait(timeout): under libfaketime a timed wait never wakes.
     while not stop.is_set():
         time.sleep(rng.uniform(0.3, 1.2))
+        if stop.is_set():
+            break
         kinds = RETRIED + (FAILING if time.monotonic() < failing_until else ())
         kind = rng.choice(kinds)
         provider = rng.choice(sorted(ENDPOINTS))
@@ -347,11 +349,12 @@ def run_soak(
                 time.sleep(0.5)
             stop_faults.set()
             sim.clear_faults()
-            # Frozen where the clock is, not at the second before: the simulator serves the
-            # current hour up to its own now, so a poll in the last fraction of a second was
-            # already served more than the oracle of a truncated moment would count (the exporter
-            # rightly keeps the higher value; the comparison was off by one rounding step).
-            frozen = sim.now()
+            # Frozen a second ahead of where the clock is, never behind: the simulator serves the
+            # current hour up to its own now, so a poll served just before a freeze at int(now)
+            # had seen more than that moment's oracle counts (the exporter rightly keeps the
+            # higher value; the comparison was off by one rounding step). Ahead, every reply
+            # served before or during the freeze is covered by the oracle.
+            frozen = sim.now() + 1.0
             sim.set_now(frozen)
 
             def settled() -> bool:

@@ -76,9 +76,8 @@ class Daemon:
         self._account_configs: dict[str, AccountConfig] = {}
         self._apply(config)
         self.store.set_reload(successful=True, when=time.time())
-        metrics_app = MetricsApp(
-            lambda: self.store.current, reload=self.reload_from_thread if loader else None
-        )
+        reload = self.reload_from_thread if loader is not None else None
+        metrics_app = MetricsApp(lambda: self.store.current, reload=reload)
         self._app = self.pseudo.app(metrics_app)
         self._metrics_app = metrics_app
         self.server = WebServer(

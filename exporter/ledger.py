@@ -103,7 +103,7 @@ class Ledger:
         self._settled_until: dict[Dataset, int] = {}
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
-        self._known: set[SeriesKey] = set()
+        self._known: dict[SeriesKey, float] = {}  # insertion-ordered: a stable exposition
         self._spend: dict[Dataset, dict[int, dict[tuple[Family, Dims], float]]] = {}
 
     @property
@@ -160,7 +160,7 @@ class Ledger:
         self._settled_until = {}
         self._computed = {}
         self._published = {}
-        self._known = set()
+        self._known = {}
 
     def _replace_spend(self, batch: Batch, month: int) -> None:
         """Keep per-day spend by dims (before folding) for budgets and forecasts."""
@@ -216,14 +216,14 @@ class Ledger:
     def _remember_known(self, batch: Batch, month: int) -> None:
         """Add the series of the batch's days in the week before ``month`` to the known ones."""
         seen: dict[SeriesKey, float] = {}
-        for day in batch.days.keys() | batch.rows.keys():
+        for day in sorted(batch.days.keys() | batch.rows.keys()):
             if month - LOOKBACK <= day < month:
                 seen.update(batch.days.get(day, {}))
                 expand_rows(batch.rows.get(day, {}), seen)
-        self._known.update(seen)
+        self._known.update(dict.fromkeys(seen, 0.0))
 
     def _recompute(self) -> None:
-        computed: dict[SeriesKey, float] = dict.fromkeys(self._known, 0.0)
+        computed = dict(self._known)
         datasets = self.days.keys() | self._settled.keys() | self.rows.keys()
         for dataset in sorted(datasets | self._settled_rows.keys()):
             for key, value in self._settled.get(dataset, {}).items():

@@ -12,7 +12,7 @@ import bisect
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from exporter.budgets import AccountSpend
@@ -20,7 +20,7 @@ from exporter.ledger import Ledger, history_start, month_start
 from exporter.metrics import DURATION_BUCKETS
 from exporter.pricing import Pricer
 from exporter.providers.base import REASONS, Provider, ProviderError, RequestObserver
-from exporter.records import Family, SeriesKey, day_start
+from exporter.records import Dims, Family, SeriesKey, day_start
 from exporter.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,18 @@ MAX_BACKOFF = 3600.0
 BACKOFF_INTERVALS = 8
 """Consecutive failures double the delay up to this many poll intervals (and MAX_BACKOFF), so
 an outage is not hammered, yet recovery is noticed within a bounded time."""
+
+
+def reconciliation(spend: AccountSpend, settled_before: int) -> float | None:
+    """Estimated ÷ billed over the settled days of ``spend`` (the month so far and the 7 days
+    before it); None unless both are positive (no NaN, and no meaningless 0 for a provider
+    whose usage cannot be priced)."""
+
+    def settled(daily: Mapping[int, Mapping[Dims, float]]) -> float:
+        return sum(sum(daily[day].values()) for day in daily if day < settled_before)
+
+    billed, estimated = settled(spend.billed), settled(spend.estimated)
+    return estimated / billed if billed > 0 and estimated > 0 else None
 
 
 class AccountPoller:
@@ -103,6 +115,7 @@ class AccountPoller:
             self._last_success = now
             self._failures = 0
             assert self.ledger.month_start is not None
+            spend = self._spend(now)
             data = build_account_data(
                 self.provider.name,
                 self.account,
@@ -112,8 +125,8 @@ class AccountPoller:
                 self.ledger.watermarks,
                 self.ledger.revisions,
                 self._gauges,
-                spend=self._spend(now),
-                reconciliation=self._reconciliation(settled_before),
+                spend=spend,
+                reconciliation=reconciliation(spend, settled_before),
             )
             self._publish(started, up=True, error="", data=data)
             log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})
@@ -182,18 +195,6 @@ class AccountPoller:
             settled_before=ledger.settled_before,
             project_names=dict(self._project_names),
         )
-
-    def _reconciliation(self, settled_before: int) -> float | None:
-        """Estimated ÷ billed over the settled days the ledger keeps (the month so far and the
-        week before it); None unless both are positive (no NaN, and no meaningless 0 for a
-        provider whose usage cannot be priced)."""
-
-        def settled(family: Family) -> float:
-            spend = self.ledger.daily_spend(family)
-            return sum(sum(spend[day].values()) for day in spend if day < settled_before)
-
-        billed, estimated = settled(Family.BILLED_COST), settled(Family.ESTIMATED_COST)
-        return estimated / billed if billed > 0 and estimated > 0 else None
 
     def _jittered(self, delay: float) -> float:
         return delay * (0.9 + 0.2 * self._rng())

@@ -9,12 +9,13 @@ import httpx
 import pytest
 import respx
 
+from exporter.budgets import AccountSpend
 from exporter.collector import SnapshotCollector
 from exporter.metrics import FAMILY_METRICS
 from exporter.providers.base import ProviderSettings, RequestObserver
 from exporter.providers.openai import OpenAIProvider
-from exporter.records import DAY
-from exporter.scheduler import AccountPoller
+from exporter.records import DAY, Dims
+from exporter.scheduler import AccountPoller, reconciliation
 from exporter.snapshot import AccountSnapshot, Snapshot, SnapshotStore
 
 BASE = "https://api.openai.com/v1"
@@ -404,3 +405,31 @@ def test_backoff_is_capped_so_recovery_is_noticed(
     poller = make_poller(Clock(NOW), store)
     delays = [run(poller.poll_once()) for _ in range(6)]
     assert delays == [300.0, 600.0, 1200.0, 2400.0, 2400.0, 2400.0]  # 8 intervals at most
+
+
+def spend_of(billed: dict[int, float], estimated: dict[int, float]) -> AccountSpend:
+    dims = Dims("proj_a", "gpt-4.1")
+    return AccountSpend(
+        provider="openai",
+        account="main",
+        billed={day: {dims: usd} for day, usd in billed.items()},
+        estimated={day: {dims: usd} for day, usd in estimated.items()},
+        settled_before=NOV,
+        project_names={},
+    )
+
+
+def test_reconciliation_is_over_the_settled_days_of_the_month_and_the_week_before() -> None:
+    # 00:03 on the 1st with a 2-day settle window: only the week before the month has settled.
+    settled_before = NOV - 2 * DAY
+    spend = spend_of(
+        billed={NOV - 7 * DAY: 10.0, NOV - 3 * DAY: 10.0, NOV - DAY: 99.0, NOV: 5.0},
+        estimated={NOV - 7 * DAY: 9.0, NOV - 3 * DAY: 12.0, NOV - DAY: 1.0, NOV: 50.0},
+    )
+    assert reconciliation(spend, settled_before) == pytest.approx((9 + 12) / (10 + 10))
+    # Mid-month the settled days of the month count as well.
+    assert reconciliation(spend, NOV + DAY) == pytest.approx((9 + 12 + 1 + 50) / (10 + 10 + 99 + 5))
+    # Nothing settled, or nothing billed or estimated: no ratio at all (not 0, not NaN).
+    assert reconciliation(spend, NOV - 7 * DAY) is None
+    assert reconciliation(spend_of({NOV - 3 * DAY: 1.0}, {}), NOV) is None
+    assert reconciliation(spend_of({}, {NOV - 3 * DAY: 1.0}), NOV) is None

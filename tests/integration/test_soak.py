@@ -17,9 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_short_soak_across_a_month_end(tmp_path: Path) -> None:
-    # The clocks start 15 s before July: the exporter polls June, then July under faults (a new
+    # The clocks start 20 s before July: the exporter polls June, then July under faults (a new
     # month's first poll, June's last week at 0), and ends equal to July's oracle.
-    start = utc("2027-06-30T23:59:45")
+    start = utc("2027-06-30T23:59:40")
     report = run_soak(30.0, tmp_path, seed=11, settle_timeout=25.0, start=start)
     print("\n" + report.summary())
     assert report.problems == []

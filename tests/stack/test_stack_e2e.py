@@ -114,8 +114,9 @@ def rewrite_alertmanager(path: Path, webhook: str) -> None:
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     # A pinned moment, so the budgets' spend is the same whatever day the suite runs (the 1st of a
-    # month at 00:03 has spent almost nothing). Prometheus keeps the real clock: nothing compares
-    # the two.
+    # month at 00:03 has spent almost nothing). Prometheus keeps the real clock: the assertions
+    # read values and alerts of budgets, never time() against the exporter's timestamps (the
+    # staleness alert and the watermark-age panels do, and are not asserted here).
     yield from frozen_simulator(seed=7, moment=MOMENTS["mid-month"])
 
 
