@@ -20,7 +20,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exporter.simulator import Simulator  # noqa: E402
-from tests.integration.exporter_process import pinned_env  # noqa: E402
+from tests.integration.exporter_process import (  # noqa: E402
+    free_port,
+    pinned_env,
+    run_command,
+)
 from tests.integration.series import month_to_date  # noqa: E402
 from tests.integration.test_against_simulator import (  # noqa: E402
     expected_series,
@@ -157,12 +160,6 @@ class SoakReport:
                 + ("OK" if not self.problems else "FAILED: " + "; ".join(self.problems)),
             ]
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _proc_status(pid: int) -> tuple[int, int]:
@@ -298,7 +295,7 @@ def run_soak(
         sim.set_now(start, running=True)
     config = workdir / "soak.yaml"
     config.write_text(CONFIG.format(openai=sim.openai_base_url, anthropic=sim.anthropic_base_url))
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "soak-exporter.log"
     env = {
         **(dict(os.environ) if start is None else pinned_env(start, ticking=True)),
@@ -308,16 +305,7 @@ def run_soak(
     started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                "run",
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{port}",
-            ],
+            run_command(config, port),
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -48,6 +48,21 @@ def pinned_env(moment: float, *, ticking: bool = False) -> dict[str, str]:
     }
 
 
+def run_command(config: Path, port: int, *flags: str) -> list[str]:
+    """``python -m exporter run`` with ``config`` on 127.0.0.1:``port`` and more ``flags``."""
+    return [
+        sys.executable,
+        "-m",
+        "exporter",
+        "run",
+        "--config.file",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        *flags,
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,21 +89,9 @@ class ExporterProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log
         self._log = log.open("ab")
-        command = [
-            sys.executable,
-            "-m",
-            "exporter",
-            "run",
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            f"127.0.0.1:{self.port}",
-            "--log.level",
-            "debug",
-        ]
         base = dict(os.environ) if now is None else pinned_env(now, ticking=ticking)
         self.process = subprocess.Popen(
-            command,
+            run_command(config, self.port, "--log.level", "debug"),
             env={**base, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,

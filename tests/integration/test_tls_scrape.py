@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from exporter.simulator import Simulator
 from tests.conftest import real_binary
 
 from .certs import Pki, make_pki
-from .exporter_process import free_port
+from .exporter_process import free_port, run_command
 
 pytestmark = pytest.mark.integration
 
@@ -81,18 +80,7 @@ def exporter(tmp_path: Path, pki: Pki) -> Iterator[int]:
     port = free_port()
     log = (tmp_path / "exporter.log").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "run",
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--web.config.file",
-            str(web),
-        ],
+        run_command(config, port, "--web.config.file", str(web)),
         env={**os.environ, "TLS_OPENAI_KEY": sim.openai_key},
         stdout=log,
         stderr=subprocess.STDOUT,
