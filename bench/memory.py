@@ -2,8 +2,9 @@
 
 Run in a fresh interpreter (bench/run.py does): it imports the whole daemon,
 feeds one account's ledger a month of per-day data for N series (as a first
-poll does), builds the snapshot and renders /metrics once, then prints the
-peak and current RSS.
+poll does), builds the snapshot and serves one scrape as Prometheus asks for it
+(OpenMetrics, gzip; the exposition keeps that body until the next snapshot), then
+prints the peak and current RSS.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import gc
 import sys
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-
 import exporter.daemon  # noqa: F401  (the real process imports all of it)
 from bench.render import snapshot_with
-from exporter.collector import SnapshotCollector
+from bench.scrape import PROMETHEUS_HEADERS
+from exporter.exposition import Exposition
 
 
 def rss_mb(field: str) -> float:
@@ -31,10 +30,8 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
     baseline = rss_mb("VmRSS")
     snap, ledger = snapshot_with(count, days=25)
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: snap))
-    body = generate_latest(registry)
-    del body
+    exposition = Exposition(lambda: snap)
+    exposition.body(PROMETHEUS_HEADERS["Accept"], gzipped=True)
     gc.collect()
     print(
         f"memory {count} series: RSS {rss_mb('VmRSS'):.0f} MB after first poll and one scrape, "

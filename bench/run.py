@@ -9,12 +9,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import api_calls, ingest, render  # noqa: E402
+from bench import api_calls, ingest, render, scrape  # noqa: E402
 
 
 def main() -> None:
     ingest.main()
     render.main()
+    scrape.main()
     for count in ("10000", "50000"):
         # A fresh interpreter, so the figure is one process's whole footprint.
         subprocess.run([sys.executable, "-m", "bench.memory", count], cwd=ROOT, check=True)

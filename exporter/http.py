@@ -6,18 +6,14 @@ current snapshot only; nothing here calls a provider.
 
 from __future__ import annotations
 
-import gzip
 import html
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import CollectorRegistry
-
 from exporter import __version__
-from exporter.collector import SnapshotCollector
+from exporter.exposition import Exposition
 from exporter.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -42,10 +38,7 @@ class MetricsApp:
     ) -> None:
         self._source = source
         self._reload = reload
-        self._text = CollectorRegistry(auto_describe=False)
-        self._text.register(SnapshotCollector(source))
-        self._openmetrics = CollectorRegistry(auto_describe=False)
-        self._openmetrics.register(SnapshotCollector(source, openmetrics=True))
+        self._exposition = Exposition(source)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -71,8 +64,7 @@ class MetricsApp:
             return [b"Method Not Allowed\n"]
         status, content_type, body = handler(environ)
         headers = [("Content-Type", content_type)]
-        if path == "/metrics" and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = gzip.compress(body, compresslevel=1)
+        if path == "/metrics" and _wants_gzip(environ):
             headers.append(("Content-Encoding", "gzip"))
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
@@ -102,10 +94,9 @@ class MetricsApp:
         )
 
     def _metrics(self, environ: Environ) -> tuple[str, str, bytes]:
-        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        openmetrics = content_type.startswith("application/openmetrics-text")
-        registry = self._openmetrics if openmetrics else self._text
-        return "200 OK", content_type, encoder(registry)
+        accept = environ.get("HTTP_ACCEPT", "")
+        content_type, body = self._exposition.body(accept, gzipped=_wants_gzip(environ))
+        return "200 OK", content_type, body
 
     def _ready(self, environ: Environ) -> tuple[str, str, bytes]:
         if self._source().ready:
@@ -142,6 +133,10 @@ class MetricsApp:
             )
         body = _LANDING.format(version=html.escape(__version__), rows="\n".join(rows))
         return "200 OK", "text/html; charset=utf-8", body.encode()
+
+
+def _wants_gzip(environ: Environ) -> bool:
+    return "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
 
 
 def _respond(

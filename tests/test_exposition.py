@@ -1,0 +1,50 @@
+"""The exposition is rendered once per snapshot and format, and follows every new snapshot."""
+
+from __future__ import annotations
+
+import gzip
+
+from exporter.exposition import Exposition
+from exporter.records import Dims, Family
+from exporter.snapshot import AccountSnapshot, SnapshotStore, build_account_data
+
+NOV = 1793491200
+TEXT = "text/plain"
+OPENMETRICS = "application/openmetrics-text;version=1.0.0"
+LINE = (
+    'aicost_requests_total{account="main",project="p",project_id="p",provider="openai",'
+    'service_tier="default"}'
+)
+
+
+def publish(store: SnapshotStore, requests: float) -> None:
+    key = (Family.REQUESTS, Dims("p"), ("default",))
+    store.update("main", data=build_account_data("openai", "main", NOV, {key: requests}, {}, {}, 0))
+
+
+def test_scrapes_of_one_snapshot_get_the_bytes_of_one_render() -> None:
+    store = SnapshotStore([AccountSnapshot("openai", "main")])
+    publish(store, 3.0)
+    exposition = Exposition(lambda: store.current)
+    content_type, first = exposition.body(TEXT, gzipped=False)
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert f"{LINE} 3.0" in first.decode().splitlines()
+    assert exposition.body(TEXT, gzipped=False)[1] is first
+    # Each format and encoding is its own body, each rendered once.
+    om_type, om = exposition.body(OPENMETRICS, gzipped=False)
+    assert om_type.startswith("application/openmetrics-text") and om.endswith(b"# EOF\n")
+    zipped = exposition.body(TEXT, gzipped=True)[1]
+    assert gzip.decompress(zipped) == first
+    assert exposition.body(TEXT, gzipped=True)[1] is zipped
+    assert exposition.body(OPENMETRICS, gzipped=False)[1] is om
+
+
+def test_a_new_snapshot_is_rendered_at_its_first_scrape() -> None:
+    store = SnapshotStore([AccountSnapshot("openai", "main")])
+    publish(store, 3.0)
+    exposition = Exposition(lambda: store.current)
+    before = exposition.body(TEXT, gzipped=True)[1]
+    publish(store, 5.0)
+    after = gzip.decompress(exposition.body(TEXT, gzipped=True)[1]).decode()
+    assert f"{LINE} 5.0" in after.splitlines()
+    assert f"{LINE} 3.0" in gzip.decompress(before).decode().splitlines()
