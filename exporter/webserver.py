@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import logging
+import selectors
 import socket
 import ssl
 import threading
@@ -372,9 +373,21 @@ class WebServer:
             (host, port), app, limits=limits or Limits(), web_config=web_config, ipv6=ipv6
         )
         self.tls = web_config is not None and web_config.tls
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), name="http", daemon=True
-        )
+        # Idle costs nothing: the thread sleeps in select() until a connection or stop() arrives,
+        # instead of serve_forever's wake-up every poll interval to look for a shutdown flag.
+        self._server.socket.setblocking(False)  # a connection gone before accept() cannot block
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_reader in ready:
+                    return
+                self._server.handle_request()  # accepts one connection, hands it to a thread
 
     @property
     def port(self) -> int:
@@ -387,6 +400,9 @@ class WebServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        self._server.shutdown()
+        self._wake_writer.send(b"\0")
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)
+        self._wake_reader.close()
+        self._wake_writer.close()
