@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
 from prometheus_client.metrics_core import Metric
@@ -39,11 +40,16 @@ class SnapshotCollector:
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
-        """Build every family from one consistent snapshot."""
+        """Build every family from one consistent snapshot; a family without samples is left
+        out (its HELP and TYPE lines alone would only grow the exposition)."""
         snap = self._source()
-        yield from self._series_families(snap)
-        yield from self._budget_families(snap)
-        yield from self._health_families(snap)
+        for family in itertools.chain(
+            self._series_families(snap),
+            self._budget_families(snap),
+            self._health_families(snap),
+        ):
+            if family.samples:
+                yield family
         reload_ok = _family(m.CONFIG_RELOAD_SUCCESSFUL)
         reload_ok.samples.append(
             _sample(reload_ok.name, {}, 1.0 if snap.reload_successful else 0.0)

@@ -107,7 +107,7 @@ def test_exposition_passes_promtool_lint(promtool: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_empty_snapshot_renders_only_metadata_and_process_level_gauges() -> None:
+def test_empty_snapshot_renders_only_the_process_level_gauges() -> None:
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(Snapshot))
     text = generate_latest(registry).decode()
@@ -117,6 +117,20 @@ def test_empty_snapshot_renders_only_metadata_and_process_level_gauges() -> None
         "aicost_config_last_reload_success_timestamp_seconds 0.0",
         f'aicost_build_info{{version="{__version__}"}} 1.0',
     ]
+    # A family without samples has no HELP and TYPE lines either.
+    helped = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")}
+    assert helped == {
+        "aicost_config_last_reload_successful",
+        "aicost_config_last_reload_success_timestamp_seconds",
+        "aicost_build_info",
+    }
+
+
+def test_families_without_samples_are_left_out() -> None:
+    text = render()
+    assert "# HELP aicost_tokens_total " in text
+    assert "aicost_images" not in text  # this OpenAI account generated no image
+    assert "aicost_budget_" not in text  # no budget is configured
 
 
 def test_gauges_from_the_last_poll_have_no_total_and_no_created() -> None:
