@@ -107,10 +107,11 @@ def main() -> None:
             f"http://127.0.0.1:{port}/metrics",
             seconds,
         )
+    ratio = f"{ours_cpu / base_cpu:.2f}" if base_cpu else "n/a: below one clock tick"
     print(
         f"idle {seconds:.0f} s: CPU {ours_cpu:.3f} s/min vs prometheus_client {base_cpu:.3f} s/min "
-        f"(ratio {ours_cpu / base_cpu if base_cpu else float('inf'):.2f}); RSS {ours_rss:.0f} MB "
-        f"vs {base_rss:.0f} MB (two accounts polled once; target <= 45 MB)"
+        f"(ratio {ratio}); RSS {ours_rss:.0f} MB vs {base_rss:.0f} MB "
+        "(two accounts polled once; target <= 45 MB)"
     )
 
 

@@ -12,9 +12,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 PREFIX = "enc:v1:"
 MASTER_KEY_ENV = "AICOST_MASTER_KEY"
 MASTER_KEY_FLAG = "--secrets.master-key-file"
@@ -46,6 +43,8 @@ def parse_master_key(text: str) -> bytes:
 
 def encrypt_secret(plaintext: str, key: bytes) -> str:
     """Encrypt ``plaintext`` with a fresh random nonce into an ``enc:v1:`` token."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # see decrypt_secret
+
     nonce = os.urandom(_NONCE_SIZE)
     sealed = AESGCM(_check_key(key)).encrypt(nonce, plaintext.encode("utf-8"), _AAD)
     return PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
@@ -63,6 +62,11 @@ def decrypt_secret(token: str, key: bytes) -> str:
         raise SecretError("encrypted secret is not valid base64url") from None
     if len(raw) < _NONCE_SIZE + _TAG_SIZE:
         raise SecretError("encrypted secret is too short")
+    # Imported on use: cryptography adds 6.6 MB to the RSS of every process that has no
+    # enc:v1: value to decrypt.
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         plain = AESGCM(_check_key(key)).decrypt(raw[:_NONCE_SIZE], raw[_NONCE_SIZE:], _AAD)
     except InvalidTag:
