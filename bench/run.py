@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import api_calls, idle, ingest, render, scrape  # noqa: E402
+from bench import api_calls, ingest, render, scrape, side_by_side  # noqa: E402
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
         # A fresh interpreter, so the figure is one process's whole footprint.
         subprocess.run([sys.executable, "-m", "bench.memory", count], cwd=ROOT, check=True)
     api_calls.main()
-    idle.main()
+    side_by_side.main()
 
 
 if __name__ == "__main__":
