@@ -48,3 +48,19 @@ def test_a_new_snapshot_is_rendered_at_its_first_scrape() -> None:
     after = gzip.decompress(exposition.body(TEXT, gzipped=True)[1]).decode()
     assert f"{LINE} 5.0" in after.splitlines()
     assert f"{LINE} 3.0" in gzip.decompress(before).decode().splitlines()
+
+
+def test_any_accept_header_gets_one_of_four_bodies() -> None:
+    # prometheus_client echoes the Accept header's OpenMetrics version and escaping into the
+    # content type; a cache keyed by it would let a scraper render and keep a body per value.
+    store = SnapshotStore([AccountSnapshot("openai", "main")])
+    publish(store, 3.0)
+    exposition = Exposition(lambda: store.current)
+    content_type, first = exposition.body(OPENMETRICS, gzipped=True)
+    assert content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    for n in range(20):
+        accept = f"application/openmetrics-text;version=1.0.{n};escaping=values"
+        assert exposition.body(accept, gzipped=True) == (content_type, first)
+        assert exposition.body(accept, gzipped=True)[1] is first
+    _, bodies = exposition._rendered
+    assert len(bodies) == 1
