@@ -7,6 +7,7 @@ basic auth, security headers), in the exporter-toolkit's manner.
 
 from __future__ import annotations
 
+import errno
 import io
 import ipaddress
 import logging
@@ -239,6 +240,9 @@ class _Handler(WSGIRequestHandler):
             pass
 
 
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
 class _Server(WSGIServer):
     """A thread per connection, bounded; TLS handshakes happen in that thread, not in accept."""
 
@@ -265,6 +269,16 @@ class _Server(WSGIServer):
             threading.BoundedSemaphore(limits.max_requests) if limits.max_requests > 0 else None
         )
         self._refused_logged = 0.0
+        self.out_of_resources = False
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            # The connection stays queued and the listener readable: the serving loop must
+            # pause, not spin (see WebServer._serve).
+            self.out_of_resources = exc.errno in _OUT_OF_RESOURCES
+            raise
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.connection_slots.acquire(blocking=False):
@@ -380,14 +394,27 @@ class WebServer:
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
 
     def _serve(self) -> None:
-        with selectors.DefaultSelector() as selector:
+        pause = 0.0
+        with selectors.DefaultSelector() as selector, selectors.DefaultSelector() as wake:
             selector.register(self._server.socket, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
+            wake.register(self._wake_reader, selectors.EVENT_READ)
             while True:
                 ready = {key.fileobj for key, _ in selector.select()}
                 if self._wake_reader in ready:
                     return
                 self._server.handle_request()  # accepts one connection, hands it to a thread
+                if not self._server.out_of_resources:
+                    pause = 0.0
+                    continue
+                # Out of file descriptors (or memory): wait, doubling up to 1 s as Go's
+                # net/http does, instead of retrying accept() at full speed.
+                self._server.out_of_resources = False
+                if pause == 0.0:
+                    log.warning("cannot accept connections: out of file descriptors or memory")
+                pause = min(1.0, pause * 2 or 0.005)
+                if wake.select(pause):
+                    return
 
     @property
     def port(self) -> int:
@@ -399,7 +426,9 @@ class WebServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (idempotent)."""
+        if self._wake_writer.fileno() == -1:
+            return
         self._wake_writer.send(b"\0")
         if self._thread.is_alive():
             self._thread.join(timeout=5)
