@@ -270,6 +270,7 @@ class _Server(WSGIServer):
         )
         self._refused_logged = 0.0
         self.out_of_resources = False
+        self.exhausted_logged = float("-inf")
 
     def get_request(self) -> tuple[socket.socket, Any]:
         try:
@@ -410,7 +411,9 @@ class WebServer:
                 # Out of file descriptors (or memory): wait, doubling up to 1 s as Go's
                 # net/http does, instead of retrying accept() at full speed.
                 self._server.out_of_resources = False
-                if pause == 0.0:
+                now = time.monotonic()
+                if now - self._server.exhausted_logged > 60:  # a stranger sets the pace
+                    self._server.exhausted_logged = now
                     log.warning("cannot accept connections: out of file descriptors or memory")
                 pause = min(1.0, pause * 2 or 0.005)
                 if wake.select(pause):
