@@ -19,8 +19,9 @@ from bench.scrape import PROMETHEUS_HEADERS
 from exporter.exposition import Exposition
 
 
-def rss_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(field: str, pid: int | str = "self") -> float:
+    """``field`` of /proc/PID/status (VmRSS, VmHWM) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")

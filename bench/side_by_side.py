@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.memory import rss_mb
 from bench.scrape import PROMETHEUS_HEADERS, p99
 from exporter.simulator import Simulator
 from tests.integration.exporter_process import free_port, run_command
@@ -56,13 +57,6 @@ BASELINE = textwrap.dedent(
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def wait_up(url: str) -> None:
@@ -131,7 +125,8 @@ def main() -> None:
                             times[name].append(time.perf_counter() - started)
                             assert response.status_code == 200
             rss = {
-                name: rss_mb(p.pid) for name, p in zip(("ours", "theirs"), processes, strict=True)
+                name: rss_mb("VmRSS", p.pid)
+                for name, p in zip(("ours", "theirs"), processes, strict=True)
             }
             count = sum(1 for line in samples.read_text().splitlines() if not line.startswith("#"))
         finally:
