@@ -12,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +37,8 @@ MONTH = 1793491200  # 2026-11-01T00:00:00Z
 NOW = MONTH + 30 * DAY - 3600
 DAYS, ROWS_PER_DAY = 30, 2000
 RUNS = 5
-TARGET = 200_000
+FLOOR = 60_000
+"""Rows per second end to end (JSON decoding included) that a first poll must not go under."""
 OPENAI_MODELS = ("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14", "o4-mini-2025-04-16", "gpt-4o")
 ANTHROPIC_MODELS = (
     "claude-sonnet-4-5-20250929",
@@ -191,7 +196,36 @@ async def _no_names(seen: object) -> dict[str, str]:
     return {}
 
 
+def first_poll_peak(name: str, page_file: str) -> None:
+    """In this (fresh) interpreter: one first poll of ``name``'s page, then print peak RSS."""
+    from bench.memory import rss_mb
+
+    case = next(case for case in CASES if case.provider.name == name)
+    page = Path(page_file).read_bytes()
+    before = rss_mb("VmHWM")
+    asyncio.run(ingest(case, page, Pricer()))
+    print(f"{rss_mb('VmHWM'):.0f} {before:.0f}")
+
+
+def peak_line(case: Case, page: bytes) -> str:
+    """The first-poll peak RSS of ``case`` for ``page``, measured in a fresh interpreter."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as file:
+        file.write(page)
+        file.flush()
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.ingest", "--peak", case.provider.name, file.name],
+            cwd=Path(__file__).resolve().parent.parent,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    return f"  first poll in a new process: peak RSS {out[0]} MB (before the poll {out[1]} MB)"
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--peak"]:
+        first_poll_peak(sys.argv[2], sys.argv[3])
+        return
     rows = DAYS * ROWS_PER_DAY
     for case in CASES:
         page = case.page(DAYS, ROWS_PER_DAY)
@@ -219,9 +253,10 @@ def main() -> None:
             total = min(t for t, _ in runs[kind])
             work = min(w for _, w in runs[kind])
             print(
-                f"  {label}: {rows / work:,.0f} rows/s without JSON decoding "
-                f"(target >= {TARGET:,}); {rows / total:,.0f} rows/s end to end ({total:.3f} s)"
+                f"  {label}: {rows / total:,.0f} rows/s end to end (floor {FLOOR:,}; "
+                f"{total:.3f} s), {rows / work:,.0f} rows/s without JSON decoding"
             )
+        print(peak_line(case, page))
 
 
 if __name__ == "__main__":
