@@ -11,11 +11,12 @@ from collections.abc import Iterator
 def paused_gc() -> Iterator[None]:
     """Run the block with the cyclic collector off (reference counting still frees memory).
 
-    Parsing a month of usage allocates hundreds of thousands of small tuples and
-    dicts next to a large decoded JSON page. Each allocation burst triggers
-    collections that traverse all of it, for no garbage: ingest creates no
-    reference cycles. Measured on ``bench/ingest.py``, the collector took about
-    a third of pricing and ledger time. Only synchronous code belongs in the block.
+    Decoding and parsing a month of usage allocates hundreds of thousands of
+    small dicts and tuples next to a large decoded JSON page. Each allocation
+    burst triggers collections that traverse all of it, for no garbage: ingest
+    creates no reference cycles. Measured on ``bench/ingest.py``, the collector
+    took 10-17% of a first poll (JSON decoding, parse, pricing, ledger), which
+    keeps it above its floor. Only synchronous code belongs in the block.
 
     On leaving, what the block allocated is moved to the oldest generation
     (``freeze`` then ``unfreeze``, as documented) instead of being traversed by

@@ -189,7 +189,7 @@ def _run(name: str, handler: Any) -> None:
         return
     assert isinstance(result, FetchResult)
     for batch in result.batches:
-        for series in batch.sums().values():
+        for series in batch.days.values():
             for key, value in series.items():
                 assert math.isfinite(value), (name, key, value)
     for key, value in result.gauges.items():

@@ -15,7 +15,6 @@ from exporter.records import (
     Dims,
     Family,
     FetchResult,
-    SeriesGroup,
     SeriesKey,
 )
 
@@ -41,16 +40,15 @@ def priced(
     account: str = "acct",
 ) -> dict[SeriesKey, float]:
     batch = Batch(Dataset.USAGE, day, day + DAY)
+    long_context = long_context or {}
     for key, value in series.items():
-        batch.add(day, key, value)
-    for key, value in (long_context or {}).items():
-        # What the provider reports at the long-context tier comes as rows of such a group.
-        batch.add_row(day, SeriesGroup([key], long_context=True), (value,))
-        batch.days[day][key] -= value
+        # ``series`` counts every token; ``long_context`` those of it at the long-context tier.
+        batch.add(day, key, value - long_context.get(key, 0.0))
+        batch.add(day, key, long_context.get(key, 0.0), long_context=True)
     Pricer(config).annotate(provider, account, FetchResult([batch]))
     return {
         k: v
-        for k, v in batch.sums()[day].items()
+        for k, v in batch.days[day].items()
         if k[0] in (Family.ESTIMATED_COST, Family.UNPRICED_TOKENS)
     }
 

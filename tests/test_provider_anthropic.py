@@ -13,9 +13,11 @@ import httpx
 import pytest
 import respx
 
+from exporter.providers import anthropic
 from exporter.providers.anthropic import AnthropicProvider
 from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.records import Dataset, Dims, Family, FetchResult
+from exporter.providers.fields import DimsReader
+from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 KEY = "sk-ant-admin01-FAKE-not-leak"
@@ -148,11 +150,11 @@ def test_fetch_returns_exact_batches(env: Env) -> None:
     usage, cost = result.batches
     assert (usage.dataset, usage.start, usage.end, usage.watermark) == (
         Dataset.USAGE, D1, END, float(END))
-    assert usage.sums() == EXPECTED_USAGE
-    assert not any(key[0] is Family.REQUESTS for day in usage.sums().values() for key in day)
+    assert usage.days == EXPECTED_USAGE
+    assert not any(key[0] is Family.REQUESTS for day in usage.days.values() for key in day)
     assert (cost.dataset, cost.start, cost.end, cost.watermark) == (
         Dataset.COST, D1, END, float(END))
-    assert cost.sums() == EXPECTED_COST  # cents → dollars, string and number amounts
+    assert cost.days == EXPECTED_COST  # cents → dollars, string and number amounts
     assert result.project_names == {
         "default": "default", WS: "Research", "wrkspc_01Old": "Old experiments"}
 
@@ -183,7 +185,7 @@ def test_all_dimensions_opt_in(env: Env) -> None:
         service_tier="flex")])]))
     usage, cost = env.fetch(env.provider(group_by=("project", "model", "api_key", "user"))).batches
     dims = Dims(WS, SONNET, "apikey_01K", "user_01U")
-    assert usage.sums() == {D2: {
+    assert usage.days == {D2: {
         (T, dims, ("input", "text", "flex")): 1.0,
         (T, dims, ("input_cache_read", "text", "flex")): 2.0,
         (T, dims, ("input_cache_write", "text", "flex")): 3.0,
@@ -192,7 +194,7 @@ def test_all_dimensions_opt_in(env: Env) -> None:
     }}
     assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
         "workspace_id", "model", "api_key_id", "account_id", "service_tier", "context_window"]
-    assert cost.sums() == EXPECTED_COST  # the cost report has no key/user dimension
+    assert cost.days == EXPECTED_COST  # the cost report has no key/user dimension
 
 
 def test_without_project_grouping(env: Env) -> None:
@@ -203,8 +205,8 @@ def test_without_project_grouping(env: Env) -> None:
     assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
         "model", "service_tier", "context_window"]
     assert [v for k, v in env.params(env.cost) if k == "group_by[]"] == ["description"]
-    assert usage.sums()[D2][(T, Dims("", HAIKU), ("input", "text", "batch"))] == 1000.0
-    assert cost.sums()[D1] == {
+    assert usage.days[D2][(T, Dims("", HAIKU), ("input", "text", "batch"))] == 1000.0
+    assert cost.days[D1] == {
         (C, Dims("", SONNET), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
         (C, Dims(), ("Web Search Usage",)): 2.5,
         (C, Dims("", HAIKU), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
@@ -213,7 +215,7 @@ def test_without_project_grouping(env: Env) -> None:
 
 def test_without_model_grouping_cost_has_no_model(env: Env) -> None:
     _, cost = env.fetch(env.provider(group_by=("project",))).batches
-    assert cost.sums()[D1] == {
+    assert cost.days[D1] == {
         (C, Dims("default"), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
         (C, Dims(WS), ("Web Search Usage",)): 2.5,
         (C, Dims("default"), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
@@ -225,15 +227,15 @@ def test_cost_amounts_sum_exactly_in_cents(env: Env) -> None:
              "model": None} for amount in ("10", "20", 0.5)]
     env.cost.mock(return_value=httpx.Response(200, json=page([bucket(D2, rows)])))
     _, cost = env.fetch().batches
-    assert cost.sums() == {D2: {(C, Dims("default"), ("x",)): 0.305}}
+    assert cost.days == {D2: {(C, Dims("default"), ("x",)): 0.305}}
 
 
 def test_empty_buckets(env: Env) -> None:
     env.set_usage(page([bucket(D1, []), bucket(D2, [])]))
     env.cost.mock(return_value=httpx.Response(200, json=page([])))
     usage, cost = env.fetch().batches
-    assert (usage.sums(), usage.watermark) == ({}, float(END))
-    assert (cost.sums(), cost.watermark) == ({}, None)
+    assert (usage.days, usage.watermark) == ({}, float(END))
+    assert (cost.days, cost.watermark) == ({}, None)
 
 
 def test_lagging_bucket_sets_the_watermark(env: Env) -> None:
@@ -308,7 +310,7 @@ def test_rate_limited_then_success(env: Env) -> None:
         httpx.Response(200, json=fixture("cost")),
     ])
     _, cost = env.fetch().batches
-    assert cost.sums() == EXPECTED_COST
+    assert cost.days == EXPECTED_COST
     assert env.slept == [30.0]
     assert env.observed[2:4] == [(COST_PATH, "429"), (COST_PATH, "200")]
 
@@ -346,7 +348,7 @@ def test_workspace_names_failure_keeps_default(env: Env, caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING):
         result = env.fetch()
     assert result.project_names == {"default": "default"}
-    assert result.batches[0].sums() == EXPECTED_USAGE
+    assert result.batches[0].days == EXPECTED_USAGE
     assert "account claude: could not load project names (auth" in caplog.text
 
 
@@ -366,3 +368,27 @@ def test_workspace_names_are_cached(env: Env) -> None:
     assert env.names.call_count == 2
     assert all(r.project_names == results[0].project_names for r in results)
     assert results[0].project_names["default"] == "default"
+
+
+def test_tokens_at_the_long_context_tier_are_counted_and_marked_for_pricing() -> None:
+    def message(context_window: str) -> dict[str, Any]:
+        return {
+            "uncached_input_tokens": 10,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 5,
+            "workspace_id": None,
+            "model": SONNET,
+            "service_tier": "standard",
+            "context_window": context_window,
+        }
+
+    batch = Batch(Dataset.USAGE, D1, D1 + DAY)
+    read_dims = DimsReader(("project", "model"), anthropic.DIM_FIELDS, null_project="default")
+    for row in (message("0-200k"), message("200k-1M")):
+        anthropic.add_message_row(batch, D1, read_dims(row, "here"), row, "here")
+    dims = Dims("default", SONNET)
+    uncached = (T, dims, ("input", "text", "standard"))
+    output = (T, dims, ("output", "text", "standard"))
+    assert batch.days == {D1: {uncached: 20, output: 10}}  # every token counted
+    assert batch.long_context == {D1: {uncached: 10, output: 5}}  # priced at the long tier

@@ -156,10 +156,10 @@ def test_fetch_returns_exact_batches(env: Env) -> None:
     usage, cost = result.batches
     assert (usage.dataset, usage.start, usage.end, usage.watermark) == (
         Dataset.USAGE, D1, END, float(END))
-    assert usage.sums() == EXPECTED_USAGE
+    assert usage.days == EXPECTED_USAGE
     assert (cost.dataset, cost.start, cost.end, cost.watermark) == (
         Dataset.COST, D1, END, float(END))
-    assert cost.sums() == EXPECTED_COST
+    assert cost.days == EXPECTED_COST
     assert result.project_names == {"proj_8fK2aQ": "Search", "proj_Zz9": "Support bot"}
 
 
@@ -199,12 +199,12 @@ def test_all_dimensions_opt_in(env: Env) -> None:
         env.set(f"/organization/usage/{name}", page([]))
     usage, cost = env.fetch(env.provider(group_by=("project", "model", "api_key", "user"))).batches
     dims = Dims("proj_A", "m", "key_K", "user_U")
-    assert usage.sums() == {D2: {
+    assert usage.days == {D2: {
         (T, dims, ("input", "text", "priority")): 10.0,
         (T, dims, ("output", "text", "priority")): 5.0,
         (R, dims, ("priority",)): 1.0,
     }}
-    assert cost.sums() == {D2: {(C, Dims("proj_A", "", "key_K", ""), ("",)): 2.0}}
+    assert cost.days == {D2: {(C, Dims("proj_A", "", "key_K", ""), ("",)): 2.0}}
     assert ("group_by[]", "api_key_id") in env.params("completions")
     assert [v for k, v in env.params("completions") if k == "group_by[]"] == [
         "project_id", "model", "api_key_id", "user_id", "batch", "service_tier"]
@@ -222,8 +222,8 @@ def test_no_project_grouping_skips_names_and_ignores_ungrouped_fields(env: Env) 
         "model", "batch", "service_tier"]
     assert [v for k, v in env.params("costs") if k == "group_by[]"] == ["line_item"]
     usage, cost = result.batches
-    assert usage.sums()[D2][(R, Dims("", "gpt-image-1"), ("default",))] == 4.0
-    assert cost.sums()[D1] == {
+    assert usage.days[D2][(R, Dims("", "gpt-image-1"), ("default",))] == 4.0
+    assert cost.days[D1] == {
         (C, Dims(), ("gpt-4.1-mini-2025-04-14, input",)): 3.4125,
         (C, Dims(), ("gpt-4.1-mini-2025-04-14, output",)): 1.02,
     }
@@ -239,8 +239,8 @@ def test_empty_buckets_and_no_buckets(env: Env) -> None:
         env.set(f"/organization/usage/{name}", page([]))
     env.set("/organization/costs", page([bucket(D1, []), bucket(D2, [])]))
     usage, cost = env.fetch().batches
-    assert (usage.sums(), usage.watermark) == ({}, None)
-    assert (cost.sums(), cost.watermark) == ({}, float(END))
+    assert (usage.days, usage.watermark) == ({}, None)
+    assert (cost.days, cost.watermark) == ({}, float(END))
 
 
 def test_usage_watermark_is_the_stalest_endpoint(env: Env) -> None:
@@ -252,8 +252,8 @@ def test_usage_watermark_is_the_stalest_endpoint(env: Env) -> None:
 def test_buckets_outside_the_range_are_ignored(env: Env) -> None:
     usage, cost = env.fetch(end=D2).batches  # poll exactly at midnight: day D2 not covered
     assert (usage.start, usage.end) == (D1, D2)
-    assert set(usage.sums()) == {D1}
-    assert set(cost.sums()) == {D1}
+    assert set(usage.days) == {D1}
+    assert set(cost.days) == {D1}
     assert ("end_time", str(D2)) in env.params("costs")
 
 
@@ -264,7 +264,7 @@ def test_modality_and_cache_write_split_with_absent_parts(env: Env) -> None:
            "batch": None, "service_tier": None}
     env.routes["completions"].mock(return_value=httpx.Response(200, json=page([bucket(D1, [row])])))
     usage, _ = env.fetch().batches
-    got = {k: v for k, v in usage.sums()[D1].items() if k[1] == Dims("p", "m")}
+    got = {k: v for k, v in usage.days[D1].items() if k[1] == Dims("p", "m")}
     assert got == {
         (T, Dims("p", "m"), ("input", "text", "default")): 400.0,  # 1000-300-200 uncached, -100
         (T, Dims("p", "m"), ("input", "image", "default")): 100.0,
@@ -289,6 +289,14 @@ def test_modality_and_cache_write_split_with_absent_parts(env: Env) -> None:
      "'input_tokens' not a non-negative integer ('100')"),
     ({"input_tokens": 1, "output_tokens": 1, "num_model_requests": 1, "batch": "yes"},
      "'batch' is not a boolean"),
+    ({"input_tokens": 1, "output_tokens": 1, "num_model_requests": 1, "batch": 1},
+     "'batch' is not a boolean (1)"),  # 1 == True, and still refused
+    ({"input_tokens": True, "output_tokens": 1, "num_model_requests": 1},
+     "'input_tokens' not a non-negative integer (True)"),
+    ({"input_tokens": 1, "output_tokens": -1, "num_model_requests": 1},
+     "'output_tokens' not a non-negative integer (-1)"),
+    ({"input_tokens": 1, "output_tokens": 1, "num_model_requests": 1.5},
+     "'num_model_requests' not a non-negative integer (1.5)"),
     ({"input_tokens": 1, "output_tokens": 1, "num_model_requests": 1, "model": 7},
      "'model' is not a string"),
 ])
@@ -348,7 +356,7 @@ def test_rate_limit_then_success(env: Env) -> None:
         httpx.Response(200, json=fixture("costs")),
     ])
     _, cost = env.fetch().batches
-    assert cost.sums() == EXPECTED_COST
+    assert cost.days == EXPECTED_COST
     assert env.slept == [2.0]
 
 
@@ -408,7 +416,7 @@ def test_project_names_failure_does_not_fail_the_poll(
     with caplog.at_level(logging.WARNING):
         result = env.fetch()
     assert result.project_names == {}
-    assert result.batches[0].sums() == EXPECTED_USAGE
+    assert result.batches[0].days == EXPECTED_USAGE
     assert env.observed[-4:] == [("/organization/projects", "503")] * 4
     assert "account main: could not load project names (http_5xx" in caplog.text
     assert KEY not in caplog.text
@@ -429,4 +437,16 @@ def test_loopback_base_url_over_http() -> None:
         assert router.calls.call_count == 7
         assert str(router.calls[0].request.url).startswith(
             "http://127.0.0.1:8099/v1/organization/usage/completions?")
-    assert [b.sums() for b in result.batches] == [{}, {}]
+    assert [b.days for b in result.batches] == [{}, {}]
+
+
+def test_integral_float_counts_and_omitted_optional_counts_are_read(env: Env) -> None:
+    row = {"input_tokens": 7.0, "output_tokens": 3, "num_model_requests": 2.0,
+           "project_id": "p", "model": "m"}  # fmt: skip
+    env.routes["completions"].mock(return_value=httpx.Response(200, json=page([bucket(D1, [row])])))
+    usage = env.fetch().batches[0]
+    assert {k: v for k, v in usage.days[D1].items() if k[1] == Dims("p", "m")} == {
+        (T, Dims("p", "m"), ("input", "text", "default")): 7.0,
+        (T, Dims("p", "m"), ("output", "text", "default")): 3.0,
+        (R, Dims("p", "m"), ("default",)): 2.0,
+    }  # fmt: skip

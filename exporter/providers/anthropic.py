@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,7 +13,6 @@ from exporter.gcpause import paused_gc
 from exporter.providers.base import ProviderError
 from exporter.providers.claude_code import fetch_claude_code
 from exporter.providers.client import HttpProvider, objects
-from exporter.providers.columns import GroupMemo, add_rows, int_columns
 from exporter.providers.fields import (
     DimsReader,
     add_money,
@@ -34,7 +32,6 @@ from exporter.records import (
     Dims,
     Family,
     FetchResult,
-    SeriesGroup,
     SeriesKey,
     TokenType,
     day_start,
@@ -73,7 +70,7 @@ def _buckets_by_day(
     return days, watermark(end, ends)
 
 
-# Token fields in the order of a message group's slots: (field, in cache_creation, type).
+# Token fields of a messages row: (field, in cache_creation, token type).
 _TOKEN_FIELDS = (
     ("uncached_input_tokens", False, TokenType.INPUT),
     ("cache_read_input_tokens", False, TokenType.INPUT_CACHE_READ),
@@ -81,73 +78,14 @@ _TOKEN_FIELDS = (
     ("ephemeral_1h_input_tokens", True, TokenType.INPUT_CACHE_WRITE_1H),
     ("output_tokens", False, TokenType.OUTPUT),
 )
-_ROW_GETTERS = tuple(operator.itemgetter(f) for f, nested, _ in _TOKEN_FIELDS if not nested)
-_CACHE_GETTERS = tuple(operator.itemgetter(f) for f, nested, _ in _TOKEN_FIELDS if nested)
-_GET_CACHE = operator.itemgetter("cache_creation")
-ALL_SLOTS = tuple(range(len(_TOKEN_FIELDS)))
 
 
 @functools.lru_cache(maxsize=65_536)
-def _message_group(
-    dims: Dims, tier: str, long_context: bool, slots: tuple[int, ...] = ALL_SLOTS
-) -> SeriesGroup:
-    """The token series of a messages row, the ``slots`` of :data:`_TOKEN_FIELDS`."""
-    return SeriesGroup(
-        ((Family.TOKENS, dims, (_TOKEN_FIELDS[slot][2], "text", tier)) for slot in slots),
-        long_context=long_context,
+def _message_keys(dims: Dims, tier: str) -> tuple[SeriesKey, ...]:
+    """The token series of a messages row, in the order of :data:`_TOKEN_FIELDS`."""
+    return tuple(
+        (Family.TOKENS, dims, (token_type, "text", tier)) for *_, token_type in _TOKEN_FIELDS
     )
-
-
-class MessagesParser:
-    """Adds messages usage buckets to a batch, one :class:`SeriesGroup` vector per row.
-
-    Rows at the long-context tier (``context_window`` 200k-1M) get groups marked
-    ``long_context``, so pricing uses that tier for them. A bucket whose rows are
-    all well-formed is parsed column-wise (see ``columns.py``); anything else goes
-    row by row, which also gives the precise error for a bad row.
-    """
-
-    def __init__(self, read_dims: DimsReader) -> None:
-        self._read_dims = read_dims
-        self._names = (*read_dims.fields, "service_tier", "context_window")
-        self._get_labels = operator.itemgetter(*self._names)
-        self._groups = GroupMemo(self._group)
-
-    def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
-        """Add one bucket's ``results`` on UTC ``day``."""
-        if results and self._fast(batch, day, results, where):
-            return
-        for row in results:
-            batch.add_row(day, self._row_group(row, ALL_SLOTS, where), _values(row, where))
-
-    def _row_group(self, row: Mapping[str, Any], slots: tuple[int, ...], where: str) -> SeriesGroup:
-        dims = self._read_dims(row, where)
-        tier = label(row, "service_tier", where) or "standard"
-        long_context = label(row, "context_window", where) == LONG_CONTEXT
-        return _message_group(dims, tier, long_context, slots)
-
-    def _group(self, raw: tuple[Any, ...], slots: Hashable, where: str) -> SeriesGroup:
-        row = dict(zip(self._names, raw, strict=True))
-        return self._row_group(row, cast(tuple[int, ...], slots), where)
-
-    def _fast(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> bool:
-        try:
-            labels = list(map(self._get_labels, results))
-            caches = list(map(_GET_CACHE, results))
-        except KeyError:
-            return False
-        own = int_columns(results, _ROW_GETTERS)
-        cached = int_columns(caches, _CACHE_GETTERS)  # None also if one is not an object
-        if own is None or cached is None:
-            return False
-        columns = [own[0], own[1], cached[0], cached[1], own[2]]
-        # Token types no row of the bucket used are left out of its vectors.
-        slots = tuple(i for i, column in enumerate(columns) if any(column)) or (0,)
-        groups = self._groups.groups(labels, slots, where)
-        if groups is None:
-            return False
-        add_rows(batch, day, groups, [columns[i] for i in slots])
-        return True
 
 
 def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
@@ -158,6 +96,17 @@ def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
     return tuple(
         count(cache if nested else row, field, where) for field, nested, _ in _TOKEN_FIELDS
     )
+
+
+def add_message_row(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    """Add one messages usage row on UTC ``day``.
+
+    Tokens of a row at the long-context tier (``context_window`` 200k-1M) are
+    marked so pricing uses that tier for them.
+    """
+    tier = label(row, "service_tier", where) or "standard"
+    long_context = label(row, "context_window", where) == LONG_CONTEXT
+    batch.add_all(day, _message_keys(dims, tier), _values(row, where), long_context=long_context)
 
 
 class AnthropicProvider(HttpProvider):
@@ -203,18 +152,17 @@ class AnthropicProvider(HttpProvider):
 
     async def _usage(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
         # context_window: tokens of requests over 200k input are billed at the long-context
-        # tier; pricing needs to know which (SeriesGroup.long_context).
+        # tier; pricing needs to know which (Batch.long_context).
         group_by = (*grouped_fields(self._group_by, DIM_FIELDS), "service_tier", "context_window")
         buckets = await self._api.paginate_buckets(USAGE_PATH, {**window, "group_by": group_by})
         days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
         batch = Batch(Dataset.USAGE, start, end, watermark=mark)
         where = f"GET {USAGE_PATH}"
-        parse = MessagesParser(
-            DimsReader(self._group_by, DIM_FIELDS, null_project=DEFAULT_WORKSPACE)
-        )
+        read_dims = DimsReader(self._group_by, DIM_FIELDS, null_project=DEFAULT_WORKSPACE)
         with paused_gc():
             for day, results in days:
-                parse(batch, day, results, where)
+                for row in results:
+                    add_message_row(batch, day, read_dims(row, where), row, where)
         return batch
 
     async def _cost(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from exporter import __version__
+from exporter.gcpause import paused_gc
 from exporter.providers.base import (
     NameCache,
     ProviderError,
@@ -237,7 +238,8 @@ class ApiClient:
     @staticmethod
     def _decode(what: str, response: httpx.Response) -> JSONObject:
         try:
-            body = response.json()
+            with paused_gc():
+                body = response.json()
         except ValueError:
             raise ProviderError("parse", f"{what}: response is not valid JSON") from None
         if not isinstance(body, dict):

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from exporter.gcpause import paused_gc
 from exporter.providers.base import ProviderError
 from exporter.providers.client import HttpProvider, objects
-from exporter.providers.columns import GroupMemo, add_rows, int_columns
 from exporter.providers.fields import (
+    Counts,
     DimsReader,
     add_money,
     count,
@@ -30,10 +29,8 @@ from exporter.records import (
     Dims,
     Family,
     FetchResult,
-    SeriesGroup,
     SeriesKey,
     TokenType,
-    Vector,
     day_start,
 )
 
@@ -44,8 +41,7 @@ DIM_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id"
 _TEXT, _AUDIO, _IMAGE = "text", "audio", "image"
 
 RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
-BucketParser = Callable[[Batch, int, list[dict[str, Any]], str], None]
-"""Adds one bucket's result rows (batch, UTC day, rows, where for errors)."""
+"""Adds one result row to a batch (batch, UTC day, the row's dims, row, where for errors)."""
 
 
 def _service_tier(row: Mapping[str, Any], where: str) -> str:
@@ -75,26 +71,12 @@ _COMPLETION_FIELDS = (
 _REQUIRED = 3
 
 
-_COLUMN_GETTERS = tuple(map(operator.itemgetter, _COMPLETION_FIELDS))
-_BATCH_FLAG = operator.itemgetter(-2)  # of a row's labels: (*dims fields, batch, service_tier)
-_FLAGS = {bool, type(None)}
-
-
-def _counts(row: Mapping[str, Any], where: str) -> list[int]:
-    return [
-        count(row, field, where, required=i < _REQUIRED)
-        for i, field in enumerate(_COMPLETION_FIELDS)
-    ]
-
-
-ALL_SLOTS = tuple(range(11))
-_MEDIA_SLOTS = (1, 2, 4, 5, 7, 8)  # audio and image slots of the values ``_values`` computes
+_counts = Counts(_COMPLETION_FIELDS, required=_REQUIRED)
 
 
 @functools.lru_cache(maxsize=65_536)
-def _completion_group(dims: Dims, tier: str, slots: tuple[int, ...] = ALL_SLOTS) -> SeriesGroup:
-    """The series of one completions row, in the order of the values ``_values`` computes;
-    ``slots`` selects some of them (a bucket without audio or image tokens leaves theirs out)."""
+def _completion_keys(dims: Dims, tier: str) -> tuple[SeriesKey, ...]:
+    """The series of one completions row, in the order of the values ``_values`` computes."""
     tokens: list[SeriesKey] = [
         (Family.TOKENS, dims, (token_type, modality, tier))
         for token_type in (TokenType.INPUT, TokenType.INPUT_CACHE_READ, TokenType.OUTPUT)
@@ -102,11 +84,10 @@ def _completion_group(dims: Dims, tier: str, slots: tuple[int, ...] = ALL_SLOTS)
     ]
     # OpenAI reports no modality split for cache writes.
     tokens.append((Family.TOKENS, dims, (TokenType.INPUT_CACHE_WRITE, _TEXT, tier)))
-    keys = (*tokens, (Family.REQUESTS, dims, (tier,)))
-    return SeriesGroup(keys[slot] for slot in slots)
+    return (*tokens, (Family.REQUESTS, dims, (tier,)))
 
 
-def _values(row: Mapping[str, Any], where: str) -> Vector:
+def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
     (
         input_tokens,
         output,
@@ -144,62 +125,8 @@ def _values(row: Mapping[str, Any], where: str) -> Vector:
     return values
 
 
-class CompletionsParser:
-    """Adds completions buckets to a batch, one :class:`SeriesGroup` vector per row.
-
-    A bucket whose rows are all well-formed is parsed column-wise (see
-    ``columns.py``); anything else goes row by row, which also gives the
-    precise error for a bad row.
-    """
-
-    def __init__(self, read_dims: DimsReader) -> None:
-        self._read_dims = read_dims
-        self._names = (*read_dims.fields, "batch", "service_tier")
-        self._get_labels = operator.itemgetter(*self._names)
-        self._groups = GroupMemo(self._group)
-
-    def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
-        """Add one bucket's ``results`` on UTC ``day``."""
-        if not (results and self._fast(batch, day, results, where)):
-            for row in results:
-                group = _completion_group(self._read_dims(row, where), _service_tier(row, where))
-                batch.add_row(day, group, _values(row, where))
-
-    def _group(self, raw: tuple[Any, ...], slots: Hashable, where: str) -> SeriesGroup:
-        row = dict(zip(self._names, raw, strict=True))
-        dims = self._read_dims(row, where)
-        return _completion_group(dims, _service_tier(row, where), cast(tuple[int, ...], slots))
-
-    def _fast(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> bool:
-        columns = int_columns(results, _COLUMN_GETTERS)
-        if columns is None:  # e.g. optional counts omitted: the row-wise path defaults them
-            return False
-        try:
-            labels = list(map(self._get_labels, results))
-        except KeyError:
-            return False
-        # 1 == True: a memo keyed on raw labels must only ever see booleans (or null).
-        if not set(map(type, map(_BATCH_FLAG, labels))) <= _FLAGS:
-            return False
-        (_, output, requests, cached, cache_write, uncached, in_audio, in_image, cached_audio,
-         cached_image, out_audio, out_image) = columns  # fmt: skip
-        text_in = list(map(operator.sub, map(operator.sub, uncached, in_audio), in_image))
-        text_cached = list(map(operator.sub, map(operator.sub, cached, cached_audio), cached_image))
-        text_out = list(map(operator.sub, map(operator.sub, output, out_audio), out_image))
-        if min(min(text_in), min(text_cached), min(text_out)) < 0:
-            return False
-        vectors = (
-            text_in, in_audio, in_image, text_cached, cached_audio, cached_image,
-            text_out, out_audio, out_image, cache_write, requests,
-        )  # fmt: skip
-        # Most traffic is text: audio and image columns that are all zero are left out of
-        # the bucket's vectors, which makes every later step (pricing, ledger) cheaper.
-        slots = tuple(i for i in ALL_SLOTS if i not in _MEDIA_SLOTS or any(vectors[i]))
-        groups = self._groups.groups(labels, slots, where)
-        if groups is None:
-            return False
-        add_rows(batch, day, groups, [vectors[i] for i in slots])
-        return True
+def _completions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add_all(day, _completion_keys(dims, _service_tier(row, where)), _values(row, where))
 
 
 def _requests(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
@@ -228,31 +155,14 @@ def _transcriptions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], 
     _requests(batch, day, dims, row, where)
 
 
-class RowWiseParser:
-    """Adds a bucket's rows one at a time through a :data:`RowHandler`."""
-
-    def __init__(self, handler: RowHandler, read_dims: DimsReader) -> None:
-        self._handler = handler
-        self._read_dims = read_dims
-
-    def __call__(self, batch: Batch, day: int, results: list[dict[str, Any]], where: str) -> None:
-        """Add one bucket's ``results`` on UTC ``day``."""
-        for row in results:
-            self._handler(batch, day, self._read_dims(row, where), row, where)
-
-
-USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], Callable[[DimsReader], BucketParser]], ...] = (
-    # (path, group_by fields beyond the dimensions, bucket parser for a dims reader)
-    ("/organization/usage/completions", ("batch", "service_tier"), CompletionsParser),
-    ("/organization/usage/embeddings", (), functools.partial(RowWiseParser, _input_tokens)),
-    ("/organization/usage/moderations", (), functools.partial(RowWiseParser, _input_tokens)),
-    ("/organization/usage/images", (), functools.partial(RowWiseParser, _images)),
-    ("/organization/usage/audio_speeches", (), functools.partial(RowWiseParser, _speeches)),
-    (
-        "/organization/usage/audio_transcriptions",
-        (),
-        functools.partial(RowWiseParser, _transcriptions),
-    ),
+USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], RowHandler], ...] = (
+    # (path, group_by fields beyond the dimensions, what one result row adds)
+    ("/organization/usage/completions", ("batch", "service_tier"), _completions),
+    ("/organization/usage/embeddings", (), _input_tokens),
+    ("/organization/usage/moderations", (), _input_tokens),
+    ("/organization/usage/images", (), _images),
+    ("/organization/usage/audio_speeches", (), _speeches),
+    ("/organization/usage/audio_transcriptions", (), _transcriptions),
 )
 
 
@@ -291,8 +201,7 @@ class OpenAIProvider(HttpProvider):
         read_dims = DimsReader(self._group_by, DIM_FIELDS)
         usage = Batch(Dataset.USAGE, start, end)
         latest: list[int] = []
-        for path, extra, parser_for in USAGE_ENDPOINTS:
-            parse = parser_for(read_dims)
+        for path, extra, add_result in USAGE_ENDPOINTS:
             params = {**window, "group_by": dims_fields + extra}
             buckets = await self._api.paginate_buckets(path, params)
             where = f"GET {path}"
@@ -303,7 +212,8 @@ class OpenAIProvider(HttpProvider):
                     ends.append(b_end)
                     day = day_start(b_start)
                     if start <= day < end:
-                        parse(usage, day, results, where)
+                        for row in results:
+                            add_result(usage, day, read_dims(row, where), row, where)
             if ends:
                 latest.append(max(ends))
         # Usage is only as fresh as its stalest endpoint.

@@ -53,11 +53,9 @@ class PushProvider:
         cost = Batch(Dataset.COST, first, end, watermark=float(end))
         for row in rows:
             dims = Dims(project_id=row.project, model=row.model)
-            series = usage.series(row.day)
             for token_type, count in zip(TOKEN_TYPES, row.tokens, strict=True):
-                if count:
-                    key = (Family.TOKENS, dims, (token_type, MODALITY, row.service_tier))
-                    series[key] = series.get(key, 0.0) + count
+                key = (Family.TOKENS, dims, (token_type, MODALITY, row.service_tier))
+                usage.add(row.day, key, count)
             usage.add(row.day, (Family.REQUESTS, dims, (row.service_tier,)), row.requests)
             if row.cost_events:
                 cost.add(row.day, (Family.BILLED_COST, dims, (PUSHED_LINE_ITEM,)), row.cost_usd)
