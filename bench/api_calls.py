@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from exporter.core.snapshot import AccountSnapshot, SnapshotStore
 from exporter.daemon import provider_settings
 from exporter.demo import demo_config
-from exporter.providers import PROVIDERS
-from exporter.providers.base import Provider, RequestObserver
 from exporter.scheduler import AccountPoller
 from exporter.simulator import Simulator
-from exporter.snapshot import AccountSnapshot, SnapshotStore
+from exporter.sources.providers import PROVIDERS
+from exporter.sources.providers.base import Provider, RequestObserver
 
 
 def count_calls() -> list[str]:

@@ -23,15 +23,15 @@ from typing import Any
 
 import httpx
 
-from exporter.config import DEFAULT_SETTLE_WINDOW
-from exporter.ledger import Ledger
-from exporter.pricing import Pricer
-from exporter.providers.anthropic import AnthropicProvider
-from exporter.providers.base import ProviderSettings
-from exporter.providers.client import HttpProvider
-from exporter.providers.fields import rfc3339
-from exporter.providers.openai import OpenAIProvider
-from exporter.records import DAY, day_start
+from exporter.config.schema import DEFAULT_SETTLE_WINDOW
+from exporter.core.ledger import Ledger
+from exporter.core.pricing import Pricer
+from exporter.core.records import DAY, day_start
+from exporter.sources.providers.anthropic import AnthropicProvider
+from exporter.sources.providers.base import ProviderSettings
+from exporter.sources.providers.client import HttpProvider
+from exporter.sources.providers.fields import rfc3339
+from exporter.sources.providers.openai import OpenAIProvider
 
 MONTH = 1793491200  # 2026-11-01T00:00:00Z
 NOW = MONTH + 30 * DAY - 3600

@@ -16,7 +16,7 @@ from pathlib import Path
 import exporter.daemon  # noqa: F401  (the real process imports all of it)
 from bench.render import snapshot_with
 from bench.scrape import PROMETHEUS_HEADERS
-from exporter.exposition import Exposition
+from exporter.web.exposition import Exposition
 
 
 def rss_mb(field: str, pid: int | str = "self") -> float:

@@ -7,10 +7,10 @@ import time
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.exposition import generate_latest
 
-from exporter.collector import SnapshotCollector
-from exporter.ledger import Ledger
-from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
-from exporter.snapshot import AccountSnapshot, Snapshot, build_account_data
+from exporter.core.ledger import Ledger
+from exporter.core.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
+from exporter.core.snapshot import AccountSnapshot, Snapshot, build_account_data
+from exporter.web.collector import SnapshotCollector
 
 NOW = 1795000000.0  # 2026-11-18
 TOKEN_TYPES = ("input", "input_cache_read", "input_cache_write", "output")

@@ -14,8 +14,8 @@ import httpx
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from bench.render import series_keys, snapshot_with
-from exporter.http import MetricsApp
-from exporter.webserver import WebServer
+from exporter.web.http import MetricsApp
+from exporter.web.server import WebServer
 
 PROMETHEUS_HEADERS = {
     "Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",

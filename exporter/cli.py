@@ -11,12 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, load_config
+from exporter.config.schema import Config, ConfigError, load_config
+from exporter.config.secrets import (
+    SecretError,
+    encrypt_secret,
+    generate_master_key,
+    load_master_key,
+)
 from exporter.log import FORMATS, LEVELS, setup_logging
-from exporter.push.store import StoreError
-from exporter.secrets import SecretError, encrypt_secret, generate_master_key, load_master_key
-from exporter.webconfig import WebConfigError, WebConfigSource
-from exporter.webserver import DEFAULT_MAX_REQUESTS
+from exporter.sources.push.store import StoreError
+from exporter.web.server import DEFAULT_MAX_REQUESTS
+from exporter.web.webconfig import WebConfigError, WebConfigSource
 
 log = logging.getLogger("exporter")
 
@@ -240,7 +245,7 @@ def _encrypt(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from exporter.csv_import import run_import
+    from exporter.sources.csv_import import run_import
 
     return int(run_import(args.file, args.account, args.config_file))
 

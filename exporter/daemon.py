@@ -8,18 +8,23 @@ import signal
 import time
 from collections.abc import Callable
 
-from exporter.config import AccountConfig, Config, ConfigError
-from exporter.http import MetricsApp
-from exporter.pricing import Pricer
-from exporter.providers import PROVIDERS
-from exporter.providers.base import Provider, ProviderError, ProviderSettings, RequestObserver
-from exporter.push.wiring import PseudoAccounts
+from exporter.config.schema import AccountConfig, Config, ConfigError
+from exporter.config.secrets import SecretError
+from exporter.core.pricing import Pricer
+from exporter.core.snapshot import AccountSnapshot, SnapshotStore
 from exporter.scheduler import AccountPoller
-from exporter.secrets import SecretError
-from exporter.snapshot import AccountSnapshot, SnapshotStore
-from exporter.subscriptions import evaluate_budgets
-from exporter.webconfig import WebConfigSource
-from exporter.webserver import DEFAULT_MAX_REQUESTS, Limits, WebServer
+from exporter.sources.providers import PROVIDERS
+from exporter.sources.providers.base import (
+    Provider,
+    ProviderError,
+    ProviderSettings,
+    RequestObserver,
+)
+from exporter.sources.push.wiring import PseudoAccounts
+from exporter.sources.subscriptions import evaluate_budgets
+from exporter.web.http import MetricsApp
+from exporter.web.server import DEFAULT_MAX_REQUESTS, Limits, WebServer
+from exporter.web.webconfig import WebConfigSource
 
 log = logging.getLogger(__name__)
 

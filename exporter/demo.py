@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from exporter.config import Config, parse_config
+from exporter.config.schema import Config, parse_config
 from exporter.daemon import Daemon
 from exporter.simulator import Simulator
 

@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from exporter.budgets import AccountSpend
-from exporter.ledger import Ledger, history_start, month_start
-from exporter.metrics import DURATION_BUCKETS
-from exporter.pricing import Pricer
-from exporter.providers.base import REASONS, Provider, ProviderError, RequestObserver
-from exporter.records import Dims, Family, SeriesKey, day_start
-from exporter.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
+from exporter.core.budgets import AccountSpend
+from exporter.core.ledger import Ledger, history_start, month_start
+from exporter.core.pricing import Pricer
+from exporter.core.records import Dims, Family, SeriesKey, day_start
+from exporter.core.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
+from exporter.sources.providers.base import REASONS, Provider, ProviderError, RequestObserver
+from exporter.web.metrics import DURATION_BUCKETS
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.budgets import AccountSpend, BudgetConfig, BudgetMatch, evaluate, period_bounds
-from exporter.records import DAY, Dims
+from exporter.core.budgets import AccountSpend, BudgetConfig, BudgetMatch, evaluate, period_bounds
+from exporter.core.records import DAY, Dims
 
 
 def ts(text: str) -> float:

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from exporter.secrets import decrypt_secret, parse_master_key
+from exporter.config.secrets import decrypt_secret, parse_master_key
 
 SECRET = "sk-admin-cliTESTsecretVALUE"
 

@@ -7,10 +7,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from exporter import __version__
-from exporter.collector import SnapshotCollector
-from exporter.metrics import DURATION_BUCKETS
-from exporter.records import Dataset, Dims, Family, SeriesKey
-from exporter.snapshot import AccountSnapshot, AccountStatus, Snapshot, build_account_data
+from exporter.core.records import Dataset, Dims, Family, SeriesKey
+from exporter.core.snapshot import AccountSnapshot, AccountStatus, Snapshot, build_account_data
+from exporter.web.collector import SnapshotCollector
+from exporter.web.metrics import DURATION_BUCKETS
 
 NOV = 1793491200  # 2026-11-01T00:00:00Z
 

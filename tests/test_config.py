@@ -7,9 +7,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from exporter import config as config_module
-from exporter.config import AccountConfig, Config, ConfigError, load_config, parse_config
-from exporter.secrets import SecretError, encrypt_secret, generate_master_key, parse_master_key
+from exporter.config import schema as config_module
+from exporter.config.schema import AccountConfig, Config, ConfigError, load_config, parse_config
+from exporter.config.secrets import (
+    SecretError,
+    encrypt_secret,
+    generate_master_key,
+    parse_master_key,
+)
 
 FAKE_KEY = "sk-admin-FAKE-7f3a9c-DO-NOT-LEAK"
 ENV = {"OPENAI_ADMIN_KEY": FAKE_KEY, "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-FAKE"}
@@ -132,7 +137,7 @@ def test_duplicate_account_name_points_at_second() -> None:
 
 
 def test_unknown_provider() -> None:
-    from exporter.providers import PROVIDERS
+    from exporter.sources.providers import PROVIDERS
 
     supported = ", ".join(sorted(PROVIDERS))
     assert "anthropic, " in supported and "openai" in supported

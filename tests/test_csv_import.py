@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import main
-from exporter.csv_import import (
+from exporter.core.records import DAY
+from exporter.sources.csv_import import (
     CsvImportError,
     format_report,
     import_csv,
     load_push_config,
 )
-from exporter.push.settings import PushConfig
-from exporter.push.store import EventStore
-from exporter.records import DAY
+from exporter.sources.push.settings import PushConfig
+from exporter.sources.push.store import EventStore
 
 NOV = 1793491200  # 2026-11-01T00:00:00Z
 NOW = NOV + 25 * DAY + 13 * 3600  # 2026-11-26T13:00:00Z

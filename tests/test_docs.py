@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter import metrics
-from exporter.metrics import MetricDef
-from exporter.providers import PROVIDERS
 from exporter.scheduler import ERROR_REASONS
+from exporter.sources.providers import PROVIDERS
+from exporter.web import metrics
+from exporter.web.metrics import MetricDef
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.durations import EXPECTED_FORM, format_duration, parse_duration
+from exporter.config.durations import EXPECTED_FORM, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gzip
 
-from exporter.exposition import Exposition
-from exporter.records import Dims, Family
-from exporter.snapshot import AccountSnapshot, SnapshotStore, build_account_data
+from exporter.core.records import Dims, Family
+from exporter.core.snapshot import AccountSnapshot, SnapshotStore, build_account_data
+from exporter.web.exposition import Exposition
 
 NOV = 1793491200
 TEXT = "text/plain"

@@ -9,9 +9,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.config import Config, ConfigError, parse_config
-from exporter.providers import PROVIDERS
-from exporter.webconfig import WebConfig, WebConfigError, parse_web_config
+from exporter.config.schema import Config, ConfigError, parse_config
+from exporter.sources.providers import PROVIDERS
+from exporter.web.webconfig import WebConfig, WebConfigError, parse_web_config
 
 SECRET = "sk-admin-CONFIGFUZZ-91b2c3d4e5f6-SECRET"
 ENV = {"KEY": SECRET, "EMPTY": ""}

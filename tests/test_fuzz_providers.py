@@ -1,6 +1,6 @@
 """Hostile provider responses through every registered provider's ``fetch``.
 
-Table-driven over ``exporter.providers.PROVIDERS``: a provider added to the
+Table-driven over ``exporter.sources.providers.PROVIDERS``: a provider added to the
 registry (with fixtures in ``tests/fixtures/<name>/``) is fuzzed without any
 change here. Whatever a provider answers, ``fetch`` must end in a classified
 ``ProviderError`` or in finite data, never in another exception, and no error
@@ -24,10 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.ledger import month_start
-from exporter.providers import PROVIDERS
-from exporter.providers.base import REASONS, ProviderError, ProviderSettings
-from exporter.records import FetchResult
+from exporter.core.ledger import month_start
+from exporter.core.records import FetchResult
+from exporter.sources.providers import PROVIDERS
+from exporter.sources.providers.base import REASONS, ProviderError, ProviderSettings
 
 SECRET = "sk-admin-FUZZ-7f3c1e9a2b4d6f80-SECRET"
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from exporter.gcpause import paused_gc
+from exporter.core.gcpause import paused_gc
 
 
 def test_paused_gc_restores_the_collector_also_after_an_error_and_when_nested() -> None:

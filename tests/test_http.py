@@ -6,15 +6,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from exporter.http import MetricsApp
-from exporter.records import Dims, Family
-from exporter.snapshot import (
+from exporter.core.records import Dims, Family
+from exporter.core.snapshot import (
     AccountSnapshot,
     AccountStatus,
     SnapshotStore,
     build_account_data,
 )
-from exporter.webserver import WebServer, parse_listen_address
+from exporter.web.http import MetricsApp
+from exporter.web.server import WebServer, parse_listen_address
 
 NOV = 1793491200
 

@@ -18,13 +18,13 @@ import bcrypt
 import httpx
 import pytest
 
-from exporter.config import parse_config
+from exporter.config.schema import parse_config
+from exporter.core.snapshot import AccountSnapshot, SnapshotStore
 from exporter.daemon import Daemon
-from exporter.http import MetricsApp
 from exporter.simulator import Simulator
-from exporter.snapshot import AccountSnapshot, SnapshotStore
-from exporter.webconfig import WebConfigSource
-from exporter.webserver import Limits, WebServer
+from exporter.web.http import MetricsApp
+from exporter.web.server import Limits, WebServer
+from exporter.web.webconfig import WebConfigSource
 from tests.integration.certs import Pki, make_pki
 
 PASSWORD = "correct horse"

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.ledger import LOOKBACK, Ledger, history_start, month_start
-from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
+from exporter.core.ledger import LOOKBACK, Ledger, history_start, month_start
+from exporter.core.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
 
 
 def ts(text: str) -> int:

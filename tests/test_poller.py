@@ -9,14 +9,14 @@ import httpx
 import pytest
 import respx
 
-from exporter.budgets import AccountSpend
-from exporter.collector import SnapshotCollector
-from exporter.metrics import FAMILY_METRICS
-from exporter.providers.base import ProviderSettings, RequestObserver
-from exporter.providers.openai import OpenAIProvider
-from exporter.records import DAY, Dims
+from exporter.core.budgets import AccountSpend
+from exporter.core.records import DAY, Dims
+from exporter.core.snapshot import AccountSnapshot, Snapshot, SnapshotStore
 from exporter.scheduler import AccountPoller, reconciliation
-from exporter.snapshot import AccountSnapshot, Snapshot, SnapshotStore
+from exporter.sources.providers.base import ProviderSettings, RequestObserver
+from exporter.sources.providers.openai import OpenAIProvider
+from exporter.web.collector import SnapshotCollector
+from exporter.web.metrics import FAMILY_METRICS
 
 BASE = "https://api.openai.com/v1"
 KEY = "sk-admin-poller-TEST-key"

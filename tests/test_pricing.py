@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from exporter.pricing import Discount, PriceOverride, Pricer, PricingConfig
-from exporter.records import (
+from exporter.core.pricing import Discount, PriceOverride, Pricer, PricingConfig
+from exporter.core.records import (
     DAY,
     Batch,
     Dataset,
@@ -146,7 +146,7 @@ def test_unknown_model_is_unpriced_never_zero_and_logged_once(
 ) -> None:
     secret = Dims("p", "my-private-model")
     pricer = Pricer()
-    caplog.set_level(logging.WARNING, logger="exporter.pricing")
+    caplog.set_level(logging.WARNING, logger="exporter.core.pricing")
     for _ in range(2):
         batch = Batch(Dataset.USAGE, NOV2, NOV2 + DAY)
         batch.add(NOV2, tokens(secret, "input", tier="default"), 500.0)

@@ -13,11 +13,11 @@ import httpx
 import pytest
 import respx
 
-from exporter.providers import anthropic
-from exporter.providers.anthropic import AnthropicProvider
-from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.providers.fields import DimsReader
-from exporter.records import DAY, Batch, Dataset, Dims, Family, FetchResult
+from exporter.core.records import DAY, Batch, Dataset, Dims, Family, FetchResult
+from exporter.sources.providers import anthropic
+from exporter.sources.providers.anthropic import AnthropicProvider
+from exporter.sources.providers.base import ProviderError, ProviderSettings
+from exporter.sources.providers.fields import DimsReader
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 KEY = "sk-ant-admin01-FAKE-not-leak"

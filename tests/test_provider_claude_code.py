@@ -12,10 +12,10 @@ import httpx
 import pytest
 import respx
 
-from exporter.config import ConfigError, parse_config
-from exporter.providers.anthropic import AnthropicProvider
-from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.records import Dataset, Dims, Family, FetchResult
+from exporter.config.schema import ConfigError, parse_config
+from exporter.core.records import Dataset, Dims, Family, FetchResult
+from exporter.sources.providers.anthropic import AnthropicProvider
+from exporter.sources.providers.base import ProviderError, ProviderSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"
 KEY = "sk-ant-admin01-FAKE-cc-leak"

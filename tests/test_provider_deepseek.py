@@ -13,11 +13,11 @@ import httpx
 import pytest
 import respx
 
-from exporter.config import ConfigError, parse_config
-from exporter.ledger import Ledger
-from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.providers.deepseek import DeepSeekOptions, DeepSeekProvider
-from exporter.records import Dims, Family, FetchResult
+from exporter.config.schema import ConfigError, parse_config
+from exporter.core.ledger import Ledger
+from exporter.core.records import Dims, Family, FetchResult
+from exporter.sources.providers.base import ProviderError, ProviderSettings
+from exporter.sources.providers.deepseek import DeepSeekOptions, DeepSeekProvider
 
 FIXTURES = Path(__file__).parent / "fixtures" / "deepseek"
 KEY = "sk-FAKEKEY-deepseek-do-not-leak-42"
@@ -81,7 +81,7 @@ def test_cny_without_a_rate_is_not_exported_and_warned_once(
 ) -> None:
     env.serve("balance_cny")
     provider = env.provider()
-    caplog.set_level(logging.DEBUG, logger="exporter.providers.deepseek")
+    caplog.set_level(logging.DEBUG, logger="exporter.sources.providers.deepseek")
     assert env.fetch(provider).gauges == {}
     assert env.fetch(provider).gauges == {}
     levels = [r.levelno for r in caplog.records if "cannot be converted" in r.getMessage()]

@@ -12,11 +12,11 @@ import httpx
 import pytest
 import respx
 
-from exporter.config import ConfigError, parse_config
-from exporter.providers import PROVIDERS
-from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.providers.github_copilot import GitHubCopilotOptions, GitHubCopilotProvider
-from exporter.records import Dataset, Dims, Family, FetchResult
+from exporter.config.schema import ConfigError, parse_config
+from exporter.core.records import Dataset, Dims, Family, FetchResult
+from exporter.sources.providers import PROVIDERS
+from exporter.sources.providers.base import ProviderError, ProviderSettings
+from exporter.sources.providers.github_copilot import GitHubCopilotOptions, GitHubCopilotProvider
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github_copilot"
 TOKEN = "ghp_FAKEtokenGitHubDoNotLeak0123456789"

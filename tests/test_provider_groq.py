@@ -13,9 +13,9 @@ import httpx
 import pytest
 import respx
 
-from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.providers.groq import CHUNK, GroqProvider
-from exporter.records import Dataset, Dims, Family, FetchResult
+from exporter.core.records import Dataset, Dims, Family, FetchResult
+from exporter.sources.providers.base import ProviderError, ProviderSettings
+from exporter.sources.providers.groq import CHUNK, GroqProvider
 
 FIXTURES = Path(__file__).parent / "fixtures" / "groq"
 KEY = "gsk_FAKEKEY_groq_do_not_leak_42"

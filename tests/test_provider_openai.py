@@ -13,9 +13,9 @@ import httpx
 import pytest
 import respx
 
-from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.providers.openai import OpenAIProvider
-from exporter.records import Dataset, Dims, Family, FetchResult
+from exporter.core.records import Dataset, Dims, Family, FetchResult
+from exporter.sources.providers.base import ProviderError, ProviderSettings
+from exporter.sources.providers.openai import OpenAIProvider
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 KEY = "sk-admin-FAKEKEY-openai-do-not-leak-42"

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import respx
 
-from exporter.providers.base import ProviderError, ProviderSettings
-from exporter.providers.openrouter import OpenRouterProvider
-from exporter.records import Dataset, Dims, Family, FetchResult
+from exporter.core.records import Dataset, Dims, Family, FetchResult
+from exporter.sources.providers.base import ProviderError, ProviderSettings
+from exporter.sources.providers.openrouter import OpenRouterProvider
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
 KEY = "sk-or-v1-FAKEKEY-management-do-not-leak-42"

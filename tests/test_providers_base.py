@@ -13,17 +13,17 @@ import httpx
 import pytest
 import respx
 
-from exporter.providers import PROVIDERS
-from exporter.providers.anthropic import AnthropicProvider
-from exporter.providers.base import NameCache, ProviderError, ProviderSettings
-from exporter.providers.client import (
+from exporter.sources.providers import PROVIDERS
+from exporter.sources.providers.anthropic import AnthropicProvider
+from exporter.sources.providers.base import NameCache, ProviderError, ProviderSettings
+from exporter.sources.providers.client import (
     ApiClient,
     ParamValue,
     check_base_url,
     encode_params,
     parse_retry_after,
 )
-from exporter.providers.fields import (
+from exporter.sources.providers.fields import (
     count,
     label,
     money,
@@ -32,7 +32,7 @@ from exporter.providers.fields import (
     rfc3339,
     watermark,
 )
-from exporter.providers.openai import OpenAIProvider
+from exporter.sources.providers.openai import OpenAIProvider
 
 T = TypeVar("T")
 KEY = "sk-admin-FAKEKEY-do-not-leak-7f3a9c"

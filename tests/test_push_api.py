@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.http import MetricsApp
-from exporter.push.api import PUSH_PATH, PushApi
-from exporter.push.settings import PushConfig
-from exporter.push.store import EventStore
-from exporter.push.wiring import PseudoAccounts
-from exporter.records import DAY
-from exporter.snapshot import Snapshot
-from exporter.webserver import Limits, WebServer
+from exporter.core.records import DAY
+from exporter.core.snapshot import Snapshot
+from exporter.sources.push.api import PUSH_PATH, PushApi
+from exporter.sources.push.settings import PushConfig
+from exporter.sources.push.store import EventStore
+from exporter.sources.push.wiring import PseudoAccounts
+from exporter.web.http import MetricsApp
+from exporter.web.server import Limits, WebServer
 
 NOV = 1793491200  # 2026-11-01T00:00:00Z
 NOW = NOV + 25 * DAY + 13 * 3600  # 2026-11-26T13:00:00Z
@@ -200,7 +200,7 @@ def test_limits(tmp_path: Path) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, PseudoAccounts]]:
-    from exporter.config import Config
+    from exporter.config.schema import Config
 
     config = Config.model_validate({"accounts": [], "push": push_config(tmp_path).model_dump()})
     pseudo = PseudoAccounts(config)
@@ -260,8 +260,8 @@ def test_other_paths_still_reach_the_metrics_app(server: tuple[str, PseudoAccoun
 def test_push_uses_its_bearer_tokens_when_basic_auth_is_on(tmp_path: Path) -> None:
     import bcrypt
 
-    from exporter.config import Config
-    from exporter.webconfig import WebConfigSource
+    from exporter.config.schema import Config
+    from exporter.web.webconfig import WebConfigSource
 
     web_file = tmp_path / "web.yml"
     password_hash = bcrypt.hashpw(b"scrape-secret", bcrypt.gensalt(4)).decode()

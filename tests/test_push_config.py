@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, parse_config
+from exporter.config.schema import ConfigError, parse_config
 
 DIGEST = hashlib.sha256(b"token").hexdigest()
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from exporter.push.events import EventValidator, UsageEvent, retention_start
-from exporter.records import DAY
+from exporter.core.records import DAY
+from exporter.sources.push.events import EventValidator, UsageEvent, retention_start
 
 NOV = 1793491200  # 2026-11-01T00:00:00Z
 NOW = NOV + 25 * DAY + 13 * 3600  # 2026-11-26T13:00:00Z

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from exporter.secrets import (
+from exporter.config.secrets import (
     SecretError,
     decrypt_secret,
     encrypt_secret,

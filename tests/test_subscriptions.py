@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from exporter.budgets import AccountSpend, BudgetConfig
-from exporter.config import ConfigError, parse_config
-from exporter.push.provider import labelled
-from exporter.records import DAY, Dataset, Dims, Family
+from exporter.config.schema import ConfigError, parse_config
+from exporter.core.budgets import AccountSpend, BudgetConfig
+from exporter.core.records import DAY, Dataset, Dims, Family
+from exporter.core.snapshot import AccountSnapshot, SnapshotStore
 from exporter.scheduler import AccountPoller
-from exporter.snapshot import AccountSnapshot, SnapshotStore
-from exporter.subscriptions import (
+from exporter.sources.push.provider import labelled
+from exporter.sources.subscriptions import (
     SubscriptionConfig,
     SubscriptionProvider,
     evaluate_budgets,

@@ -10,8 +10,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from exporter import webconfig
-from exporter.webconfig import (
+from exporter.web import webconfig
+from exporter.web.webconfig import (
     BasicAuth,
     WebConfigError,
     WebConfigSource,
@@ -261,7 +261,7 @@ def test_source_reloads_on_change_and_keeps_last_good(
     assert second is not first
     assert second.auth is not None and second.auth.check(_basic("bob", "other"))
     assert not second.auth.check(_basic("alice", PASSWORD))
-    with caplog.at_level(logging.ERROR, logger="exporter.webconfig"):
+    with caplog.at_level(logging.ERROR, logger="exporter.web.webconfig"):
         path.write_text("basic_auth_users:\n  bob: plaintext\n")
         assert source.current() is second
         assert source.current() is second

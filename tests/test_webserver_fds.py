@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = textwrap.dedent(
     """
     import os, resource, socket, subprocess, sys, time
-    from exporter.webserver import Limits, WebServer
+    from exporter.web.server import Limits, WebServer
 
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from exporter.ledger import LOOKBACK, month_start
+from exporter.core.ledger import LOOKBACK, month_start
 from exporter.simulator import Simulator
 
 from .exporter_process import Labels

@@ -16,10 +16,10 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 
-from exporter import metrics
-from exporter.ledger import month_start
-from exporter.metrics import MetricDef
+from exporter.core.ledger import month_start
 from exporter.simulator import Simulator
+from exporter.web import metrics
+from exporter.web.metrics import MetricDef
 
 from .exporter_process import ExporterProcess, Labels, free_port, pinned_env
 from .series import PINNED, assert_same, frozen_simulator, month_to_date, served_something

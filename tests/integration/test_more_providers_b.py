@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.ledger import history_start
+from exporter.core.ledger import history_start
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from exporter.config import ConfigError, parse_config
+from exporter.config.schema import ConfigError, parse_config
 
 from .manifests import BASE, DOC, KEYS_MOUNT, KEYS_SECRET, ROOT, SIDECAR
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from exporter import metrics
+from exporter.web import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -58,7 +58,7 @@ def recorded_names() -> set[str]:
 
 
 def exporter_series_names() -> set[str]:
-    """Every series name the exporter can expose, from exporter/metrics.py."""
+    """Every series name the exporter can expose, from exporter/web/metrics.py."""
     names: set[str] = set()
     for value in vars(metrics).values():
         if not isinstance(value, metrics.MetricDef):

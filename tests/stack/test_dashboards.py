@@ -116,7 +116,7 @@ def test_every_query_selects_a_job_and_uses_rate_interval_for_raw_ranges() -> No
 
 
 def test_queries_use_only_metrics_that_exist() -> None:
-    """Recording rules from deploy/prometheus/rules, exporter/metrics.py series, or Prometheus'."""
+    """Recording rules (deploy/prometheus/rules), exporter/web/metrics.py series, or Prometheus'."""
     available = exporter_series_names() | recorded_names() | PROMETHEUS_METRICS
     missing = {
         (q.dashboard, q.panel, name) for q in queries() for name in metric_names(q.expr) - available

@@ -144,7 +144,7 @@ def test_raw_series_are_deduplicated_across_replicas() -> None:
 
 
 def test_rules_use_only_metrics_that_exist() -> None:
-    """Every series the rules read is exported by ai-cost-exporter (exporter/metrics.py),
+    """Every series the rules read is exported by ai-cost-exporter (exporter/web/metrics.py),
     recorded by a rule, or Prometheus' own. Fails while a metric of the contract is missing."""
     available = exporter_series_names() | recorded_names() | PROMETHEUS_METRICS
     used = set().union(*(metric_names(rule["expr"]) for rule in rules()))

@@ -1,0 +1,1 @@
+"""Configuration: the YAML schema, names and labels, durations, encrypted keys."""

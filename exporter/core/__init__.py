@@ -1,0 +1,1 @@
+"""The month-to-date core: records, pricing, the ledger, budgets and snapshots."""

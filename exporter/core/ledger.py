@@ -1,0 +1,181 @@
+"""Month-to-date totals of one account, rebuilt from the provider's own history.
+
+The ledger keeps what the provider returned per UTC day and dataset for the
+days that may still change, and one folded sum for the settled days before
+them. A fetch replaces exactly the days it covered, so re-reading the recent
+window picks up late-arriving usage without counting anything twice. The
+published totals never decrease within a month: a downward revision keeps the
+higher value and is counted instead.
+
+A month starts with every series the account had in the week before it, at 0:
+dashboards are not empty on the 1st, and ``increase()`` sees a counter's first
+rise of the month.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from exporter.core.gcpause import paused_gc
+from exporter.core.records import (
+    DAY,
+    Batch,
+    Dataset,
+    Dims,
+    Family,
+    FetchResult,
+    SeriesKey,
+    day_start,
+)
+
+_TOLERANCE = 1e-9
+SPEND_FAMILIES = frozenset((Family.BILLED_COST, Family.ESTIMATED_COST))
+LOOKBACK = 7 * DAY
+"""A first poll of a month also reads this long before the month start: the daily spend that
+weekly budgets and forecasts need, and the series the month starts with at 0."""
+
+DailySpend = dict[int, dict[Dims, float]]
+
+
+def month_start(ts: float) -> int:
+    """Start of the UTC calendar month containing ``ts`` (Unix seconds)."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return int(datetime(dt.year, dt.month, 1, tzinfo=UTC).timestamp())
+
+
+def history_start(now: float) -> int:
+    """The first day a first poll of the month reads at ``now``."""
+    return month_start(now) - LOOKBACK
+
+
+class Ledger:
+    """Per-day provider data and monotonic month-to-date totals for one account."""
+
+    def __init__(self) -> None:
+        self.month_start: int | None = None
+        self.days: dict[Dataset, dict[int, dict[SeriesKey, float]]] = {}
+        self.watermarks: dict[Dataset, float] = {}
+        self.revisions = 0
+        self._settled: dict[Dataset, dict[SeriesKey, float]] = {}
+        self._settled_until: dict[Dataset, int] = {}
+        self._computed: dict[SeriesKey, float] = {}
+        self._published: dict[SeriesKey, float] = {}
+        self._known: dict[SeriesKey, float] = {}  # insertion-ordered: a stable exposition
+        self._spend: dict[Dataset, dict[int, dict[tuple[Family, Dims], float]]] = {}
+
+    @property
+    def totals(self) -> dict[SeriesKey, float]:
+        """Month-to-date value of every series (never lower than before within a month)."""
+        return self._published
+
+    @property
+    def settled_before(self) -> int:
+        """Days before this day start are settled (not fetched again this month)."""
+        return min(self._settled_until.values(), default=self.month_start or 0)
+
+    def daily_spend(self, family: Family) -> DailySpend:
+        """Per-day dollars of a spend family by dims, this month and the week before it."""
+        out: DailySpend = {}
+        for days in self._spend.values():
+            for day, series in days.items():
+                target = out.setdefault(day, {})
+                for (f, dims), usd in series.items():
+                    if f is family:
+                        target[dims] = target.get(dims, 0.0) + usd
+        return out
+
+    def apply(self, result: FetchResult, now: float, *, settled_before: int = 0) -> None:
+        """Merge one successful fetch made at ``now`` and recompute the totals.
+
+        The ledger takes ownership of the batches' per-day dictionaries.
+
+        Days before a batch's start, and before ``settled_before`` (the caller
+        promises not to fetch them again), are settled: they are folded into
+        one sum and cannot be replaced again, except by a fetch from the month
+        start.
+        """
+        month = month_start(now)
+        if month != self.month_start:
+            self._start_month(month)
+        with paused_gc():
+            for batch in result.batches:
+                self._replace_spend(batch, month)
+                self._replace_days(batch, month, settled_before)
+                # Release the days just folded now, not when the caller drops the fetch: a
+                # first poll's month of per-day data is the process's memory peak.
+                batch.days.clear()
+                batch.long_context.clear()
+            self._recompute()
+
+    def _start_month(self, month: int) -> None:
+        self.month_start = month
+        self.days = {}
+        self.watermarks = {}
+        self._settled = {}
+        self._settled_until = {}
+        self._computed = {}
+        self._published = {}
+        self._known = {}
+
+    def _replace_spend(self, batch: Batch, month: int) -> None:
+        """Keep per-day spend by dims (before folding) for budgets and forecasts."""
+        days = self._spend.setdefault(batch.dataset, {})
+        first = day_start(batch.start)
+        for day in [d for d in days if d >= first or d < month - LOOKBACK]:
+            del days[day]
+        for day, series in batch.days.items():
+            if not (first <= day < batch.end and day >= month - LOOKBACK):
+                continue
+            spend: dict[tuple[Family, Dims], float] = {}
+            for (family, dims, _), value in series.items():
+                if family in SPEND_FAMILIES:
+                    spend[family, dims] = spend.get((family, dims), 0.0) + value
+            if spend:
+                days[day] = spend
+
+    def _replace_days(self, batch: Batch, month: int, settled_before: int) -> None:
+        dataset = batch.dataset
+        first = max(day_start(batch.start), month)
+        if first < self._settled_until.get(dataset, month):
+            if first != month:
+                raise ValueError(f"{dataset} fetch starts inside days already settled")
+            self._settled.pop(dataset, None)
+            self.days.pop(dataset, None)
+        self._remember_known(batch, month)
+        days = self.days.setdefault(dataset, {})
+        for day in [d for d in days if d >= first]:
+            del days[day]
+        # The ledger owns the batch's dictionaries from here on.
+        days.update((d, series) for d, series in batch.days.items() if first <= d < batch.end)
+        settled = self._settled.setdefault(dataset, {})
+        boundary = max(first, settled_before)
+        for day in sorted(d for d in days if d < boundary):
+            for key, value in days.pop(day).items():
+                settled[key] = settled.get(key, 0.0) + value
+        self._settled_until[dataset] = boundary
+        if batch.watermark is not None:
+            self.watermarks[batch.dataset] = batch.watermark
+
+    def _remember_known(self, batch: Batch, month: int) -> None:
+        """Add the series of the batch's days in the week before ``month`` to the known ones."""
+        for day in sorted(batch.days):
+            if month - LOOKBACK <= day < month:
+                self._known.update(dict.fromkeys(batch.days[day], 0.0))
+
+    def _recompute(self) -> None:
+        computed = dict(self._known)
+        for dataset in sorted(self.days.keys() | self._settled.keys()):
+            days = self.days.get(dataset, {})
+            for series in (self._settled.get(dataset, {}), *(days[d] for d in sorted(days))):
+                for key, value in series.items():
+                    computed[key] = computed.get(key, 0.0) + value
+        previous = self._computed
+        published = self._published
+        for key, old in previous.items():
+            new = computed.get(key, 0.0)
+            if new < old - _TOLERANCE * max(1.0, abs(old)):
+                self.revisions += 1
+        for key, value in computed.items():
+            if value > published.get(key, float("-inf")):
+                published[key] = value
+        self._computed = computed

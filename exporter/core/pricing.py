@@ -1,0 +1,322 @@
+"""Estimated cost: each day's tokens priced per token type at that day's list price.
+
+Prices come from the ``genai-prices`` data bundled with the package (historic
+prices: a bucket is priced at its own start time), unless a configured
+override matches the model. Aggregated usage is priced **per token**, never by
+feeding a day's summed tokens into a per-request calculation: tiered prices
+(e.g. Anthropic's long-context tier above 200k input tokens per request) would
+then apply to ordinary traffic. The base tier is used unless the provider
+reports the tier (``Batch.long_context``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from genai_prices import data_snapshot
+from genai_prices.types import ModelPrice, TieredPrices
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from exporter.core.gcpause import paused_gc
+from exporter.core.records import DAY, Batch, Dataset, Family, FetchResult, SeriesKey, TokenType
+
+log = logging.getLogger(__name__)
+
+TOKEN_TYPES = tuple(TokenType)
+CACHE_DAYS = 40
+"""Prices are cached for this many days back: a month plus the week before it."""
+MILLION = 1_000_000
+MAX_CONVERTED = 100_000
+"""Converted library prices kept between polls, at most."""
+
+# Price keys of genai-prices, most specific first, for each (token type, modality).
+# Cache prices fall back to the input price of the same modality, as the
+# library's unit hierarchy does (a cache read is a kind of input token).
+_MODALITY_INPUT = {
+    "text": "input_text_mtok",
+    "audio": "input_audio_mtok",
+    "image": "input_image_mtok",
+}
+
+
+def _price_keys(token_type: str, modality: str) -> tuple[str, ...]:
+    m = modality if modality in _MODALITY_INPUT else "text"
+    inputs = (_MODALITY_INPUT[m], "input_mtok")
+    if token_type == TokenType.INPUT:
+        return inputs
+    if token_type == TokenType.INPUT_CACHE_READ:
+        return (f"cache_{m}_read_mtok", "cache_read_mtok", *inputs)
+    if token_type == TokenType.INPUT_CACHE_WRITE:
+        return (
+            f"cache_{m}_write_5m_mtok",
+            f"cache_{m}_write_mtok",
+            "cache_write_5m_mtok",
+            "cache_write_mtok",
+            *inputs,
+        )
+    if token_type == TokenType.INPUT_CACHE_WRITE_1H:
+        return (
+            f"cache_{m}_write_1h_mtok",
+            "cache_write_1h_mtok",
+            f"cache_{m}_write_mtok",
+            "cache_write_mtok",
+            *inputs,
+        )
+    return (f"output_{m}_mtok", "output_mtok")
+
+
+class PriceOverride(BaseModel):
+    """Prices for models genai-prices does not know (fine-tuned, private), USD per Mtok."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str | None = None
+    model: str = Field(min_length=1, description="glob pattern, e.g. 'ft:gpt-4.1-mini:*'")
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    input_cache_read: float | None = Field(default=None, ge=0)
+    input_cache_write: float | None = Field(default=None, ge=0)
+    input_cache_write_1h: float | None = Field(default=None, ge=0)
+
+    def matches(self, provider: str, model: str) -> bool:
+        """True if this override applies to ``model`` of ``provider``."""
+        return (self.provider in (None, provider)) and fnmatch.fnmatchcase(model, self.model)
+
+    def per_token(self, token_type: str) -> float:
+        """USD per token; unset cache prices fall back to the input price."""
+        per_million = {
+            TokenType.INPUT: self.input,
+            TokenType.OUTPUT: self.output,
+            TokenType.INPUT_CACHE_READ: self.input_cache_read,
+            TokenType.INPUT_CACHE_WRITE: self.input_cache_write,
+            TokenType.INPUT_CACHE_WRITE_1H: (
+                self.input_cache_write_1h
+                if self.input_cache_write_1h is not None
+                else self.input_cache_write
+            ),
+        }[TokenType(token_type)]
+        return (self.input if per_million is None else per_million) / MILLION
+
+
+FREE_MODELS = (
+    # OpenAI's moderation endpoint is free: a known price of $0, not an unknown one.
+    PriceOverride(provider="openai", model="omni-moderation-*", input=0, output=0),
+    PriceOverride(provider="openai", model="text-moderation-*", input=0, output=0),
+    # OpenRouter's ":free" model variants cost nothing.
+    PriceOverride(provider="openrouter", model="*:free", input=0, output=0),
+)
+
+
+class Discount(BaseModel):
+    """A negotiated discount on list prices for a provider or one account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str | None = None
+    account: str | None = None
+    ratio: float = Field(ge=0, lt=1, description="0.15 = 15% off list prices")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> Discount:
+        if (self.provider is None) == (self.account is None):
+            raise ValueError("set exactly one of provider or account")
+        return self
+
+
+class PricingConfig(BaseModel):
+    """The ``pricing:`` section of the configuration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auto_update: bool = False
+    overrides: tuple[PriceOverride, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prices:
+    """USD per token by (token type, modality), base tier and long-context tier."""
+
+    base: Mapping[tuple[str, str], float]
+    long_context: Mapping[tuple[str, str], float]
+
+
+_Plan = tuple[tuple[str, str], tuple[str, str], SeriesKey, SeriesKey]
+"""((model, service tier), (token type, modality), estimated cost key, unpriced key)."""
+_UNPLANNED: Any = object()
+
+
+def _plan(key: SeriesKey) -> _Plan | None:
+    """How to price a series: None unless it counts tokens."""
+    if key[0] is not Family.TOKENS:
+        return None
+    _, dims, (token_type, modality, service_tier) = key
+    # A provider that reports no modality (OpenRouter, Groq) reports text tokens.
+    kind = (token_type, modality if modality in _MODALITY_INPUT else "text")
+    return (
+        (dims.model, service_tier),
+        kind,
+        (Family.ESTIMATED_COST, dims, (token_type, service_tier)),
+        (Family.UNPRICED_TOKENS, dims, (token_type,)),
+    )
+
+
+def _price_context(service_tier: str) -> dict[str, str] | None:
+    if service_tier == "batch":
+        return {"processing": "batch"}
+    if service_tier in ("", "default", "standard"):
+        return None
+    return {"service_tier": service_tier}
+
+
+def _library_prices(model_price: ModelPrice, factor: float) -> _Prices:
+    base: dict[tuple[str, str], float] = {}
+    long: dict[tuple[str, str], float] = {}
+    for token_type in TOKEN_TYPES:
+        for modality in ("text", "audio", "image"):
+            for key in _price_keys(token_type, modality):
+                value: Decimal | TieredPrices | None = getattr(model_price, key)
+                if value is None:
+                    continue
+                if isinstance(value, TieredPrices):
+                    tier = value.tiers[0].price if value.tiers else value.base
+                    base[token_type, modality] = float(value.base) * factor / MILLION
+                    long[token_type, modality] = float(tier) * factor / MILLION
+                else:
+                    base[token_type, modality] = long[token_type, modality] = (
+                        float(value) * factor / MILLION
+                    )
+                break
+    return _Prices(base, long)
+
+
+class Pricer:
+    """Adds estimated cost and unpriced tokens to the usage batches of a fetch."""
+
+    def __init__(self, config: PricingConfig | None = None) -> None:
+        self.config = config or PricingConfig()
+        self._cache: dict[tuple[str, str, str, str, int], _Prices | None] = {}
+        self._newest_day = 0
+        self._unknown_logged: set[tuple[str, str]] = set()
+        self._converted: dict[tuple[int, float], tuple[ModelPrice, _Prices]] = {}
+
+    def discount(self, provider: str, account: str) -> float:
+        """The ratio off list prices: the account's discount, else the provider's, else 0."""
+        for scope in ("account", "provider"):
+            for discount in self.config.discounts:
+                if getattr(discount, scope) == (account if scope == "account" else provider):
+                    return discount.ratio
+        return 0.0
+
+    def annotate(self, provider: str, account: str, result: FetchResult) -> None:
+        """Add ``ESTIMATED_COST`` and ``UNPRICED_TOKENS`` to every usage batch of ``result``."""
+        factor = 1.0 - self.discount(provider, account)
+        with paused_gc():
+            for batch in result.batches:
+                if batch.dataset is Dataset.USAGE:
+                    self._annotate(provider, account, factor, batch)
+
+    def _annotate(self, provider: str, account: str, factor: float, batch: Batch) -> None:
+        # The same series recur on every day: parse each key once (plans), and look prices
+        # up once per (model, service tier) and day (prices).
+        plans: dict[SeriesKey, _Plan | None] = {}
+        for day, series in batch.days.items():
+            long_context = batch.long_context.get(day, {})
+            prices: dict[tuple[str, str], _Prices | None] = {}
+            added: dict[SeriesKey, float] = {}
+            for key, value in series.items():
+                plan = plans.get(key, _UNPLANNED)
+                if plan is _UNPLANNED:
+                    plan = plans[key] = _plan(key)
+                if plan is None:
+                    continue
+                model_tier, kind, cost_key, unpriced_key = plan
+                table = prices.get(model_tier, _UNPLANNED)
+                if table is _UNPLANNED:
+                    table = prices[model_tier] = self.prices(
+                        provider, account, model_tier[0], model_tier[1], day, factor
+                    )
+                if table is None or kind not in table.base:  # unknown model or kind of token
+                    added[unpriced_key] = added.get(unpriced_key, 0.0) + value
+                    continue
+                price = table.base[kind]
+                usd = price * value
+                if long_context and key in long_context:
+                    usd += (table.long_context[kind] - price) * long_context[key]
+                added[cost_key] = added.get(cost_key, 0.0) + usd
+            series.update(added)  # new keys: tokens and their cost are different series
+
+    def prices(
+        self,
+        provider: str,
+        account: str,
+        model: str,
+        service_tier: str,
+        day: int,
+        factor: float = 1.0,
+    ) -> _Prices | None:
+        """Per-token prices of ``model`` on ``day`` (None: no price known)."""
+        cache_key = (provider, account, model, service_tier, day)
+        if day > self._newest_day:
+            self._newest_day = day
+            # A daemon runs for months: keep the days a poll can still ask for, no more.
+            oldest = day - CACHE_DAYS * DAY
+            self._cache = {k: v for k, v in self._cache.items() if k[4] >= oldest}
+        if cache_key in self._cache:
+            return self._cache[cache_key]
+        prices = self._lookup(provider, model, service_tier, day, factor)
+        self._cache[cache_key] = prices
+        if prices is None and (provider, model) not in self._unknown_logged:
+            self._unknown_logged.add((provider, model))
+            log.warning(
+                "no price known for model: its tokens are counted as unpriced",
+                extra={"provider": provider, "model": model or "(not grouped by model)"},
+            )
+        return prices
+
+    def _lookup(
+        self, provider: str, model: str, service_tier: str, day: int, factor: float
+    ) -> _Prices | None:
+        if not model:
+            return None
+        for override in (*self.config.overrides, *FREE_MODELS):
+            if override.matches(provider, model):
+                table: dict[tuple[str, str], float] = {
+                    (t, m): override.per_token(t)
+                    for t in TOKEN_TYPES
+                    for m in ("text", "audio", "image")
+                }
+                return _Prices(table, table)
+        try:
+            # Looked up each time: an opt-in auto-update replaces the snapshot.
+            _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
+        except LookupError:
+            return None
+        when = datetime.fromtimestamp(day, UTC)
+        model_price = info.get_prices(when, _price_context(service_tier))
+        # The library returns the same price object for every day a price holds: convert it
+        # once (about 0.1 ms each), not once per model and day of a first poll.
+        cached = self._converted.get((id(model_price), factor))
+        if cached is None or cached[0] is not model_price:
+            if len(self._converted) > MAX_CONVERTED:
+                self._converted.clear()
+            cached = self._converted[id(model_price), factor] = (
+                model_price,
+                _library_prices(model_price, factor),
+            )
+        prices = cached[1]
+        return prices if prices.base else None
+
+    def start_auto_update(self) -> Any:
+        """Start genai-prices' background price download (opt-in: ``pricing.auto_update``)."""
+        from genai_prices import UpdatePrices
+
+        updater = UpdatePrices()
+        updater.start()
+        return updater

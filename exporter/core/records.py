@@ -1,0 +1,135 @@
+"""Normalised provider data: what every source hands to the ledger.
+
+A source (a provider module, the push store, subscriptions) never builds metric
+objects. It adds values into a :class:`Batch`, keyed by UTC day and series: the
+batch is already the per-day aggregate the ledger stores, and the only shape in
+which data travels from a source through pricing and the ledger to the snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+DAY = 86_400
+
+
+class Family(StrEnum):
+    """Month-to-date counter families a provider can report (see ``web/metrics.py``)."""
+
+    TOKENS = "tokens"  # extra labels: token_type, modality, service_tier
+    REQUESTS = "requests"  # extra labels: service_tier
+    BILLED_COST = "billed_cost_usd"  # extra labels: line_item
+    IMAGES = "images"  # extra labels: none
+    AUDIO_SPEECH_CHARACTERS = "audio_speech_characters"  # extra labels: none
+    AUDIO_TRANSCRIPTION_SECONDS = "audio_transcription_seconds"  # extra labels: none
+    ESTIMATED_COST = "estimated_cost_usd"  # by pricing.py; extra labels: token_type, service_tier
+    UNPRICED_TOKENS = "unpriced_tokens"  # added by pricing.py; extra labels: token_type
+    CREDITS_REMAINING = "credits_remaining_usd"  # a gauge (FetchResult.gauges); extra labels: none
+    PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot; extra labels: line_item
+    CLAUDE_CODE_TOKENS = "claude_code_tokens"  # extra labels: token_type, customer_type
+    CLAUDE_CODE_ESTIMATED_COST = "claude_code_estimated_cost_usd"  # extra: customer_type
+    CLAUDE_CODE_SESSIONS = "claude_code_sessions"  # extra labels: none
+    CLAUDE_CODE_LINES = "claude_code_lines_of_code"  # extra labels: change
+    CLAUDE_CODE_COMMITS = "claude_code_commits"  # extra labels: none
+    CLAUDE_CODE_PULL_REQUESTS = "claude_code_pull_requests"  # extra labels: none
+    CLAUDE_CODE_TOOL_ACTIONS = "claude_code_tool_actions"  # extra labels: tool, decision
+    REASONING_TOKENS = "reasoning_tokens"  # OpenRouter; a subset of output tokens; extra: none
+    BILLED_COST_TODAY = "billed_cost_today_usd"  # a gauge (OpenRouter key counters); extra: none
+
+
+class Dataset(StrEnum):
+    """A provider's data set with its own freshness (watermark)."""
+
+    USAGE = "usage"
+    COST = "cost"
+    CLAUDE_CODE = "claude_code"  # Anthropic Claude Code analytics (own ~1 h lag)
+
+
+class TokenType(StrEnum):
+    """Disjoint token types: their sum is every token the provider counted."""
+
+    INPUT = "input"  # uncached input
+    INPUT_CACHE_READ = "input_cache_read"
+    INPUT_CACHE_WRITE = "input_cache_write"  # 5-minute cache write (OpenAI: its only cache write)
+    INPUT_CACHE_WRITE_1H = "input_cache_write_1h"
+    OUTPUT = "output"
+
+
+class Dims(NamedTuple):
+    """Grouping dimensions of a series; ``""`` where not grouped or not reported."""
+
+    project_id: str = ""
+    model: str = ""
+    api_key_id: str = ""
+    user_id: str = ""
+
+
+SeriesKey = tuple[Family, Dims, tuple[str, ...]]
+"""(family, dims, family-specific label values in the order of ``web/metrics.py``)."""
+
+
+def day_start(ts: float) -> int:
+    """Start of the UTC day containing ``ts`` (Unix seconds)."""
+    return int(ts) // DAY * DAY
+
+
+@dataclass(slots=True)
+class Batch:
+    """Per-day sums of everything one fetch returned for one dataset.
+
+    ``[start, end)`` is the time range the fetch asked for and got complete
+    answers for: the ledger replaces exactly those days.
+
+    ``long_context`` holds, of the token series in ``days``, the part a provider
+    reports at the model's long-context price tier (Anthropic's ``context_window``
+    200k-1M): only pricing tells those tokens apart, every count includes them.
+    """
+
+    dataset: Dataset
+    start: int
+    end: int
+    days: dict[int, dict[SeriesKey, float]] = field(default_factory=dict, repr=False)
+    watermark: float | None = None
+    long_context: dict[int, dict[SeriesKey, float]] = field(default_factory=dict, repr=False)
+
+    def add(self, day: int, key: SeriesKey, value: float, *, long_context: bool = False) -> None:
+        """Add ``value`` to ``key`` on UTC ``day`` (ignoring zeros)."""
+        self.add_all(day, (key,), (value,), long_context=long_context)
+
+    def add_all(
+        self,
+        day: int,
+        keys: Sequence[SeriesKey],
+        values: Sequence[float],
+        *,
+        long_context: bool = False,
+    ) -> None:
+        """Add each of ``values`` to the key at its position in ``keys`` on UTC ``day``
+        (ignoring zeros): the series of one result row."""
+        series = self.days.get(day)
+        if series is None:
+            series = self.days[day] = {}
+        tier = self.long_context.setdefault(day, {}) if long_context else None
+        for key, value in zip(keys, values, strict=True):
+            if value:
+                series[key] = series.get(key, 0.0) + value
+                if tier is not None:
+                    tier[key] = tier.get(key, 0.0) + value
+        if not series:  # only zeros: no day without data
+            del self.days[day]
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """Everything one poll of one account learned.
+
+    ``batches`` feed the month-to-date counters; ``gauges`` are point-in-time
+    values (a prepaid balance) that replace the previous poll's.
+    """
+
+    batches: list[Batch]
+    project_names: dict[str, str] = field(default_factory=dict)
+    gauges: dict[SeriesKey, float] = field(default_factory=dict)

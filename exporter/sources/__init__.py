@@ -1,0 +1,1 @@
+"""Where data comes from: provider APIs, pushed usage, CSV imports, subscriptions."""

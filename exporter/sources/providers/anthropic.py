@@ -1,0 +1,206 @@
+"""Anthropic Admin API: messages usage report, cost report, opt-in Claude Code report."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from exporter.core.gcpause import paused_gc
+from exporter.core.records import (
+    Batch,
+    Dataset,
+    Dims,
+    Family,
+    FetchResult,
+    SeriesKey,
+    TokenType,
+    day_start,
+)
+from exporter.sources.providers.base import ProviderError
+from exporter.sources.providers.claude_code import fetch_claude_code
+from exporter.sources.providers.client import HttpProvider, objects
+from exporter.sources.providers.fields import (
+    DimsReader,
+    add_money,
+    count,
+    grouped_fields,
+    label,
+    money,
+    parse_rfc3339,
+    project_ids,
+    query_end,
+    rfc3339,
+    watermark,
+)
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+USAGE_PATH = "/v1/organizations/usage_report/messages"
+COST_PATH = "/v1/organizations/cost_report"
+WORKSPACES_PATH = "/v1/organizations/workspaces"
+DIM_FIELDS = {
+    "project": "workspace_id",
+    "model": "model",
+    "api_key": "api_key_id",
+    "user": "account_id",
+}
+LONG_CONTEXT = "200k-1M"  # context_window value of the long-context price tier
+DEFAULT_WORKSPACE = "default"  # workspace_id is null for the default workspace
+CENTS = Decimal(100)
+
+
+def _buckets_by_day(
+    buckets: list[dict[str, Any]], start: int, end: int, path: str
+) -> tuple[list[tuple[int, list[dict[str, Any]]]], float | None]:
+    """(day, results) for buckets inside ``[start, end)``, and the watermark."""
+    where = f"GET {path}"
+    days: list[tuple[int, list[dict[str, Any]]]] = []
+    ends: list[int] = []
+    for bucket in buckets:
+        b_start = parse_rfc3339(bucket.get("starting_at"), where)
+        ends.append(parse_rfc3339(bucket.get("ending_at"), where))
+        results = objects(bucket, "results", where)
+        day = day_start(b_start)
+        if start <= day < end:
+            days.append((day, results))
+    return days, watermark(end, ends)
+
+
+# Token fields of a messages row: (field, in cache_creation, token type).
+_TOKEN_FIELDS = (
+    ("uncached_input_tokens", False, TokenType.INPUT),
+    ("cache_read_input_tokens", False, TokenType.INPUT_CACHE_READ),
+    ("ephemeral_5m_input_tokens", True, TokenType.INPUT_CACHE_WRITE),
+    ("ephemeral_1h_input_tokens", True, TokenType.INPUT_CACHE_WRITE_1H),
+    ("output_tokens", False, TokenType.OUTPUT),
+)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _message_keys(dims: Dims, tier: str) -> tuple[SeriesKey, ...]:
+    """The token series of a messages row, in the order of :data:`_TOKEN_FIELDS`."""
+    return tuple(
+        (Family.TOKENS, dims, (token_type, "text", tier)) for *_, token_type in _TOKEN_FIELDS
+    )
+
+
+def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
+    """A messages row's token counts in the order of :data:`_TOKEN_FIELDS`."""
+    cache = row.get("cache_creation")
+    if not isinstance(cache, dict):
+        raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
+    return tuple(
+        count(cache if nested else row, field, where) for field, nested, _ in _TOKEN_FIELDS
+    )
+
+
+def add_message_row(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    """Add one messages usage row on UTC ``day``.
+
+    Tokens of a row at the long-context tier (``context_window`` 200k-1M) are
+    marked so pricing uses that tier for them.
+    """
+    tier = label(row, "service_tier", where) or "standard"
+    long_context = label(row, "context_window", where) == LONG_CONTEXT
+    batch.add_all(day, _message_keys(dims, tier), _values(row, where), long_context=long_context)
+
+
+class AnthropicProvider(HttpProvider):
+    """Client for one Anthropic organization (Admin API key)."""
+
+    name: ClassVar[str] = "anthropic"
+
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+
+    class Options(BaseModel):
+        """``options:`` of an Anthropic account."""
+
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+        claude_code: bool = False
+        """Also read the Claude Code Analytics report (one request per UTC day)."""
+
+    options: Options
+
+    @staticmethod
+    def auth_headers(key: str) -> Mapping[str, str]:
+        """Admin API key and API version."""
+        return {"x-api-key": key, "anthropic-version": API_VERSION}
+
+    async def fetch(self, start: int, end: int) -> FetchResult:
+        """Token usage and billed cost for every UTC day in ``[start, end)``."""
+        window: dict[str, str | int] = {
+            "starting_at": rfc3339(start),
+            "ending_at": rfc3339(query_end(start, end)),
+            "bucket_width": "1d",
+            "limit": 31,
+        }
+        usage = await self._usage(start, end, window)
+        cost = await self._cost(start, end, window)
+        batches = [usage, cost]
+        if self.options.claude_code:  # separate families: see claude_code.py on double counting
+            batches.append(await fetch_claude_code(self._api, start, end, self._group_by))
+        names: dict[str, str] = {}
+        if "project" in self._group_by:
+            seen = project_ids((usage, cost)) - {DEFAULT_WORKSPACE}
+            names = {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE, **await self._names.resolve(seen)}
+        return FetchResult(batches=batches, project_names=names)
+
+    async def _usage(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
+        # context_window: tokens of requests over 200k input are billed at the long-context
+        # tier; pricing needs to know which (Batch.long_context).
+        group_by = (*grouped_fields(self._group_by, DIM_FIELDS), "service_tier", "context_window")
+        buckets = await self._api.paginate_buckets(USAGE_PATH, {**window, "group_by": group_by})
+        days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
+        batch = Batch(Dataset.USAGE, start, end, watermark=mark)
+        where = f"GET {USAGE_PATH}"
+        read_dims = DimsReader(self._group_by, DIM_FIELDS, null_project=DEFAULT_WORKSPACE)
+        with paused_gc():
+            for day, results in days:
+                for row in results:
+                    add_message_row(batch, day, read_dims(row, where), row, where)
+        return batch
+
+    async def _cost(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
+        group_by: tuple[str, ...] = ("description",)
+        if "project" in self._group_by:
+            group_by = ("workspace_id", *group_by)
+        buckets = await self._api.paginate_buckets(COST_PATH, {**window, "group_by": group_by})
+        days, mark = _buckets_by_day(buckets, start, end, COST_PATH)
+        where = f"GET {COST_PATH}"
+        read_dims = DimsReader(
+            [d for d in self._group_by if d in ("project", "model")],
+            DIM_FIELDS,
+            null_project=DEFAULT_WORKSPACE,
+        )
+        totals: dict[tuple[int, SeriesKey], Decimal] = {}
+        for day, results in days:
+            for row in results:
+                currency = row.get("currency")
+                if not isinstance(currency, str) or currency.upper() != "USD":
+                    raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
+                dollars = money(row.get("amount"), where) / CENTS  # amounts are in cents
+                dims = read_dims(row, where)
+                line_item = label(row, "description", where) or ""
+                key: SeriesKey = (Family.BILLED_COST, dims, (line_item,))
+                totals[day, key] = totals.get((day, key), Decimal(0)) + dollars
+        batch = Batch(Dataset.COST, start, end, watermark=mark)
+        add_money(batch, totals)
+        return batch
+
+    async def load_names(self) -> dict[str, str]:
+        """Workspace display names by id."""
+        workspaces = await self._api.paginate_list(
+            WORKSPACES_PATH, {"limit": 100, "include_archived": True}, cursor="after_id"
+        )
+        names = {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE}
+        for workspace in workspaces:
+            workspace_id = label(workspace, "id", f"GET {WORKSPACES_PATH}")
+            name = label(workspace, "name", f"GET {WORKSPACES_PATH}")
+            if workspace_id and name:
+                names[workspace_id] = name
+        return names

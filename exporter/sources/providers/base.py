@@ -1,0 +1,143 @@
+"""The provider interface: settings, the classified error, the protocol, the name cache.
+
+A provider module subclasses ``client.HttpProvider``, names its default base
+URL and auth headers, and implements ``fetch``; ``client.ApiClient`` does the
+HTTP and ``fields.py`` the strict parsing of provider values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from exporter.core.records import FetchResult
+
+logger = logging.getLogger(__name__)
+
+REASONS = (
+    "auth",
+    "rate_limited",
+    "http_5xx",
+    "http_4xx",
+    "timeout",
+    "connection",
+    "parse",
+    "secret",
+    "unsupported",
+)
+DIMENSIONS = ("project", "model", "api_key", "user")
+NAMES_MAX_AGE = 3600.0
+
+RequestObserver = Callable[[str, str], None]
+"""``observe(endpoint, code)``: code is the HTTP status, or "timeout"/"connection_error"."""
+Sleep = Callable[[float], Awaitable[object]]
+
+
+class ProviderError(Exception):
+    """A failed poll, classified. Message never contains a secret."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown ProviderError reason {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.status = status
+        """The HTTP status of the failed response, if there was one."""
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What a provider client needs to know about one configured account."""
+
+    account: str
+    api_key: Callable[[], str] = field(repr=False)
+    base_url: str | None = None
+    timeout: float = 30.0
+    group_by: tuple[str, ...] = ("project", "model")
+    options: Any = None  # the provider class's validated ``Options`` model, if it has one
+
+    def __post_init__(self) -> None:
+        unknown = [dim for dim in self.group_by if dim not in DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown group_by dimension(s) {unknown}; allowed: {DIMENSIONS}")
+        if not self.timeout > 0:
+            raise ValueError("timeout must be positive")
+
+
+class Provider(Protocol):
+    """One account's client: fetches month-to-date usage and cost."""
+
+    name: ClassVar[str]
+
+    async def fetch(self, start: int, end: int) -> FetchResult:
+        """Every day in ``[start, end)``, complete, or raise :class:`ProviderError`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the HTTP connections."""
+        ...
+
+
+ProviderFactory = Callable[..., Provider]
+"""``cls(settings, *, observe, transport=None, sleep=asyncio.sleep, rng=random.random)``."""
+
+# --- project names --------------------------------------------------------------------------
+
+
+class NameCache:
+    """Project display names: loaded on first use, for an unseen id, or when older than max_age.
+
+    A failed load never fails the poll: it is logged and the previous names stay.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[dict[str, str]]],
+        *,
+        account: str,
+        clock: Callable[[], float] = time.monotonic,
+        max_age: float = NAMES_MAX_AGE,
+    ) -> None:
+        self._load = load
+        self._account = account
+        self._clock = clock
+        self._max_age = max_age
+        self._names: dict[str, str] = {}
+        self._checked: set[str] = set()  # ids known to the last successful load
+        self._loaded_at: float | None = None
+
+    async def resolve(self, seen: Iterable[str]) -> dict[str, str]:
+        """Names to publish for this poll, refreshed if ``seen`` requires it."""
+        seen = set(seen)
+        now = self._clock()
+        if (
+            self._loaded_at is None
+            or now - self._loaded_at >= self._max_age
+            or not seen <= self._checked
+        ):
+            try:
+                names = await self._load()
+            except ProviderError as err:
+                logger.warning(
+                    "account %s: could not load project names (%s: %s); keeping %d cached name(s)",
+                    self._account,
+                    err.reason,
+                    err,
+                    len(self._names),
+                )
+            else:
+                self._names = names
+                self._checked = set(names) | seen
+                self._loaded_at = now
+        return dict(self._names)

@@ -1,0 +1,103 @@
+"""DeepSeek: the account balance (its only reporting endpoint).
+
+DeepSeek has no usage or cost history API, so every poll returns no batches;
+the balance becomes ``aicost_credits_remaining_usd``. A balance in another
+currency (CNY) is converted only with a configured rate: never relabelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from exporter.core.records import Dims, Family, FetchResult, SeriesKey
+from exporter.sources.providers.base import ProviderSettings
+from exporter.sources.providers.client import HttpProvider, objects
+from exporter.sources.providers.fields import label, money
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.deepseek.com"
+BALANCE_PATH = "/user/balance"
+
+
+class DeepSeekOptions(BaseModel):
+    """``options:`` of a DeepSeek account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    currency_rates: dict[str, float] = Field(default_factory=dict)
+    """US dollars per unit of each non-USD currency, e.g. ``{CNY: 0.14}``."""
+
+    @field_validator("currency_rates")
+    @classmethod
+    def _check_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        rates: dict[str, float] = {}
+        for code, rate in value.items():
+            if len(code) != 3 or not code.isalpha():
+                raise ValueError(f"{code!r} is not a three-letter currency code")
+            if not 0 < rate < float("inf"):
+                raise ValueError(f"rate for {code} must be a positive number")
+            rates[code.upper()] = rate
+        return rates
+
+
+class DeepSeekProvider(HttpProvider):
+    """Client for one DeepSeek account (API key)."""
+
+    name: ClassVar[str] = "deepseek"
+
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+
+    Options: ClassVar[type[DeepSeekOptions]] = DeepSeekOptions
+
+    options: DeepSeekOptions
+
+    def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self._account = settings.account
+        self._warned: set[str] = set()
+
+    @staticmethod
+    def auth_headers(key: str) -> Mapping[str, str]:
+        """Bearer API key."""
+        return {"Authorization": f"Bearer {key}"}
+
+    async def fetch(self, start: int, end: int) -> FetchResult:
+        """The balance as a gauge (in USD), no usage: DeepSeek keeps no history."""
+        body = await self._api.get_json(BALANCE_PATH, {})
+        where = f"GET {BALANCE_PATH}"
+        total = Decimal(0)
+        unconvertible: list[str] = []
+        for info in objects(body, "balance_infos", where):
+            currency = (label(info, "currency", where) or "").upper()
+            amount = money(info.get("total_balance"), where)
+            if currency == "USD":
+                total += amount
+            elif currency in self.options.currency_rates:
+                total += amount * Decimal(str(self.options.currency_rates[currency]))
+            elif amount:
+                unconvertible.append(currency or "?")
+        gauges: dict[SeriesKey, float] = {}
+        if unconvertible:
+            # A partial sum would understate the balance: publish nothing instead.
+            self._warn(unconvertible)
+        else:
+            gauges[Family.CREDITS_REMAINING, Dims(), ()] = float(total)
+        return FetchResult(batches=[], gauges=gauges)
+
+    def _warn(self, currencies: list[str]) -> None:
+        new = sorted(set(currencies) - self._warned)
+        level = logging.WARNING if new else logging.DEBUG
+        self._warned.update(currencies)
+        logger.log(
+            level,
+            "account %s: DeepSeek balance in %s cannot be converted to USD; not exporting "
+            "aicost_credits_remaining_usd (set options.currency_rates, e.g. {CNY: 0.14})",
+            self._account,
+            ", ".join(sorted(set(currencies))),
+        )

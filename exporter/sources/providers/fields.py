@@ -1,0 +1,195 @@
+"""Strict parsers for the values providers return: counts, money, labels, dimensions, times."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from exporter.core.records import DAY, Batch, Dims, SeriesKey
+from exporter.sources.providers.base import DIMENSIONS, ProviderError
+
+# --- values ---------------------------------------------------------------------------------
+
+_INT = {int}
+
+
+def count(row: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> int:
+    """A non-negative integer field; a missing optional one is 0."""
+    value = row.get(key)
+    if type(value) is int and value >= 0:  # the usual case, checked first (not a bool)
+        return value
+    if value is None and not required:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problem = "missing" if value is None else f"not a non-negative integer ({value!r})"
+        raise ProviderError("parse", f"{where}: {key!r} {problem}")
+    return value
+
+
+class Counts:
+    """Reads a row's non-negative integer fields ``keys`` at once; the first ``required`` must
+    be present, a missing later one is 0 (as :func:`count` reads each)."""
+
+    def __init__(self, keys: Sequence[str], *, required: int) -> None:
+        self._keys, self._required = tuple(keys), required
+        self._get = operator.itemgetter(*self._keys)
+
+    def __call__(self, row: Mapping[str, Any], where: str) -> list[int]:
+        """The fields' values in the order of ``keys``."""
+        # A usage row is usually all plain ints: told by one C-level read and check. Anything
+        # else is read field by field, for the defaults and the precise error.
+        try:
+            values = list(self._get(row))
+        except (KeyError, TypeError):
+            values = []
+        if values and set(map(type, values)) == _INT and min(values) >= 0:
+            return values
+        required = self._required
+        return [count(row, key, where, required=i < required) for i, key in enumerate(self._keys)]
+
+
+def quantity(row: Mapping[str, Any], key: str, where: str) -> float:
+    """A required non-negative finite number (e.g. seconds of audio)."""
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        problem = "missing" if value is None else f"not a non-negative number ({value!r})"
+        raise ProviderError("parse", f"{where}: {key!r} {problem}")
+    return float(value)
+
+
+def label(row: Mapping[str, Any], key: str, where: str) -> str | None:
+    """A string-or-null grouping field."""
+    value = row.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ProviderError("parse", f"{where}: {key!r} is not a string ({value!r})")
+    return value
+
+
+def money(value: Any, where: str) -> Decimal:
+    """An amount given as a JSON number or a decimal string (both occur in the wild)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ProviderError("parse", f"{where}: amount {value!r} is not a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ProviderError("parse", f"{where}: amount {value!r} is not a number") from None
+    if not amount.is_finite():
+        raise ProviderError("parse", f"{where}: amount {value!r} is not finite")
+    return amount
+
+
+def make_dims(
+    row: Mapping[str, Any],
+    group_by: Iterable[str],
+    fields: Mapping[str, str],
+    where: str,
+    *,
+    null_project: str = "",
+) -> Dims:
+    """Dims from the row's fields for the grouped dimensions (``fields``: dimension -> field)."""
+    values = dict.fromkeys(DIMENSIONS, "")
+    for dim in group_by:
+        if dim in fields:
+            value = label(row, fields[dim], where)
+            values[dim] = value if value is not None else (null_project if dim == "project" else "")
+    return Dims(values["project"], values["model"], values["api_key"], values["user"])
+
+
+class DimsReader:
+    """Reads a row's grouping fields into :class:`Dims`, memoised per distinct raw values.
+
+    Rows repeat the same few projects and models on every bucket; building and
+    validating Dims once per distinct combination keeps parsing fast.
+    """
+
+    def __init__(
+        self,
+        group_by: Iterable[str],
+        fields: Mapping[str, str],
+        *,
+        null_project: str = "",
+    ) -> None:
+        self._group_by = tuple(dim for dim in DIMENSIONS if dim in set(group_by) and dim in fields)
+        self._fields = fields
+        self._names = tuple(fields[dim] for dim in self._group_by)
+        self.fields = self._names
+        """The row fields read, in :data:`DIMENSIONS` order."""
+        self._null_project = null_project
+        self._memo: dict[tuple[Any, ...], Dims] = {}
+
+    def __call__(self, row: Mapping[str, Any], where: str) -> Dims:
+        """The row's dimensions."""
+        get = row.get
+        raw = tuple([get(name) for name in self._names])
+        try:
+            dims = self._memo.get(raw)
+        except TypeError:  # a list or object where a label belongs: make_dims rejects it
+            return make_dims(
+                row, self._group_by, self._fields, where, null_project=self._null_project
+            )
+        if dims is None:
+            dims = make_dims(
+                row, self._group_by, self._fields, where, null_project=self._null_project
+            )
+            self._memo[raw] = dims
+        return dims
+
+
+def grouped_fields(group_by: Iterable[str], fields: Mapping[str, str]) -> tuple[str, ...]:
+    """The provider's ``group_by`` field names for the grouped dimensions, canonical order."""
+    wanted = set(group_by)
+    return tuple(fields[dim] for dim in DIMENSIONS if dim in wanted and dim in fields)
+
+
+def add_money(batch: Batch, totals: Mapping[tuple[int, SeriesKey], Decimal]) -> None:
+    """Add exact per-(day, series) sums to ``batch`` as float dollars."""
+    for (day, key), amount in totals.items():
+        batch.add(day, key, float(amount))
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+def query_end(start: int, end: float) -> int:
+    """The first UTC midnight at or after ``end`` (and after ``start``): includes today's bucket."""
+    return max(math.ceil(end / DAY) * DAY, start + DAY)
+
+
+def rfc3339(ts: int) -> str:
+    """Unix seconds as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: Any, where: str) -> int:
+    """An RFC 3339 timestamp with offset as Unix seconds."""
+    if not isinstance(value, str):
+        raise ProviderError("parse", f"{where}: timestamp {value!r} is not a string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ProviderError("parse", f"{where}: bad timestamp {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ProviderError("parse", f"{where}: timestamp {value!r} has no UTC offset")
+    return math.floor(parsed.timestamp())
+
+
+def watermark(end: int, bucket_ends: Iterable[int]) -> float | None:
+    """``min(end, latest bucket end)``; None when no bucket came back."""
+    latest = max(bucket_ends, default=None)
+    return None if latest is None else float(min(end, latest))
+
+
+def project_ids(batches: Iterable[Batch]) -> set[str]:
+    """Every non-empty project id that occurs in ``batches``."""
+    ids: set[str] = set()
+    for batch in batches:
+        for series in batch.days.values():
+            ids.update(key[1].project_id for key in series)
+    ids.discard("")
+    return ids

@@ -1,0 +1,272 @@
+"""OpenAI organization Usage API and Costs API (admin key)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from exporter.core.gcpause import paused_gc
+from exporter.core.records import (
+    Batch,
+    Dataset,
+    Dims,
+    Family,
+    FetchResult,
+    SeriesKey,
+    TokenType,
+    day_start,
+)
+from exporter.sources.providers.base import ProviderError
+from exporter.sources.providers.client import HttpProvider, objects
+from exporter.sources.providers.fields import (
+    Counts,
+    DimsReader,
+    add_money,
+    count,
+    grouped_fields,
+    label,
+    money,
+    project_ids,
+    quantity,
+    query_end,
+    watermark,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+COSTS_PATH = "/organization/costs"
+PROJECTS_PATH = "/organization/projects"
+DIM_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id", "user": "user_id"}
+_TEXT, _AUDIO, _IMAGE = "text", "audio", "image"
+
+RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
+"""Adds one result row to a batch (batch, UTC day, the row's dims, row, where for errors)."""
+
+
+def _service_tier(row: Mapping[str, Any], where: str) -> str:
+    batch = row.get("batch")
+    if batch is not None and not isinstance(batch, bool):
+        raise ProviderError("parse", f"{where}: 'batch' is not a boolean ({batch!r})")
+    if batch:
+        return "batch"
+    return label(row, "service_tier", where) or "default"
+
+
+# Completions fields: three required, then optional ones that default to 0.
+_COMPLETION_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "num_model_requests",
+    "input_cached_tokens",
+    "input_cache_write_tokens",
+    "input_uncached_tokens",
+    "input_audio_tokens",
+    "input_image_tokens",
+    "input_cached_audio_tokens",
+    "input_cached_image_tokens",
+    "output_audio_tokens",
+    "output_image_tokens",
+)
+_REQUIRED = 3
+
+
+_counts = Counts(_COMPLETION_FIELDS, required=_REQUIRED)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _completion_keys(dims: Dims, tier: str) -> tuple[SeriesKey, ...]:
+    """The series of one completions row, in the order of the values ``_values`` computes."""
+    tokens: list[SeriesKey] = [
+        (Family.TOKENS, dims, (token_type, modality, tier))
+        for token_type in (TokenType.INPUT, TokenType.INPUT_CACHE_READ, TokenType.OUTPUT)
+        for modality in (_TEXT, _AUDIO, _IMAGE)
+    ]
+    # OpenAI reports no modality split for cache writes.
+    tokens.append((Family.TOKENS, dims, (TokenType.INPUT_CACHE_WRITE, _TEXT, tier)))
+    return (*tokens, (Family.REQUESTS, dims, (tier,)))
+
+
+def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
+    (
+        input_tokens,
+        output,
+        requests,
+        cached,
+        cache_write,
+        uncached,
+        in_audio,
+        in_image,
+        cached_audio,
+        cached_image,
+        out_audio,
+        out_image,
+    ) = _counts(row, where)
+    if row.get("input_uncached_tokens") is None:
+        # Older responses: input_tokens includes cached and cache-write tokens.
+        uncached = input_tokens - cached - cache_write
+    values = (
+        uncached - in_audio - in_image,
+        in_audio,
+        in_image,
+        cached - cached_audio - cached_image,
+        cached_audio,
+        cached_image,
+        output - out_audio - out_image,
+        out_audio,
+        out_image,
+        cache_write,
+        requests,
+    )
+    if min(values) < 0:
+        first = min(i for i, v in enumerate(values) if v < 0)
+        kind = ("input", "input_cache_read", "output")[first // 3]
+        raise ProviderError("parse", f"{where}: inconsistent token counts for {kind}")
+    return values
+
+
+def _completions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add_all(day, _completion_keys(dims, _service_tier(row, where)), _values(row, where))
+
+
+def _requests(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add(day, (Family.REQUESTS, dims, ("default",)), count(row, "num_model_requests", where))
+
+
+def _input_tokens(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    key: SeriesKey = (Family.TOKENS, dims, (TokenType.INPUT, _TEXT, "default"))
+    batch.add(day, key, count(row, "input_tokens", where))
+    _requests(batch, day, dims, row, where)
+
+
+def _images(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add(day, (Family.IMAGES, dims, ()), count(row, "images", where))
+    _requests(batch, day, dims, row, where)
+
+
+def _speeches(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    batch.add(day, (Family.AUDIO_SPEECH_CHARACTERS, dims, ()), count(row, "characters", where))
+    _requests(batch, day, dims, row, where)
+
+
+def _transcriptions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    family = Family.AUDIO_TRANSCRIPTION_SECONDS
+    batch.add(day, (family, dims, ()), quantity(row, "seconds", where))
+    _requests(batch, day, dims, row, where)
+
+
+USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], RowHandler], ...] = (
+    # (path, group_by fields beyond the dimensions, what one result row adds)
+    ("/organization/usage/completions", ("batch", "service_tier"), _completions),
+    ("/organization/usage/embeddings", (), _input_tokens),
+    ("/organization/usage/moderations", (), _input_tokens),
+    ("/organization/usage/images", (), _images),
+    ("/organization/usage/audio_speeches", (), _speeches),
+    ("/organization/usage/audio_transcriptions", (), _transcriptions),
+)
+
+
+def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[str, Any]]]:
+    start, end = bucket.get("start_time"), bucket.get("end_time")
+    if (
+        isinstance(start, bool)
+        or isinstance(end, bool)
+        or not (isinstance(start, int) and isinstance(end, int))
+    ):
+        raise ProviderError("parse", f"GET {path}: bucket without integer start_time/end_time")
+    return start, end, objects(bucket, "results", f"GET {path}")
+
+
+class OpenAIProvider(HttpProvider):
+    """Client for one OpenAI organization (admin key)."""
+
+    name: ClassVar[str] = "openai"
+
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+
+    @staticmethod
+    def auth_headers(key: str) -> Mapping[str, str]:
+        """Bearer admin key."""
+        return {"Authorization": f"Bearer {key}"}
+
+    async def fetch(self, start: int, end: int) -> FetchResult:
+        """Usage and billed cost for every UTC day in ``[start, end)``."""
+        window: dict[str, str | int] = {
+            "start_time": start,
+            "end_time": query_end(start, end),
+            "bucket_width": "1d",
+            "limit": 31,
+        }
+        dims_fields = grouped_fields(self._group_by, DIM_FIELDS)
+        read_dims = DimsReader(self._group_by, DIM_FIELDS)
+        usage = Batch(Dataset.USAGE, start, end)
+        latest: list[int] = []
+        for path, extra, add_result in USAGE_ENDPOINTS:
+            params = {**window, "group_by": dims_fields + extra}
+            buckets = await self._api.paginate_buckets(path, params)
+            where = f"GET {path}"
+            ends = []
+            with paused_gc():
+                for bucket in buckets:
+                    b_start, b_end, results = _bucket(bucket, path)
+                    ends.append(b_end)
+                    day = day_start(b_start)
+                    if start <= day < end:
+                        for row in results:
+                            add_result(usage, day, read_dims(row, where), row, where)
+            if ends:
+                latest.append(max(ends))
+        # Usage is only as fresh as its stalest endpoint.
+        usage.watermark = None if not latest else float(min(end, *latest))
+        cost = await self._costs(start, end, window)
+        names: dict[str, str] = {}
+        if "project" in self._group_by:
+            names = await self._names.resolve(project_ids((usage, cost)))
+        return FetchResult(batches=[usage, cost], project_names=names)
+
+    async def _costs(self, start: int, end: int, window: Mapping[str, int | str]) -> Batch:
+        group_by = ["line_item"]
+        if "project" in self._group_by:
+            group_by.insert(0, "project_id")
+        if "api_key" in self._group_by:
+            group_by.append("api_key_id")
+        buckets = await self._api.paginate_buckets(COSTS_PATH, {**window, "group_by": group_by})
+        where = f"GET {COSTS_PATH}"
+        read_dims = DimsReader(
+            [d for d in self._group_by if d in ("project", "api_key")], DIM_FIELDS
+        )
+        totals: dict[tuple[int, SeriesKey], Decimal] = {}
+        ends = []
+        for bucket in buckets:
+            b_start, b_end, results = _bucket(bucket, COSTS_PATH)
+            ends.append(b_end)
+            day = day_start(b_start)
+            if not start <= day < end:
+                continue
+            for row in results:
+                amount = row.get("amount")
+                if not isinstance(amount, dict):
+                    raise ProviderError("parse", f"{where}: 'amount' is not an object")
+                currency = amount.get("currency")
+                if not isinstance(currency, str) or currency.lower() != "usd":
+                    raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
+                value = money(amount.get("value"), where)
+                dims = read_dims(row, where)
+                key: SeriesKey = (Family.BILLED_COST, dims, (label(row, "line_item", where) or "",))
+                totals[day, key] = totals.get((day, key), Decimal(0)) + value
+        batch = Batch(Dataset.COST, start, end, watermark=watermark(end, ends))
+        add_money(batch, totals)
+        return batch
+
+    async def load_names(self) -> dict[str, str]:
+        """Project display names by id."""
+        projects = await self._api.paginate_list(
+            PROJECTS_PATH, {"limit": 100, "include_archived": True}, cursor="after"
+        )
+        names: dict[str, str] = {}
+        for project in projects:
+            project_id = label(project, "id", f"GET {PROJECTS_PATH}")
+            name = label(project, "name", f"GET {PROJECTS_PATH}")
+            if project_id and name:
+                names[project_id] = name
+        return names

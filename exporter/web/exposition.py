@@ -1,0 +1,74 @@
+"""The exposition of a snapshot, rendered once per format and encoding.
+
+A snapshot changes only when a poll publishes, so every scrape in between is served the bytes the
+first one made: the scrape path does no per-series work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Callable
+
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.openmetrics.exposition import (
+    CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE,
+)
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.registry import CollectorRegistry
+
+from exporter.core.snapshot import Snapshot
+from exporter.web.collector import SnapshotCollector
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Two formats, each plain or gzipped: at most four bodies per snapshot, whatever a client puts
+# in its Accept header (prometheus_client would echo any OpenMetrics version or escaping back).
+_FORMATS: dict[bool, tuple[str, Callable[[CollectorRegistry], bytes]]] = {
+    False: (TEXT_CONTENT_TYPE, generate_latest),
+    True: (OPENMETRICS_CONTENT_TYPE, generate_openmetrics),
+}
+
+Bodies = dict[tuple[bool, bool], bytes]
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """Whether an ``Accept`` header is served OpenMetrics (else the text format)."""
+    return choose_encoder(accept)[1].startswith("application/openmetrics-text")
+
+
+class Exposition:
+    """The rendered bodies of the current snapshot of ``source``."""
+
+    def __init__(self, source: Callable[[], Snapshot]) -> None:
+        self._source = source
+        # One render at a time: scrapes that arrive during it wait for its bytes instead of
+        # rendering the same snapshot again. A body already made is read without the lock.
+        self._lock = threading.Lock()
+        self._rendered: tuple[Snapshot | None, Bodies] = (None, {})
+
+    def body(self, accept: str, *, gzipped: bool) -> tuple[str, bytes]:
+        """The content type chosen for an ``Accept`` header and the current snapshot's body."""
+        openmetrics = wants_openmetrics(accept)
+        content_type, encoder = _FORMATS[openmetrics]
+        key = (openmetrics, gzipped)
+        snapshot, bodies = self._rendered  # one read: the pair never mixes two snapshots
+        if snapshot is self._source() and key in bodies:
+            return content_type, bodies[key]
+        with self._lock:
+            snap = self._source()  # read under the lock: never back to an older snapshot
+            snapshot, bodies = self._rendered
+            if snapshot is not snap:
+                bodies = {}
+                self._rendered = (snap, bodies)
+            body = bodies.get(key)
+            if body is None:
+                # Only what was asked for is kept: Prometheus asks for gzip, and the plain body
+                # is ten times its size.
+                plain = bodies.get((openmetrics, False))
+                if plain is None:
+                    registry = CollectorRegistry(auto_describe=False)
+                    registry.register(SnapshotCollector(lambda: snap, openmetrics=openmetrics))
+                    plain = encoder(registry)
+                body = gzip.compress(plain, compresslevel=1) if gzipped else plain
+                bodies[key] = body
+        return content_type, body

@@ -1,0 +1,265 @@
+"""Every metric this exporter exposes: name, type, HELP text and labels, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from exporter.core.records import Family
+
+MetricType = Literal["counter", "gauge", "histogram"]
+
+PREFIX = "aicost_"
+
+SERIES_LABELS = ("provider", "account", "project_id", "project", "model", "api_key_id", "user_id")
+"""Labels of usage and cost series; a label is omitted where its value is empty."""
+
+_MTD = (
+    " Month to date: the sum for the current UTC calendar month, rebuilt from the"
+    " provider's own history on start; polled in the background, never on scrape."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDef:
+    """One metric family. ``name`` is the exposed name without the counter ``_total`` suffix.
+
+    A provider may leave trailing ``labels`` out of a series key (a label it does not report,
+    such as the status of a request); like empty values, they are not exposed.
+    """
+
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...] = ()
+    unit: str = ""
+
+
+TOKENS = MetricDef(
+    "aicost_tokens",
+    "counter",
+    "Tokens the provider reports, split into disjoint token types (sum is meaningful)." + _MTD,
+    ("token_type", "modality", "service_tier"),
+)
+REQUESTS = MetricDef(
+    "aicost_requests",
+    "counter",
+    "Model requests the provider reports." + _MTD,
+    ("service_tier", "status_code"),  # status_code only where reported (Groq)
+)
+BILLED_COST = MetricDef(
+    "aicost_billed_cost_usd",
+    "counter",
+    "Cost in US dollars as reported by the provider's cost API." + _MTD,
+    ("line_item",),
+    unit="usd",
+)
+IMAGES = MetricDef(
+    "aicost_images", "counter", "Images generated, as the provider reports them." + _MTD
+)
+AUDIO_SPEECH_CHARACTERS = MetricDef(
+    "aicost_audio_speech_characters",
+    "counter",
+    "Characters converted to speech, as the provider reports them." + _MTD,
+)
+AUDIO_TRANSCRIPTION_SECONDS = MetricDef(
+    "aicost_audio_transcription_seconds",
+    "counter",
+    "Seconds of audio transcribed, as the provider reports them." + _MTD,
+    unit="seconds",
+)
+
+ESTIMATED_COST = MetricDef(
+    "aicost_estimated_cost_usd",
+    "counter",
+    "Cost in US dollars estimated from usage: tokens of each type times the model's list"
+    " price on the day of use (genai-prices, or a configured override), less discounts." + _MTD,
+    ("token_type", "service_tier"),
+    unit="usd",
+)
+UNPRICED_TOKENS = MetricDef(
+    "aicost_unpriced_tokens",
+    "counter",
+    "Tokens of models without a known price: not in the estimated cost (never $0)." + _MTD,
+    ("token_type",),
+)
+CREDITS_REMAINING = MetricDef(
+    "aicost_credits_remaining_usd",
+    "gauge",
+    "Prepaid balance left in US dollars, where the provider has one (as of the last poll).",
+    unit="usd",
+)
+
+PREMIUM_REQUESTS = MetricDef(
+    "aicost_premium_requests",
+    "counter",
+    "Premium requests used (GitHub Copilot: gross quantity after model multipliers, including"
+    " those covered by the plan's allowance; what was billed is in aicost_billed_cost_usd)." + _MTD,
+    ("line_item",),
+)
+# Claude Code analytics. Its tokens are deliberately NOT in aicost_tokens_total: for
+# customer_type="api" the same tokens are already in the messages usage report.
+CLAUDE_CODE_TOKENS = MetricDef(
+    "aicost_claude_code_tokens",
+    "counter",
+    "Tokens used by Claude Code, by disjoint token type. A subset of aicost_tokens_total for"
+    ' customer_type="api" (never add the two); subscription usage is not in it.' + _MTD,
+    ("token_type", "customer_type"),
+)
+CLAUDE_CODE_ESTIMATED_COST = MetricDef(
+    "aicost_claude_code_estimated_cost_usd",
+    "counter",
+    "Claude Code cost in US dollars as estimated by Anthropic's Claude Code analytics"
+    " (not a bill; API usage is billed in aicost_billed_cost_usd)." + _MTD,
+    ("customer_type",),
+    unit="usd",
+)
+CLAUDE_CODE_SESSIONS = MetricDef(
+    "aicost_claude_code_sessions", "counter", "Claude Code sessions started." + _MTD
+)
+CLAUDE_CODE_LINES = MetricDef(
+    "aicost_claude_code_lines_of_code",
+    "counter",
+    "Lines of code added or removed by Claude Code." + _MTD,
+    ("change",),
+)
+CLAUDE_CODE_COMMITS = MetricDef(
+    "aicost_claude_code_commits", "counter", "Commits created by Claude Code." + _MTD
+)
+CLAUDE_CODE_PULL_REQUESTS = MetricDef(
+    "aicost_claude_code_pull_requests", "counter", "Pull requests created by Claude Code." + _MTD
+)
+CLAUDE_CODE_TOOL_ACTIONS = MetricDef(
+    "aicost_claude_code_tool_actions",
+    "counter",
+    "Claude Code edit/write tool proposals the user accepted or rejected." + _MTD,
+    ("tool", "decision"),
+)
+
+REASONING_TOKENS = MetricDef(
+    "aicost_reasoning_tokens",
+    "counter",
+    "Reasoning tokens, where the provider reports them separately (OpenRouter). A subset of"
+    ' aicost_tokens_total{token_type="output"}: never add the two.' + _MTD,
+)
+BILLED_COST_TODAY = MetricDef(
+    "aicost_billed_cost_today_usd",
+    "gauge",
+    "Spend in US dollars so far in the current UTC day that the provider reports only as a"
+    " running counter, not yet in aicost_billed_cost_usd_total (OpenRouter: the keys' daily"
+    " usage; its activity report has completed days only). As of the last poll.",
+    unit="usd",
+)
+
+FAMILY_METRICS: dict[Family, MetricDef] = {
+    Family.PREMIUM_REQUESTS: PREMIUM_REQUESTS,
+    Family.CLAUDE_CODE_TOKENS: CLAUDE_CODE_TOKENS,
+    Family.CLAUDE_CODE_ESTIMATED_COST: CLAUDE_CODE_ESTIMATED_COST,
+    Family.CLAUDE_CODE_SESSIONS: CLAUDE_CODE_SESSIONS,
+    Family.CLAUDE_CODE_LINES: CLAUDE_CODE_LINES,
+    Family.CLAUDE_CODE_COMMITS: CLAUDE_CODE_COMMITS,
+    Family.CLAUDE_CODE_PULL_REQUESTS: CLAUDE_CODE_PULL_REQUESTS,
+    Family.CLAUDE_CODE_TOOL_ACTIONS: CLAUDE_CODE_TOOL_ACTIONS,
+    Family.TOKENS: TOKENS,
+    Family.REQUESTS: REQUESTS,
+    Family.BILLED_COST: BILLED_COST,
+    Family.IMAGES: IMAGES,
+    Family.AUDIO_SPEECH_CHARACTERS: AUDIO_SPEECH_CHARACTERS,
+    Family.AUDIO_TRANSCRIPTION_SECONDS: AUDIO_TRANSCRIPTION_SECONDS,
+    Family.CREDITS_REMAINING: CREDITS_REMAINING,
+    Family.ESTIMATED_COST: ESTIMATED_COST,
+    Family.UNPRICED_TOKENS: UNPRICED_TOKENS,
+    Family.REASONING_TOKENS: REASONING_TOKENS,
+    Family.BILLED_COST_TODAY: BILLED_COST_TODAY,
+}
+
+DATA_WATERMARK = MetricDef(
+    "aicost_data_watermark_timestamp_seconds",
+    "gauge",
+    "Time up to which the provider returned data for this dataset in the last successful poll.",
+    ("provider", "account", "dataset"),
+)
+DATA_REVISIONS = MetricDef(
+    "aicost_data_revisions",
+    "counter",
+    "Times the provider revised a month-to-date value downward;"
+    " the exported counter keeps the higher value.",
+    ("provider", "account"),
+)
+COLLECTOR_UP = MetricDef(
+    "aicost_collector_up",
+    "gauge",
+    "1 if the last poll of this account succeeded, 0 if it failed or has not completed yet.",
+    ("provider", "account"),
+)
+COLLECTOR_LAST_SUCCESS = MetricDef(
+    "aicost_collector_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful poll of this account.",
+    ("provider", "account"),
+)
+COLLECTOR_DURATION = MetricDef(
+    "aicost_collector_duration_seconds",
+    "histogram",
+    "Duration of polls of this account, successful or not.",
+    ("provider", "account"),
+    unit="seconds",
+)
+COLLECTOR_ERRORS = MetricDef(
+    "aicost_collector_errors",
+    "counter",
+    "Failed polls of this account by reason.",
+    ("provider", "account", "reason"),
+)
+API_REQUESTS = MetricDef(
+    "aicost_api_requests",
+    "counter",
+    "HTTP requests made to the provider's API, by endpoint and status code"
+    " (timeout or connection_error when there was no response).",
+    ("provider", "account", "endpoint", "code"),
+)
+BUILD_INFO = MetricDef(
+    "aicost_build_info",
+    "gauge",
+    "Always 1; the labels carry the exporter's version.",
+    ("version",),
+)
+
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+COST_RECONCILIATION = MetricDef(
+    "aicost_cost_reconciliation_ratio",
+    "gauge",
+    "Estimated cost divided by billed cost over the settled days of this month and the 7 days"
+    " before it (absent unless both are positive).",
+    ("provider", "account"),
+)
+
+_BUDGET = ("budget", "period")
+BUDGET_LIMIT = MetricDef("aicost_budget_limit_usd", "gauge",
+                         "The budget's limit for its period, in US dollars.", _BUDGET, unit="usd")
+BUDGET_SPEND = MetricDef("aicost_budget_spend_usd", "gauge",
+                         "Spend matching the budget in its current period, in US dollars.", _BUDGET,
+                         unit="usd")
+BUDGET_FORECAST = MetricDef(
+    "aicost_budget_forecast_usd", "gauge",
+    "Spend expected by the end of the period: spend so far plus the trailing 7-day spend rate"
+    " times the time left.", _BUDGET, unit="usd")
+BUDGET_UTILIZATION = MetricDef("aicost_budget_utilization_ratio", "gauge",
+                               "Spend divided by the limit (1 = budget used up).", _BUDGET)
+BUDGET_WARNING = MetricDef("aicost_budget_warning_ratio", "gauge",
+                           "The utilization at which this budget warns (from the configuration).",
+                           _BUDGET)
+BUDGET_PERIOD_END = MetricDef("aicost_budget_period_end_timestamp_seconds", "gauge",
+                              "Unix time at which the budget's current period ends.", _BUDGET)
+
+CONFIG_RELOAD_SUCCESSFUL = MetricDef(
+    "aicost_config_last_reload_successful",
+    "gauge",
+    "1 if the last configuration (re)load succeeded, 0 if the new configuration was refused.",
+)
+CONFIG_RELOAD_SUCCESS_TIME = MetricDef(
+    "aicost_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful configuration load (start-up or reload).",
+)

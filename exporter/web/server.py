@@ -1,0 +1,440 @@
+"""The hardened HTTP server for the exporter's WSGI app.
+
+A threading WSGI server with per-connection deadlines, size limits, a
+concurrency limit (``--web.max-requests``) and the ``--web.config.file`` (TLS,
+basic auth, security headers), in the exporter-toolkit's manner.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import ipaddress
+import logging
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import IO, TYPE_CHECKING, Any, cast
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+
+from exporter.sources.push.api import PUSH_PATH
+from exporter.web.webconfig import WebConfigSource, WebState
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+else:
+    WSGIApplication = Callable[..., Iterable[bytes]]
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+DEFAULT_MAX_REQUESTS = 40
+HEALTH_PATH = "/-/healthy"
+BEARER_PATHS = (PUSH_PATH,)
+"""Paths that check their own bearer tokens (the push API) instead of the basic auth."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server; the defaults suit a scrape target."""
+
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    """Requests served at once (``/-/healthy`` aside); more get 503 at once. 0: no limit."""
+    max_connections: int = 512
+    """Open connections; more are closed at once (threads are the bounded resource)."""
+    header_timeout: float = 10.0
+    """TLS handshake, request line and headers must all arrive within this, in total."""
+    write_timeout: float = 30.0
+    """Longest wait for the client to accept a piece of the response."""
+    max_request_line: int = 8192
+    max_header_bytes: int = 32768
+    max_headers: int = 100
+    max_body_bytes: int = 65536
+    """Largest declared request body (no endpoint reads one)."""
+
+
+class _TooLarge(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that share one deadline, so a client trickling bytes cannot hold on."""
+
+    def __init__(self, sock: socket.socket, deadline: Callable[[], float]) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline() - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("read deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _SocketWriter(io.BufferedIOBase):
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._sock.sendall(data)
+        return len(data)
+
+
+class _Handler(WSGIRequestHandler):
+    """One connection, one request (HTTP/1.0 semantics: the server closes)."""
+
+    server: _Server
+
+    def __init__(
+        self,
+        request: socket.socket,
+        client_address: Any,
+        server: _Server,
+        *,
+        state: WebState | None,
+        deadline: float,
+    ) -> None:
+        self.state = state
+        self.deadline = deadline
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, lambda: self.deadline))
+        self.wfile = _SocketWriter(self.connection)
+
+    def finish(self) -> None:
+        pass  # the server closes the socket
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stdlib's version answers a bad request line in HTTP/0.9 style: no status line.
+        self.close_connection = True
+        self._reply(code)
+
+    def handle(self) -> None:
+        limits = self.server.limits
+        try:
+            head = self._read_head(limits)
+        except TimeoutError:
+            self._reply(408)
+            return
+        except _TooLarge as exc:
+            self._reply(exc.status)
+            return
+        if head is None:
+            return
+        self.raw_requestline, header_lines = head
+        reader, self.rfile = self.rfile, io.BufferedReader(io.BytesIO(header_lines))
+        try:
+            parsed = self.parse_request()
+        finally:
+            self.rfile = reader
+        self.connection.settimeout(limits.write_timeout)
+        if parsed:
+            self._dispatch(limits)
+
+    def _read_head(self, limits: Limits) -> tuple[bytes, bytes] | None:
+        line = self.rfile.readline(limits.max_request_line + 1)
+        if not line:
+            return None
+        if len(line) > limits.max_request_line:
+            raise _TooLarge(414)
+        lines: list[bytes] = []
+        size = 0
+        while True:
+            header = self.rfile.readline(limits.max_header_bytes - size + 1)
+            size += len(header)
+            if size > limits.max_header_bytes or len(lines) >= limits.max_headers:
+                raise _TooLarge(431)
+            lines.append(header)
+            if header in (b"\r\n", b"\n", b""):
+                return line, b"".join(lines)
+
+    def _dispatch(self, limits: Limits) -> None:
+        path = self.path.split("?", 1)[0]
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            if not length.strip().isdigit():
+                self._reply(400)
+                return
+            if int(length) > limits.max_body_bytes:
+                self._reply(413)
+                return
+        auth = self.state.auth if self.state is not None else None
+        if auth is not None and path != HEALTH_PATH and path not in BEARER_PATHS:
+            if not auth.check(self.headers.get("Authorization")):
+                self._reply(401, [("WWW-Authenticate", 'Basic realm="ai-cost-exporter"')])
+                return
+        slots = self.server.request_slots
+        if slots is not None and path != HEALTH_PATH:
+            if not slots.acquire(blocking=False):
+                self._reply(503, [("Retry-After", "1")], detail="too many concurrent requests")
+                return
+        try:
+            handler = ServerHandler(
+                self.rfile,
+                cast("IO[bytes]", self.wfile),
+                self.get_stderr(),
+                self.get_environ(),
+                multithread=True,
+            )
+            handler.request_handler = self  # type: ignore[attr-defined]
+            app = self.server.get_app()
+            assert app is not None
+            handler.run(self._with_headers(app))
+        finally:
+            if slots is not None and path != HEALTH_PATH:
+                slots.release()
+
+    def _security_headers(self) -> list[tuple[str, str]]:
+        return list(self.state.config.headers) if self.state is not None else []
+
+    def _with_headers(self, app: WSGIApplication) -> WSGIApplication:
+        extra = self._security_headers()
+        if not extra:
+            return app
+
+        def wrapped(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            def start(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+                return start_response(status, headers + extra, *args)
+
+            return app(environ, start)
+
+        return wrapped
+
+    def _reply(
+        self, status: int, headers: Iterable[tuple[str, str]] = (), *, detail: str = ""
+    ) -> None:
+        phrase = HTTPStatus(status).phrase
+        body = f"{status} {phrase}{': ' + detail if detail else ''}\n".encode()
+        lines = [
+            f"HTTP/1.0 {status} {phrase}",
+            "Content-Type: text/plain; charset=utf-8",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+            *(f"{name}: {value}" for name, value in [*headers, *self._security_headers()]),
+        ]
+        self.connection.settimeout(self.server.limits.write_timeout)
+        try:
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        except OSError:
+            pass
+
+
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class _Server(WSGIServer):
+    """A thread per connection, bounded; TLS handshakes happen in that thread, not in accept."""
+
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: WSGIApplication,
+        *,
+        limits: Limits,
+        web_config: WebConfigSource | None,
+        ipv6: bool,
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        # Connections are handed to _Handler by _serve_connection, not by the base class.
+        super().__init__(address, WSGIRequestHandler)
+        self.set_app(app)
+        self.limits = limits
+        self.web_config = web_config
+        self.connection_slots = threading.BoundedSemaphore(limits.max_connections)
+        self.request_slots = (
+            threading.BoundedSemaphore(limits.max_requests) if limits.max_requests > 0 else None
+        )
+        self._refused_logged = 0.0
+        self.out_of_resources = False
+        self.exhausted_logged = float("-inf")
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            # The connection stays queued and the listener readable: the serving loop must
+            # pause, not spin (see WebServer._serve).
+            self.out_of_resources = exc.errno in _OUT_OF_RESOURCES
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.connection_slots.acquire(blocking=False):
+            now = time.monotonic()
+            if now - self._refused_logged > 60:
+                self._refused_logged = now
+                log.warning(
+                    "too many open connections; closing new ones",
+                    extra={"limit": self.limits.max_connections},
+                )
+            self.shutdown_request(request)
+            return
+        accepted = time.monotonic()
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address, accepted),
+            name="http-connection",
+            daemon=True,
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # no more threads: shed this connection
+            self.connection_slots.release()
+            self.shutdown_request(request)
+
+    def _serve_connection(self, sock: socket.socket, client_address: Any, accepted: float) -> None:
+        deadline = accepted + self.limits.header_timeout
+        try:
+            state = self.web_config.current() if self.web_config is not None else None
+            if state is not None and state.context is not None:
+                tls = _handshake(sock, state.context, deadline)
+                if tls is None:
+                    return
+                sock = tls
+            _Handler(sock, client_address, self, state=state, deadline=deadline)
+            _linger(sock)
+        except OSError as exc:
+            log.debug("connection ended", extra={"client": client_address[0], "err": str(exc)})
+        except Exception:
+            log.exception("error serving a connection")
+        finally:
+            self.shutdown_request(sock)
+            self.connection_slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("error accepting a connection")
+
+
+def _handshake(
+    sock: socket.socket, context: ssl.SSLContext, deadline: float
+) -> ssl.SSLSocket | None:
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        tls.do_handshake()
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        log.debug("TLS handshake failed", extra={"err": str(exc)})
+        sock.close()
+        return None
+    return tls
+
+
+def _linger(sock: socket.socket, limit: int = 65536, timeout: float = 0.5) -> None:
+    """Half-close, then read what the client still sends, so closing does not reset the
+    connection before the client has read the response."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        drained = 0
+        while drained < limit and time.monotonic() < deadline:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``:PORT`` means every interface, ``[::1]:PORT`` for IPv6)."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid listen address {address!r}: expected HOST:PORT, e.g. :9877")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port_text)
+
+
+class WebServer:
+    """The HTTP(S) server in a background thread."""
+
+    def __init__(
+        self,
+        address: str,
+        app: WSGIApplication,
+        *,
+        web_config: WebConfigSource | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        host, port = parse_listen_address(address)
+        try:
+            ipv6 = ipaddress.ip_address(host).version == 6
+        except ValueError:
+            ipv6 = False  # a host name: IPv4 resolution is what the stdlib server does
+        self._server = _Server(
+            (host, port), app, limits=limits or Limits(), web_config=web_config, ipv6=ipv6
+        )
+        self.tls = web_config is not None and web_config.tls
+        # Idle costs nothing: the thread sleeps in select() until a connection or stop() arrives,
+        # instead of serve_forever's wake-up every poll interval to look for a shutdown flag.
+        self._server.socket.setblocking(False)  # a connection gone before accept() cannot block
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    def _serve(self) -> None:
+        pause = 0.0
+        with selectors.DefaultSelector() as selector, selectors.DefaultSelector() as wake:
+            selector.register(self._server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            wake.register(self._wake_reader, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_reader in ready:
+                    return
+                self._server.handle_request()  # accepts one connection, hands it to a thread
+                if not self._server.out_of_resources:
+                    pause = 0.0
+                    continue
+                # Out of file descriptors (or memory): wait, doubling up to 1 s as Go's
+                # net/http does, instead of retrying accept() at full speed.
+                self._server.out_of_resources = False
+                now = time.monotonic()
+                if now - self._server.exhausted_logged > 60:  # a stranger sets the pace
+                    self._server.exhausted_logged = now
+                    log.warning("cannot accept connections: out of file descriptors or memory")
+                pause = min(1.0, pause * 2 or 0.005)
+                if wake.select(pause):
+                    return
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Start serving in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (idempotent)."""
+        if self._wake_writer.fileno() == -1:
+            return
+        self._wake_writer.send(b"\0")
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._server.server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
