@@ -125,8 +125,7 @@ class DimsReader:
 
     def __call__(self, row: Mapping[str, Any], where: str) -> Dims:
         """The row's dimensions."""
-        get = row.get
-        raw = tuple([get(name) for name in self._names])
+        raw = tuple(map(row.get, self._names))
         try:
             dims = self._memo.get(raw)
         except TypeError:  # a list or object where a label belongs: make_dims rejects it
