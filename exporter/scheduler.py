@@ -20,7 +20,13 @@ from exporter.core.ledger import Ledger, history_start, month_start
 from exporter.core.pricing import Pricer
 from exporter.core.records import Dims, Family, SeriesKey, day_start
 from exporter.core.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
-from exporter.sources.providers.base import REASONS, Provider, ProviderError, RequestObserver
+from exporter.sources.providers.base import (
+    DEFAULT_EXPECTED_LAG,
+    REASONS,
+    Provider,
+    ProviderError,
+    RequestObserver,
+)
 from exporter.web.metrics import DURATION_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -127,6 +133,10 @@ class AccountPoller:
                 self._gauges,
                 spend=spend,
                 reconciliation=reconciliation(spend, settled_before),
+                expected_lags={
+                    dataset: self.provider.expected_lag.get(dataset, DEFAULT_EXPECTED_LAG)
+                    for dataset in self.ledger.watermarks
+                },
             )
             self._publish(started, up=True, error="", data=data)
             log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})

@@ -22,7 +22,14 @@ def snapshot() -> Snapshot:
         (Family.BILLED_COST, Dims("proj_a"), ("gpt-4.1, input",)): 3.4125,
     }
     data = build_account_data(
-        "openai", "main", NOV, totals, {"proj_a": "Search"}, {Dataset.USAGE: NOV + 3600.0}, 0
+        "openai",
+        "main",
+        NOV,
+        totals,
+        {"proj_a": "Search"},
+        {Dataset.USAGE: NOV + 3600.0},
+        0,
+        expected_lags={Dataset.USAGE: 21600.0},
     )
     buckets = [0] * len(DURATION_BUCKETS)
     buckets[2] = 1  # one poll that took between 0.25 s and 0.5 s
@@ -74,6 +81,8 @@ def test_health_exposition_text_is_exact() -> None:
         'provider="openai"} 3.0',
         'aicost_data_watermark_timestamp_seconds{account="main",dataset="usage",provider="openai"} '
         "1.7934948e+09",
+        'aicost_data_expected_lag_seconds{account="main",dataset="usage",provider="openai"} '
+        "21600.0",
         f"aicost_data_revisions_total{{{base}}} 0.0",
         'aicost_collector_duration_seconds_bucket{account="main",le="0.1",provider="openai"} 0.0',
         'aicost_collector_duration_seconds_bucket{account="main",le="0.5",provider="openai"} 1.0',

@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from exporter.core.budgets import AccountSpend
-from exporter.core.records import DAY, Dims
+from exporter.core.records import DAY, Dataset, Dims
 from exporter.core.snapshot import AccountSnapshot, Snapshot, SnapshotStore
 from exporter.scheduler import AccountPoller, reconciliation
 from exporter.sources.providers.base import ProviderSettings, RequestObserver
@@ -215,6 +215,10 @@ def test_first_poll_publishes_month_to_date_including_today(
     # The month and the week before it (the series the month starts at 0, weekly budgets).
     first = org.completions.calls[0].request.url.params
     assert (first["start_time"], first["end_time"]) == (str(NOV - 7 * DAY), str(NOV + 26 * DAY))
+    # Each dataset with a watermark carries the lag OpenAI's data may have while all is well.
+    data = snap.accounts[0].data
+    assert data.expected_lags == {Dataset.USAGE: 6 * 3600.0, Dataset.COST: 36 * 3600.0}
+    assert data.expected_lags.keys() == data.watermarks.keys()
 
 
 @respx.mock(assert_all_mocked=True)

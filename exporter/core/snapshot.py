@@ -63,6 +63,8 @@ class AccountData:
     month_start: int | None = None
     families: Mapping[Family, FamilySeries] = field(default_factory=dict)
     watermarks: Mapping[Dataset, float] = field(default_factory=dict)
+    expected_lags: Mapping[Dataset, float] = field(default_factory=dict)
+    """Per dataset with a watermark: how far behind it may be while the provider is healthy."""
     revisions: int = 0
     series_count: int = 0
     spend: AccountSpend | None = None
@@ -106,6 +108,7 @@ def build_account_data(
     *,
     spend: AccountSpend | None = None,
     reconciliation: float | None = None,
+    expected_lags: Mapping[Dataset, float] | None = None,
 ) -> AccountData:
     """Turn ledger totals (and the last poll's gauges) into ready-to-expose series."""
     gauges = gauges or {}
@@ -131,6 +134,7 @@ def build_account_data(
         month_start=month_start,
         families=MappingProxyType(families),
         watermarks=MappingProxyType(dict(watermarks)),
+        expected_lags=MappingProxyType(dict(expected_lags or {})),
         revisions=revisions,
         series_count=len(totals) + len(gauges),
         spend=spend,

@@ -11,7 +11,7 @@ extrapolating a one-off charge as a daily rate.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import ClassVar, Literal
@@ -145,6 +145,7 @@ class SubscriptionProvider:
     """
 
     name: ClassVar[str] = "subscription"
+    expected_lag: ClassVar[Mapping[Dataset, float]] = {}  # charges are known ahead of time
 
     def __init__(self, subscriptions: Sequence[SubscriptionConfig]) -> None:
         self.subscriptions = tuple(subscriptions)

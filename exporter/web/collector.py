@@ -112,6 +112,7 @@ class SnapshotCollector:
 
     def _health_families(self, snap: Snapshot) -> Iterator[Metric]:
         watermark = _family(m.DATA_WATERMARK)
+        expected_lag = _family(m.DATA_EXPECTED_LAG)
         revisions = _family(m.DATA_REVISIONS)
         up = _family(m.COLLECTOR_UP)
         last_success = _family(m.COLLECTOR_LAST_SUCCESS)
@@ -123,6 +124,9 @@ class SnapshotCollector:
             data, status = account.data, account.status
             for dataset, ts in sorted(data.watermarks.items()):
                 watermark.samples.append(_sample(watermark.name, {**base, "dataset": dataset}, ts))
+            for dataset, lag in sorted(data.expected_lags.items()):
+                labels = {**base, "dataset": dataset}
+                expected_lag.samples.append(_sample(expected_lag.name, labels, lag))
             revisions.samples.append(
                 _sample(revisions.name + "_total", base, float(data.revisions))
             )
@@ -141,7 +145,8 @@ class SnapshotCollector:
             for (endpoint, code), count in sorted(status.api_requests.items()):
                 labels = {**base, "endpoint": endpoint, "code": code}
                 requests.samples.append(_sample(requests.name + "_total", labels, float(count)))
-        yield from (watermark, revisions, up, last_success, duration, errors, requests)
+        yield from (watermark, expected_lag, revisions, up, last_success, duration, errors)
+        yield requests
 
     @staticmethod
     def _histogram(

@@ -179,6 +179,13 @@ DATA_WATERMARK = MetricDef(
     "Time up to which the provider returned data for this dataset in the last successful poll.",
     ("provider", "account", "dataset"),
 )
+DATA_EXPECTED_LAG = MetricDef(
+    "aicost_data_expected_lag_seconds",
+    "gauge",
+    "How far behind the clock this dataset's watermark may be while the provider is healthy;"
+    " AICostDataStale fires beyond it.",
+    ("provider", "account", "dataset"),
+)
 DATA_REVISIONS = MetricDef(
     "aicost_data_revisions",
     "counter",

@@ -154,7 +154,7 @@ def test_rules_use_only_metrics_that_exist() -> None:
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
 def test_rule_files_avoid_features_newer_than_prometheus_2_42(path: Path) -> None:
     text = path.read_text()
-    for feature in ("keep_firing_for", "query_offset", "limitk", "limit_ratio", "holt_winters"):
+    for feature in ("query_offset", "limitk", "limit_ratio", "holt_winters"):
         assert feature not in text
     for group in load_yaml(path)["groups"]:
         assert "labels" not in group  # rule-group labels are 3.0+

@@ -20,7 +20,7 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import ProviderError
+from exporter.sources.providers.base import HOUR, ProviderError
 from exporter.sources.providers.claude_code import fetch_claude_code
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import (
@@ -115,6 +115,8 @@ class AnthropicProvider(HttpProvider):
     name: ClassVar[str] = "anthropic"
 
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    # The cost report has daily buckets only, the current day's may be missing: a day and a half.
+    expected_lag: ClassVar[Mapping[Dataset, float]] = {Dataset.COST: 36 * HOUR}
 
     class Options(BaseModel):
         """``options:`` of an Anthropic account."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from exporter.core.records import FetchResult
+from exporter.core.records import Dataset, FetchResult
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ REASONS = (
 )
 DIMENSIONS = ("project", "model", "api_key", "user")
 NAMES_MAX_AGE = 3600.0
+HOUR = 3600.0
+DEFAULT_EXPECTED_LAG = 6 * HOUR
+"""How far behind the clock a dataset's data may be while all is well, unless the provider says."""
 
 RequestObserver = Callable[[str, str], None]
 """``observe(endpoint, code)``: code is the HTTP status, or "timeout"/"connection_error"."""
@@ -79,6 +82,9 @@ class Provider(Protocol):
     """One account's client: fetches month-to-date usage and cost."""
 
     name: ClassVar[str]
+    expected_lag: ClassVar[Mapping[Dataset, float]]
+    """Per dataset, how old its watermark may be while the provider is healthy (seconds;
+    :data:`DEFAULT_EXPECTED_LAG` for a dataset not listed). ``AICostDataStale`` fires beyond it."""
 
     async def fetch(self, start: int, end: int) -> FetchResult:
         """Every day in ``[start, end)``, complete, or raise :class:`ProviderError`."""

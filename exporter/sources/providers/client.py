@@ -18,6 +18,7 @@ import httpx
 
 from exporter import __version__
 from exporter.core.gcpause import paused_gc
+from exporter.core.records import Dataset
 from exporter.sources.providers.base import (
     NameCache,
     ProviderError,
@@ -304,6 +305,7 @@ class HttpProvider:
 
     name: ClassVar[str]
     default_base_url: ClassVar[str]
+    expected_lag: ClassVar[Mapping[Dataset, float]] = {}
 
     def __init__(
         self,

@@ -36,7 +36,7 @@ from exporter.core.records import (
     SeriesKey,
     day_start,
 )
-from exporter.sources.providers.base import ProviderError, ProviderSettings
+from exporter.sources.providers.base import HOUR, ProviderError, ProviderSettings
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import (
     add_money,
@@ -134,6 +134,11 @@ class GitHubCopilotProvider(HttpProvider):
 
     name: ClassVar[str] = "github_copilot"
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    # Usage items are per day and only for days with usage: a quiet weekend is not stale data.
+    expected_lag: ClassVar[Mapping[Dataset, float]] = {
+        Dataset.USAGE: 72 * HOUR,
+        Dataset.COST: 72 * HOUR,
+    }
     Options: ClassVar[type[GitHubCopilotOptions]] = GitHubCopilotOptions
 
     options: GitHubCopilotOptions

@@ -18,7 +18,7 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import ProviderError
+from exporter.sources.providers.base import HOUR, ProviderError
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import (
     Counts,
@@ -183,6 +183,8 @@ class OpenAIProvider(HttpProvider):
     name: ClassVar[str] = "openai"
 
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    # Costs come in daily buckets, and the current day's may be missing: a day and a half.
+    expected_lag: ClassVar[Mapping[Dataset, float]] = {Dataset.COST: 36 * HOUR}
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:

@@ -26,7 +26,7 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import ProviderError
+from exporter.sources.providers.base import HOUR, ProviderError
 from exporter.sources.providers.client import HttpProvider, JSONObject, objects
 from exporter.sources.providers.fields import add_money, count, label, money
 
@@ -89,6 +89,12 @@ class OpenRouterProvider(HttpProvider):
     name: ClassVar[str] = "openrouter"
 
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    # /activity reports completed UTC days only: its data always ends at the last midnight, and
+    # yesterday's may take a few hours to appear.
+    expected_lag: ClassVar[Mapping[Dataset, float]] = {
+        Dataset.USAGE: 30 * HOUR,
+        Dataset.COST: 30 * HOUR,
+    }
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeVar, cast
 
 from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, day_start
@@ -33,6 +33,7 @@ class PushProvider:
     """Reads pushed usage; use :func:`labelled` to give it the configured provider label."""
 
     name: ClassVar[str] = "push"
+    expected_lag: ClassVar[Mapping[Dataset, float]] = {}  # the data is as fresh as each poll
 
     def __init__(
         self, store: EventStore, account: str, *, clock: Callable[[], float] = time.time
