@@ -60,10 +60,9 @@ class Stack:
     prometheus: Server
     metrics: str  # one scrape of the exporter, text format
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        response = httpx.get(
-            self.prometheus.url + "/api/v1/query", params={"query": expr}, timeout=10
-        )
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params = {"query": expr} | ({} if at is None else {"time": str(at)})
+        response = httpx.get(self.prometheus.url + "/api/v1/query", params=params, timeout=10)
         body = response.json()
         assert response.status_code == 200 and body["status"] == "success", (expr, body)
         result: list[dict[str, Any]] = body["data"]["result"]
@@ -194,3 +193,20 @@ def test_no_query_draws_only_zero_series_by_default(stack: Stack) -> None:
         if len(result) > 10:
             values = [float(r["value"][1]) for r in result]
             assert any(values), (query.dashboard, query.panel, len(result))
+
+
+def test_openrouter_billed_month_to_date_includes_its_spend_today(stack: Stack) -> None:
+    (panel,) = [
+        q for q in queries() if q.panel == "Billed spend, month to date" and "by" not in q.expr
+    ]
+    values = all_selected("ai-cost-exporter") | {"provider": "openrouter"}
+    at = time.time()  # one instant for the panel and the raw series (the demo's clock runs)
+    (shown,) = stack.query(substitute(panel.expr, values), at)
+    (billed,) = stack.query('sum(aicost_billed_cost_usd_total{provider="openrouter"})', at)
+    (today,) = stack.query('sum(aicost_billed_cost_today_usd{provider="openrouter"})', at)
+    assert float(today["value"][1]) > 0  # the demo's OpenRouter key counters have spend today
+    expected = float(billed["value"][1]) + float(today["value"][1])
+    assert float(shown["value"][1]) == pytest.approx(expected, rel=1e-12)
+    # A project selection leaves the account-level counter out rather than misattributing it.
+    values["project"] = "no-such-project"
+    assert stack.query(substitute(panel.expr, values), at) == []
