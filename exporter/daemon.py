@@ -60,7 +60,7 @@ class Daemon:
     ``loader`` reads the configuration again for a reload (SIGHUP or
     ``POST /-/reload``). A reload keeps the pollers, and so the data, of
     accounts whose configuration did not change; an invalid new configuration
-    is refused and the running one stays.
+    is refused and the running one stays. ``demo`` marks the landing page as the demo's.
     """
 
     def __init__(
@@ -71,6 +71,7 @@ class Daemon:
         web_config: WebConfigSource | None = None,
         max_requests: int = DEFAULT_MAX_REQUESTS,
         loader: Callable[[], Config] | None = None,
+        demo: bool = False,
     ) -> None:
         self.config = config
         self._loader = loader
@@ -82,7 +83,7 @@ class Daemon:
         self._apply(config)
         self.store.set_reload(successful=True, when=time.time())
         reload = self.reload_from_thread if loader is not None else None
-        metrics_app = MetricsApp(lambda: self.store.current, reload=reload)
+        metrics_app = MetricsApp(lambda: self.store.current, reload=reload, demo=demo)
         self._app = self.pseudo.app(metrics_app)
         self._metrics_app = metrics_app
         self.server = WebServer(

@@ -97,7 +97,7 @@ def run_demo(listen_address: str) -> int:
     simulator = Simulator(seed=1)
     simulator.start("127.0.0.1", 0)
     try:
-        daemon = Daemon(demo_config(simulator), listen_address)
+        daemon = Daemon(demo_config(simulator), listen_address, demo=True)
         port = daemon.server.port
 
         def announce() -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Debian packages `make test` needs beside the venv: the real Prometheus tools the tests run, and
-# libfaketime for the tests that pin the exporter's and the simulator's clock. As root with apt-get
+# The Debian packages `make test` needs beside the venv: the real Prometheus tools the tests run,
+# libfaketime for the tests that pin the exporter's and the simulator's clock, and headless chromium
+# with its driver for the landing page's browser test. As root with apt-get
 # (CI, a fresh container) they are installed; otherwise the exact install line is printed.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ declare -A PACKAGE=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
   [faketime]=faketime
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
 )
 
 missing=()

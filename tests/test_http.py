@@ -96,7 +96,9 @@ def test_landing_page_escapes_and_links(store: SnapshotStore, base_url: str) -> 
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert '<a href="/metrics">' in page.text
     assert "&lt;b&gt;acme&lt;/b&gt;" in page.text and "<b>acme</b>" not in page.text
-    assert "<td>down</td>" in page.text and "<td>pending</td>" in page.text
+    assert 'data-figure="state">down<' in page.text
+    assert 'data-figure="state">pending<' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert "auth: invalid admin key" in page.text
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "system-packages.sh"
 INSTALL_LINE = (
-    "sudo apt-get install -y --no-install-recommends faketime prometheus prometheus-alertmanager"
+    "sudo apt-get install -y --no-install-recommends chromium chromium-driver faketime prometheus"
+    " prometheus-alertmanager"
 )
 
 
@@ -57,14 +58,21 @@ def test_not_as_root_it_prints_only_what_is_missing() -> None:
         result = run(tools, *prefix)
     assert result.returncode == 1
     assert (
-        "sudo apt-get install -y --no-install-recommends faketime prometheus-alertmanager"
-        in result.stderr
+        "sudo apt-get install -y --no-install-recommends chromium chromium-driver faketime"
+        " prometheus-alertmanager" in result.stderr
     )
 
 
 def test_with_everything_installed_it_does_nothing(tmp_path: Path) -> None:
     tools = bin_dir(
-        tmp_path, "prometheus", "promtool", "prometheus-alertmanager", "amtool", "faketime"
+        tmp_path,
+        "prometheus",
+        "promtool",
+        "prometheus-alertmanager",
+        "amtool",
+        "faketime",
+        "chromium",
+        "chromedriver",
     )
     result = run(tools)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

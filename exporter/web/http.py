@@ -6,15 +6,14 @@ current snapshot only; nothing here calls a provider.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
 from exporter.core.snapshot import Snapshot
 from exporter.web.exposition import Exposition
+from exporter.web.landing import CONTENT_SECURITY_POLICY, LandingPage
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -28,17 +27,19 @@ Environ = dict[str, Any]
 
 
 class MetricsApp:
-    """WSGI application serving one snapshot source."""
+    """WSGI application serving one snapshot source; ``demo`` marks the landing page a demo."""
 
     def __init__(
         self,
         source: Callable[[], Snapshot],
         *,
         reload: Callable[[], tuple[bool, str]] | None = None,
+        demo: bool = False,
     ) -> None:
         self._source = source
         self._reload = reload
         self._exposition = Exposition(source)
+        self._landing_page = LandingPage(source, demo=demo, version=__version__)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -66,6 +67,8 @@ class MetricsApp:
         headers = [("Content-Type", content_type)]
         if path == "/metrics" and _wants_gzip(environ):
             headers.append(("Content-Encoding", "gzip"))
+        if path == "/":
+            headers.append(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [] if method == "HEAD" else [body]
@@ -108,31 +111,7 @@ class MetricsApp:
         )
 
     def _landing(self, environ: Environ) -> tuple[str, str, bytes]:
-        rows = []
-        for account in self._source().accounts:
-            status = account.status
-            state = "up" if status.up else ("down" if status.polled else "pending")
-            last = (
-                datetime.fromtimestamp(status.last_success, UTC).isoformat(timespec="seconds")
-                if status.last_success is not None
-                else "never"
-            )
-            rows.append(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                    *(
-                        html.escape(v)
-                        for v in (
-                            account.account,
-                            account.provider,
-                            state,
-                            last,
-                            status.last_error or "",
-                        )
-                    )
-                )
-            )
-        body = _LANDING.format(version=html.escape(__version__), rows="\n".join(rows))
-        return "200 OK", "text/html; charset=utf-8", body.encode()
+        return "200 OK", "text/html; charset=utf-8", self._landing_page.body()
 
 
 def _wants_gzip(environ: Environ) -> bool:
@@ -144,18 +123,3 @@ def _respond(
 ) -> list[bytes]:
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [] if method == "HEAD" else [body]
-
-
-_LANDING = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>AI Cost Exporter</title></head>
-<body>
-<h1>AI Cost Exporter</h1>
-<p>Version {version}. <a href="/metrics">Metrics</a> &middot;
-<a href="/-/healthy">Health</a> &middot; <a href="/-/ready">Readiness</a></p>
-<table border="1" cellpadding="4">
-<tr><th>Account</th><th>Provider</th><th>Last poll</th>
-<th>Last success (UTC)</th><th>Last error</th></tr>
-{rows}
-</table>
-</body></html>
-"""
