@@ -3,7 +3,7 @@
 For OpenAI's completions and Anthropic's messages usage reports: a page of
 30 days x 2,000 project x model rows is fetched (over a mock transport),
 priced, and applied to a new ledger, as the scheduler does. Each run times
-httpx's JSON decoding on its own, so the figures without it are the
+the JSON decoding on its own, so the figures without it are the
 exporter's own work (parse, price, aggregate).
 """
 
@@ -27,6 +27,7 @@ from exporter.config.schema import DEFAULT_SETTLE_WINDOW
 from exporter.core.ledger import Ledger
 from exporter.core.pricing import Pricer
 from exporter.core.records import DAY, day_start
+from exporter.sources.providers import client
 from exporter.sources.providers.anthropic import AnthropicProvider
 from exporter.sources.providers.base import ProviderSettings
 from exporter.sources.providers.client import HttpProvider
@@ -153,27 +154,27 @@ def provider_for(case: Case, page: bytes) -> HttpProvider:
 
 
 class DecodeClock:
-    """Seconds spent in httpx's JSON decoding, so a run can report the rest on its own."""
+    """Seconds spent decoding JSON bodies, so a run can report the rest on its own."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._json = httpx.Response.json
+        self._decode = client.decode_json
 
     def __enter__(self) -> DecodeClock:
-        clock, decode = self, self._json
+        clock, decode = self, self._decode
 
-        def timed_json(response: httpx.Response, **kwargs: Any) -> Any:
+        def timed(content: bytes) -> Any:
             started = time.perf_counter()
             try:
-                return decode(response, **kwargs)
+                return decode(content)
             finally:
                 clock.seconds += time.perf_counter() - started
 
-        httpx.Response.json = timed_json  # type: ignore[method-assign]
+        client.decode_json = timed
         return self
 
     def __exit__(self, *exc: object) -> None:
-        httpx.Response.json = self._json  # type: ignore[method-assign]
+        client.decode_json = self._decode
 
 
 async def ingest(case: Case, page: bytes, pricer: Pricer | None = None) -> tuple[float, float]:

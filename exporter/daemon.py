@@ -45,6 +45,7 @@ def provider_settings(account: AccountConfig) -> ProviderSettings:
         timeout=account.timeout,
         group_by=account.group_by,
         options=account.options,
+        max_response_bytes=account.max_response_bytes,
     )
 
 

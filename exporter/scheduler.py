@@ -149,7 +149,9 @@ class AccountPoller:
         cap = max(self.poll_interval, min(MAX_BACKOFF, BACKOFF_INTERVALS * self.poll_interval))
         delay = min(self.poll_interval * 2 ** min(self._failures - 1, 30), cap)
         if retry_after is not None:
-            delay = max(delay, retry_after)
+            # A provider's hint is honoured up to the backoff cap: a Retry-After of a day (or
+            # a date years ahead) must not stop the account until a restart.
+            delay = max(delay, min(retry_after, cap))
         log.warning(
             "poll failed",
             extra={

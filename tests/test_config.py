@@ -281,6 +281,30 @@ def test_duration_limits_inclusive(fields: dict[str, str], seconds: tuple[str, f
     assert getattr(acc, seconds[0]) == seconds[1]
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0", "accounts[0].max_response_bytes: Input should be greater than 0"),
+        (
+            "1073741825",
+            "accounts[0].max_response_bytes: Input should be less than or equal to 1073741824",
+        ),
+        ('"64MiB"', "accounts[0].max_response_bytes: Input should be a valid integer"),
+    ],
+)
+def test_max_response_bytes_limits(value: str, problem: str) -> None:
+    assert one_problem(max_response_bytes=value) == problem
+
+
+def test_max_response_bytes_reaches_the_provider_settings() -> None:
+    from exporter.daemon import provider_settings
+
+    [default] = parse_config(config_text(account()), env=ENV).accounts
+    assert provider_settings(default).max_response_bytes == 64 * 1024 * 1024
+    [small] = parse_config(config_text(account(max_response_bytes="1000")), env=ENV).accounts
+    assert provider_settings(small).max_response_bytes == 1000
+
+
 @pytest.mark.parametrize("value", ["300", "300.0", "5.5"])
 def test_plain_number_duration_rejected(value: str) -> None:
     assert one_problem(poll_interval=value) == (

@@ -350,10 +350,14 @@ def test_repeated_failures_back_off_and_honour_long_retry_after(
         headers={"Retry-After": "7200"},
         json={"error": {"message": "slow down", "type": "requests", "param": None, "code": None}},
     )
-    assert run(poller.poll_once()) == 7200.0
+    # Honoured up to the backoff cap (8 poll intervals here), never longer.
+    assert run(poller.poll_once()) == 8 * 300.0
+    for hint in ("86400", "Fri, 01 Jan 2100 00:00:00 GMT"):
+        org.costs.side_effect = httpx.Response(429, headers={"Retry-After": hint}, json={})
+        assert run(poller.poll_once()) == 8 * 300.0
     assert dict(status(store.current).errors) == {
         "auth": 0,
-        "rate_limited": 1,
+        "rate_limited": 3,
         "http_5xx": 3,
         "http_4xx": 0,
         "timeout": 0,
@@ -361,6 +365,8 @@ def test_repeated_failures_back_off_and_honour_long_retry_after(
         "parse": 0,
         "secret": 0,
         "unsupported": 0,
+        "too_large": 0,
+        "redirect": 0,
         "internal": 0,
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -15,7 +15,12 @@ import respx
 
 from exporter.sources.providers import PROVIDERS
 from exporter.sources.providers.anthropic import AnthropicProvider
-from exporter.sources.providers.base import NameCache, ProviderError, ProviderSettings
+from exporter.sources.providers.base import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    NameCache,
+    ProviderError,
+    ProviderSettings,
+)
 from exporter.sources.providers.client import (
     ApiClient,
     ParamValue,
@@ -50,10 +55,22 @@ def run(coro: Awaitable[T]) -> T:
 class Harness:
     """An ApiClient with recorded observe() and sleep() calls."""
 
-    def __init__(self, *, api_key: Callable[[], str] = lambda: KEY, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: Callable[[], str] = lambda: KEY,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        **kwargs: Any,
+    ) -> None:
         self.observed: list[tuple[str, str]] = []
         self.slept: list[float] = []
-        settings = ProviderSettings(account="acct", api_key=api_key, base_url=BASE, timeout=5.0)
+        settings = ProviderSettings(
+            account="acct",
+            api_key=api_key,
+            base_url=BASE,
+            timeout=5.0,
+            max_response_bytes=max_response_bytes,
+        )
         self.client = ApiClient(
             settings,
             default_base_url="https://unused.example.test",
@@ -107,6 +124,52 @@ def test_success_sends_auth_user_agent_and_bracket_arrays() -> None:
     assert request.headers["user-agent"] == "ai-cost-exporter/0.1.0"
     assert h.observed == [("/things", "200")]
     assert h.slept == []
+
+
+@respx.mock
+def test_a_response_declared_over_the_byte_cap_is_too_large() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(200, content=b"[" + b"0," * 600 + b"0]"))
+    harness = Harness(max_response_bytes=1000)
+    err = harness.fail()
+    message = "GET /things: response of 1203 bytes (limit 1000)"
+    assert (err.reason, str(err)) == ("too_large", message)
+    assert harness.observed == [("/things", "200")]  # an answer, counted, never retried
+    assert harness.slept == []
+
+
+@respx.mock
+def test_a_streamed_response_is_cut_off_at_the_byte_cap() -> None:
+    sent = []
+
+    async def endless() -> AsyncIterator[bytes]:  # no Content-Length: chunked, unbounded
+        for i in range(100_000):
+            sent.append(i)
+            yield b" " * 100
+
+    respx.get(URL).mock(return_value=httpx.Response(200, content=endless()))
+    err = Harness(max_response_bytes=1000).fail()
+    assert (err.reason, str(err)) == ("too_large", "GET /things: response over 1000 bytes")
+    assert len(sent) <= 12  # read no further than the cap
+
+
+@respx.mock
+def test_a_redirect_is_never_followed_and_has_its_own_reason() -> None:
+    route = respx.get(URL).mock(
+        return_value=httpx.Response(302, headers={"Location": "https://evil.test/k?token=abc"})
+    )
+    elsewhere = respx.get(url__startswith="https://evil.test")
+    harness = Harness()
+    err = harness.fail()
+    assert (err.reason, err.status) == ("redirect", 302)
+    assert str(err) == "GET /things: HTTP 302 redirect to evil.test"  # the host only
+    assert route.call_count == 1 and not elsewhere.called  # the key went nowhere else
+
+
+@respx.mock
+def test_a_body_nested_too_deep_is_a_parse_error() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000))
+    err = Harness().fail()
+    assert (err.reason, str(err)) == ("parse", "GET /things: response is not valid JSON")
 
 
 @respx.mock

@@ -42,6 +42,7 @@ from exporter.config.secrets import (
 )
 from exporter.core.budgets import BudgetConfig
 from exporter.core.pricing import PricingConfig
+from exporter.sources.providers.base import DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT
 from exporter.sources.providers.client import is_loopback_host
 from exporter.sources.push.settings import PushConfig, push_problems
 from exporter.sources.subscriptions import SubscriptionConfig, subscription_problems
@@ -165,6 +166,10 @@ class AccountConfig(BaseModel):
     timeout: float = DEFAULT_TIMEOUT
     settle_window: float = DEFAULT_SETTLE_WINDOW
     group_by: tuple[str, ...] = ("project", "model")
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, gt=0, le=MAX_RESPONSE_BYTES_LIMIT, strict=True
+    )
+    """A provider response larger than this fails the poll (reason ``too_large``)."""
     options: Any = None
     """Provider-specific settings, validated by the provider class's ``Options`` model."""
 

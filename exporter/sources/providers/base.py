@@ -27,8 +27,12 @@ REASONS = (
     "parse",
     "secret",
     "unsupported",
+    "too_large",
+    "redirect",
 )
 DIMENSIONS = ("project", "model", "api_key", "user")
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RESPONSE_BYTES_LIMIT = 1024 * 1024 * 1024
 NAMES_MAX_AGE = 3600.0
 HOUR = 3600.0
 DEFAULT_EXPECTED_LAG = 6 * HOUR
@@ -69,6 +73,8 @@ class ProviderSettings:
     timeout: float = 30.0
     group_by: tuple[str, ...] = ("project", "model")
     options: Any = None  # the provider class's validated ``Options`` model, if it has one
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    """A response body larger than this fails the poll (``too_large``) while it streams in."""
 
     def __post_init__(self) -> None:
         unknown = [dim for dim in self.group_by if dim not in DIMENSIONS]
@@ -76,6 +82,8 @@ class ProviderSettings:
             raise ValueError(f"unknown group_by dimension(s) {unknown}; allowed: {DIMENSIONS}")
         if not self.timeout > 0:
             raise ValueError("timeout must be positive")
+        if not 0 < self.max_response_bytes <= MAX_RESPONSE_BYTES_LIMIT:
+            raise ValueError(f"max_response_bytes must be 1 to {MAX_RESPONSE_BYTES_LIMIT}")
 
 
 class Provider(Protocol):

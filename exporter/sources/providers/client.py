@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import ipaddress
 import itertools
+import json
 import logging
 import math
 import random
@@ -97,10 +98,33 @@ def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "[redacted]") if secret else text
 
 
-def _error_detail(response: httpx.Response) -> str:
+def decode_json(content: bytes) -> Any:
+    """A response body's JSON value (a month of usage is a large one: see ``paused_gc``)."""
+    with paused_gc():
+        return json.loads(content)
+
+
+async def read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
+    """The whole body, or ``too_large`` as soon as it (or its ``Content-Length``) exceeds
+    ``limit`` bytes: nothing larger is ever held in memory."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        message = f"{what}: response of {int(declared)} bytes (limit {limit})"
+        raise ProviderError("too_large", message)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ProviderError("too_large", f"{what}: response over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_detail(content: bytes) -> str:
     """The provider's error message (OpenAI's, Anthropic's and GitHub's envelopes), if any."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         return ""
     error = body.get("error") if isinstance(body, dict) else None
@@ -161,6 +185,7 @@ class ApiClient:
         self._attempts = attempts
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
+        self._max_bytes = settings.max_response_bytes
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=settings.timeout,
@@ -197,8 +222,16 @@ class ApiClient:
         for attempt in range(1, self._attempts + 1):
             delay: float | None = None
             try:
-                async with asyncio.timeout(self._timeout):
-                    response = await self._http.get(path, params=query, headers=headers)
+                async with (
+                    asyncio.timeout(self._timeout),
+                    self._http.stream("GET", path, params=query, headers=headers) as response,
+                ):
+                    try:
+                        content = await read_capped(response, self._max_bytes, what)
+                    except ProviderError:  # too large: still an answer with a status
+                        self._observe(path, str(response.status_code))
+                        raise
+                    self._observe(path, str(response.status_code))
             except (httpx.TimeoutException, TimeoutError):
                 self._observe(path, "timeout")
                 error = ProviderError("timeout", f"{what}: no response within {self._timeout:g} s")
@@ -208,11 +241,16 @@ class ApiClient:
                 error = ProviderError("connection", f"{what}: {detail}")
             else:
                 status = response.status_code
-                self._observe(path, str(status))
                 if 200 <= status < 300:
-                    return self._decode(what, response)
-                detail = _scrub(_error_detail(response), key)
+                    return self._decode(what, content)
+                detail = _scrub(_error_detail(content), key)
                 message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
+                if 300 <= status < 400:
+                    # Never followed: the key would go along. Only the target's host is named.
+                    target = urlsplit(response.headers.get("location", "")).hostname or "?"
+                    raise ProviderError(
+                        "redirect", f"{what}: HTTP {status} redirect to {target}", status=status
+                    )
                 if _is_rate_limited(response):
                     retry_after = _rate_limit_wait(response)
                     error = ProviderError(
@@ -237,11 +275,10 @@ class ApiClient:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _decode(what: str, response: httpx.Response) -> JSONObject:
+    def _decode(what: str, content: bytes) -> JSONObject:
         try:
-            with paused_gc():
-                body = response.json()
-        except ValueError:
+            body = decode_json(content)
+        except (ValueError, RecursionError):
             raise ProviderError("parse", f"{what}: response is not valid JSON") from None
         if not isinstance(body, dict):
             kind = type(body).__name__
