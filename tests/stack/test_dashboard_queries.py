@@ -32,11 +32,13 @@ from .assets import (
     ROOT,
     RULE_FILES,
     Query,
+    label_values,
     load_yaml,
     metric_names,
     queries,
     rules,
     substitute,
+    variable_queries,
 )
 from .servers import Server, prometheus
 
@@ -186,13 +188,13 @@ def test_the_job_variable_all_selects_only_exporter_jobs(stack: Stack) -> None:
     assert jobs == {"ai-cost-exporter"}
 
 
-def test_no_query_draws_only_zero_series_by_default(stack: Stack) -> None:
-    """A panel of many all-zero series (60 error reasons) is noise: such queries filter zeros."""
-    for query in queries():
-        result = stack.query(substitute(query.expr, all_selected("ai-cost-exporter")))
-        if len(result) > 10:
-            values = [float(r["value"][1]) for r in result]
-            assert any(values), (query.dashboard, query.panel, len(result))
+def test_poll_errors_draw_only_the_reasons_that_occurred(stack: Stack) -> None:
+    """Every reason is exported at 0 from the first poll; drawn, that was 60 zero series."""
+    (panel,) = [q for q in queries() if q.panel == "Poll errors by reason"]
+    result = stack.query(substitute(panel.expr, all_selected("ai-cost-exporter")))
+    assert all(float(r["value"][1]) > 0 for r in result), result
+    raw = panel.expr.removesuffix(" > 0")
+    assert len(stack.query(substitute(raw, all_selected("ai-cost-exporter")))) > 10  # the zeros
 
 
 def test_openrouter_billed_month_to_date_includes_its_spend_today(stack: Stack) -> None:
@@ -210,3 +212,10 @@ def test_openrouter_billed_month_to_date_includes_its_spend_today(stack: Stack) 
     # A project selection leaves the account-level counter out rather than misattributing it.
     values["project"] = "no-such-project"
     assert stack.query(substitute(panel.expr, values), at) == []
+
+
+def test_every_variable_query_finds_values(stack: Stack) -> None:
+    for board, name, variable in variable_queries():
+        selector, label = label_values(variable)
+        result = stack.query(substitute(selector, all_selected("ai-cost-exporter")))
+        assert result and all(label in r["metric"] for r in result), (board, name)

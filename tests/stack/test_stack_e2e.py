@@ -1,5 +1,6 @@
-"""End to end: simulator -> exporter -> Prometheus (shipped rules) -> Alertmanager -> webhook,
-and every dashboard query answered by that Prometheus. Real processes on 127.0.0.1 only."""
+"""End to end: simulator -> exporter -> Prometheus (shipped rules) -> Alertmanager -> webhook.
+Real processes on 127.0.0.1 only. Every dashboard query is run against the demo in
+test_dashboard_queries.py."""
 
 from __future__ import annotations
 
@@ -21,13 +22,7 @@ from .assets import (
     ALERTMANAGER_CONFIG,
     PROMETHEUS_CONFIG,
     RULE_FILES,
-    label_values,
     load_yaml,
-    metric_names,
-    queries,
-    rules,
-    substitute,
-    variable_queries,
 )
 from .servers import Server, WebhookReceiver, alertmanager, prometheus
 
@@ -59,18 +54,6 @@ budgets:
     basis: billed
     match: {{provider: anthropic}}
 """
-
-# Dashboard queries may be empty only when they need a series this exporter setup cannot have.
-MAY_BE_ABSENT = {
-    "aicost_credits_remaining_usd": "neither OpenAI nor Anthropic has a prepaid balance",
-}
-# As Grafana's "All" (.*), except the job, which must match the shipped scrape job.
-DASHBOARD_VALUES = (
-    {"__rate_interval": "30s", "__interval": "5s", "__range": "1h"}
-    | {name: ".*" for name in ("provider", "account", "project", "model")}
-    | {"job": "ai-cost-exporter"}
-)
-
 
 def rewrite_rules(directory: Path) -> None:
     """The shipped rules with every `for:` cut to 2s, so alerts fire within seconds."""
@@ -128,25 +111,7 @@ def query(prom: Server, expr: str) -> list[dict[str, Any]]:
     return result
 
 
-def wait_for_data(prom: Server, expr: str, timeout: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = query(prom, expr)
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
-
-
-def raw_dependencies(names: set[str]) -> set[str]:
-    """The exporter/Prometheus series behind a set of series names, through the recording rules."""
-    recorded = {rule["record"]: rule["expr"] for rule in rules() if "record" in rule}
-    out: set[str] = set()
-    for name in names:
-        out |= raw_dependencies(metric_names(recorded[name])) if name in recorded else {name}
-    return out
-
-
-def test_budget_alert_reaches_the_webhook_and_dashboards_have_data(
+def test_budget_alert_reaches_the_webhook(
     sim: Simulator, tmp_path: Path
 ) -> None:
     prometheus_bin = real_binary("prometheus")
@@ -236,26 +201,5 @@ def test_budget_alert_reaches_the_webhook_and_dashboards_have_data(
                 prom, 'budget_period:aicost_budget_utilization_ratio:max{budget="e2e-healthy"}'
             )
             assert len(healthy) == 1 and float(healthy[0]["value"][1]) < 0.5
-
-            # Every dashboard query answers from this Prometheus.
-            exposed = set(exporter.scrape()) | {
-                "up",
-                "scrape_duration_seconds",
-                "scrape_samples_scraped",
-            }
-            empty = []
-            for q in queries():
-                expr = substitute(q.expr, DASHBOARD_VALUES)
-                missing = raw_dependencies(metric_names(expr)) - exposed
-                if missing:
-                    assert missing <= MAY_BE_ABSENT.keys(), (q, missing)
-                    continue
-                if not wait_for_data(prom, expr, timeout=10):
-                    empty.append((q.dashboard, q.panel, q.ref, expr))
-            assert empty == []
-            for board, name, variable in variable_queries():
-                selector, label = label_values(variable)
-                result = query(prom, substitute(selector, DASHBOARD_VALUES))
-                assert result and all(label in r["metric"] for r in result), (board, name)
 
     assert time.monotonic() - started < 90
