@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     web_flags(run)
     web_config_flag(run)
     run.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="allow reloading the configuration over HTTP (POST /-/reload), as in Prometheus; "
+        "SIGHUP reloads either way",
+    )
+    run.add_argument(
         "--web.max-requests",
         dest="max_requests",
         type=_non_negative_int,
@@ -190,6 +197,7 @@ def _run(args: argparse.Namespace) -> int:
             web_config=web_config,
             max_requests=args.max_requests,
             loader=lambda: _reload_config(args),
+            enable_lifecycle=args.enable_lifecycle,
         )
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

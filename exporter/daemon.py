@@ -58,8 +58,8 @@ def _factory(account: AccountConfig) -> Callable[[RequestObserver], Provider]:
 class Daemon:
     """Pollers for every configured account plus the web server; reloadable.
 
-    ``loader`` reads the configuration again for a reload (SIGHUP or
-    ``POST /-/reload``). A reload keeps the pollers, and so the data, of
+    ``loader`` reads the configuration again for a reload (SIGHUP, or
+    ``POST /-/reload`` with ``enable_lifecycle``). A reload keeps the pollers, and so the data, of
     accounts whose configuration did not change; an invalid new configuration
     is refused and the running one stays. ``demo`` marks the landing page as the demo's.
     """
@@ -73,6 +73,7 @@ class Daemon:
         max_requests: int = DEFAULT_MAX_REQUESTS,
         loader: Callable[[], Config] | None = None,
         demo: bool = False,
+        enable_lifecycle: bool = False,
     ) -> None:
         self.config = config
         self._loader = loader
@@ -83,8 +84,22 @@ class Daemon:
         self._account_configs: dict[str, AccountConfig] = {}
         self._apply(config)
         self.store.set_reload(successful=True, when=time.time())
-        reload = self.reload_from_thread if loader is not None else None
-        metrics_app = MetricsApp(lambda: self.store.current, reload=reload, demo=demo)
+        reload, refusal = None, ""
+        if loader is None:
+            refusal = (
+                "the exporter was not started with --config.file"
+                " (the demo runs a built-in configuration)"
+            )
+        elif not enable_lifecycle:
+            refusal = (
+                "the lifecycle API is not enabled: start the exporter with"
+                " --web.enable-lifecycle, or send it SIGHUP"
+            )
+        else:
+            reload = self.reload_from_thread
+        metrics_app = MetricsApp(
+            lambda: self.store.current, reload=reload, reload_refusal=refusal, demo=demo
+        )
         self._app = self.pseudo.app(metrics_app)
         self._metrics_app = metrics_app
         self.server = WebServer(

@@ -163,6 +163,8 @@ def test_over_the_request_limit_is_503_at_once_and_health_still_answers() -> Non
         (b"garbage\r\n\r\n", 400),
         (b"GET /metrics HTTP/9.9\r\n\r\n", 505),
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+        (b"GET /metrics\r\n\r\n", 400),  # HTTP/0.9: answered with a status line, refused
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # "²".isdigit()
     ],
     ids=[
         "long line",
@@ -178,6 +180,8 @@ def test_over_the_request_limit_is_503_at_once_and_health_still_answers() -> Non
         "garbage",
         "http 9.9",
         "h2 preface",
+        "http 0.9",
+        "non-ascii length",
     ],
 )
 def test_bad_requests_get_4xx_and_scrapes_go_on(request_bytes: bytes, status: int) -> None:
@@ -185,6 +189,13 @@ def test_bad_requests_get_4xx_and_scrapes_go_on(request_bytes: bytes, status: in
         response = exchange(server.port, request_bytes)
         assert status_of(response) == status, response[:80]
         assert httpx.get(f"http://127.0.0.1:{server.port}/metrics").status_code == 200
+
+
+def test_responses_carry_no_server_version_banner() -> None:
+    with serving() as server:
+        for path in ("/", "/metrics", "/-/healthy", "/nope"):
+            response = httpx.get(f"http://127.0.0.1:{server.port}{path}")
+            assert "server" not in response.headers, (path, response.headers)
 
 
 def test_connection_cap_sheds_extra_connections_then_recovers() -> None:

@@ -34,10 +34,12 @@ class MetricsApp:
         source: Callable[[], Snapshot],
         *,
         reload: Callable[[], tuple[bool, str]] | None = None,
+        reload_refusal: str = "no configuration to reload",
         demo: bool = False,
     ) -> None:
         self._source = source
         self._reload = reload
+        self._reload_refusal = reload_refusal
         self._exposition = Exposition(source)
         self._landing_page = LandingPage(source, demo=demo, version=__version__)
 
@@ -82,14 +84,9 @@ class MetricsApp:
             )
             return [b"Method Not Allowed: use POST to reload\n"]
         if self._reload is None:
-            return _respond(
-                start_response,
-                "403 Forbidden",
-                "text/plain; charset=utf-8",
-                b"Reload is not available: the exporter was not started with --config.file"
-                b" (the demo runs a built-in configuration)\n",
-                method,
-            )
+            body = f"Reload is not available: {self._reload_refusal}\n".encode()
+            content_type = "text/plain; charset=utf-8"
+            return _respond(start_response, "403 Forbidden", content_type, body, method)
         ok, message = self._reload()
         status = "200 OK" if ok else "500 Internal Server Error"
         return _respond(

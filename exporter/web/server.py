@@ -96,6 +96,12 @@ class _SocketWriter(io.BufferedIOBase):
         return len(data)
 
 
+class _ServerHandler(ServerHandler):
+    """wsgiref's handler without its ``Server: WSGIServer/0.2 CPython/...`` banner."""
+
+    server_software = None  # type: ignore[assignment]  # wsgiref sends no Server header then
+
+
 class _Handler(WSGIRequestHandler):
     """One connection, one request (HTTP/1.0 semantics: the server closes)."""
 
@@ -149,7 +155,10 @@ class _Handler(WSGIRequestHandler):
         finally:
             self.rfile = reader
         self.connection.settimeout(limits.write_timeout)
-        if parsed:
+        if parsed and self.request_version == "HTTP/0.9":
+            # A request line without a version: the stdlib would answer without a status line.
+            self._reply(400, detail="HTTP/0.9 is not supported")
+        elif parsed:
             self._dispatch(limits)
 
     def _read_head(self, limits: Limits) -> tuple[bytes, bytes] | None:
@@ -173,7 +182,8 @@ class _Handler(WSGIRequestHandler):
         path = self.path.split("?", 1)[0]
         length = self.headers.get("Content-Length")
         if length is not None:
-            if not length.strip().isdigit():
+            # str.isdigit() also accepts "²" and other digits int() refuses: ASCII only.
+            if not (length.isascii() and length.strip().isdigit()):
                 self._reply(400)
                 return
             if int(length) > limits.max_body_bytes:
@@ -182,6 +192,7 @@ class _Handler(WSGIRequestHandler):
         auth = self.state.auth if self.state is not None else None
         if auth is not None and path != HEALTH_PATH and path not in BEARER_PATHS:
             if not auth.check(self.headers.get("Authorization")):
+                log.debug("unauthenticated request", extra={"client": self.client_address[0]})
                 self._reply(401, [("WWW-Authenticate", 'Basic realm="ai-cost-exporter"')])
                 return
         slots = self.server.request_slots
@@ -190,7 +201,7 @@ class _Handler(WSGIRequestHandler):
                 self._reply(503, [("Retry-After", "1")], detail="too many concurrent requests")
                 return
         try:
-            handler = ServerHandler(
+            handler = _ServerHandler(
                 self.rfile,
                 cast("IO[bytes]", self.wfile),
                 self.get_stderr(),

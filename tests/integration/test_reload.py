@@ -71,7 +71,12 @@ def test_reload_keeps_unchanged_accounts_without_a_gap_and_refuses_bad_files(
     env = {"K_OPENAI": sim.openai_key, "K_ANTHROPIC": sim.anthropic_key}
     # The exporter's clock runs (from the simulator's moment): reload timestamps must advance.
     with ExporterProcess(
-        config, env, tmp_path / "reload.log", now=sim.now(), ticking=True
+        config,
+        env,
+        tmp_path / "reload.log",
+        now=sim.now(),
+        ticking=True,
+        flags=("--web.enable-lifecycle",),
     ) as exporter:
         exporter.wait_ready()
         before = exporter.scrape()
@@ -134,3 +139,22 @@ def test_reload_keeps_unchanged_accounts_without_a_gap_and_refuses_bad_files(
         assert series_of(state, "oai") == kept
         assert exporter.stop() == 0
         assert sim.openai_key not in exporter.log
+
+
+def test_http_reload_is_off_unless_the_lifecycle_api_is_enabled(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text(sim, ["oai"]))
+    env = {"K_OPENAI": sim.openai_key, "K_ANTHROPIC": sim.anthropic_key}
+    with ExporterProcess(config, env, tmp_path / "reload.log", now=sim.now()) as exporter:
+        exporter.wait_ready()
+        config.write_text(config_text(sim, ["oai", "ant"]))
+        refused = httpx.post(exporter.url + "/-/reload", timeout=30)
+        assert refused.status_code == 403
+        assert "--web.enable-lifecycle" in refused.text
+        assert accounts_of(exporter.scrape()) == {"oai"}  # nothing was read again
+        # SIGHUP still reloads: only the HTTP endpoint is off by default, as in Prometheus.
+        exporter.process.send_signal(signal.SIGHUP)
+        exporter.wait_until(lambda s: accounts_of(s) == {"oai", "ant"}, timeout=30)
+        assert exporter.stop() == 0

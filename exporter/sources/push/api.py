@@ -126,7 +126,7 @@ class PushApi:
 
     def _read_body(self, environ: dict[str, Any]) -> bytes | tuple[str, Any]:
         declared = str(environ.get("CONTENT_LENGTH") or "").strip()
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             return "411 Length Required", _error("a Content-Length header is required")
         length = int(declared)
         if length > self.config.max_body_bytes:
