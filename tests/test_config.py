@@ -216,6 +216,14 @@ def test_duplicate_yaml_key() -> None:
     ]
 
 
+@pytest.mark.parametrize("key", ["{}", "[a, b]"])
+def test_a_mapping_or_list_as_a_key_is_a_yaml_problem_not_a_crash(key: str) -> None:
+    # Found by tests/test_fuzz_config.py: the duplicate-key check hashed every key.
+    assert problems_of(f"? {key}\n: 1\n", source="c.yaml") == [
+        "c.yaml: line 1, column 3: found unhashable key"
+    ]
+
+
 def test_python_tags_are_refused() -> None:
     [problem] = problems_of("accounts: !!python/object:os.system {}\n", source="c.yaml")
     assert problem.startswith("c.yaml: line 1, column 11: could not determine a constructor")
