@@ -111,7 +111,9 @@ class AccountPoller:
             settled_before = day_start(now - self.settle_window)
             self.ledger.apply(result, now, settled_before=settled_before)
         except ProviderError as exc:
-            reason, message, retry_after = exc.reason, str(exc), exc.retry_after
+            # The one place a poll error passes before the log, /metrics and the landing page.
+            reason, message = exc.reason, self.provider.redact(str(exc))
+            retry_after = exc.retry_after
         except Exception as exc:  # a bug must not kill the account's loop
             log.exception("poll failed unexpectedly", extra={"account": self.account})
             reason, message = "internal", type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -443,3 +444,24 @@ def test_reconciliation_is_over_the_settled_days_of_the_month_and_the_week_befor
     assert reconciliation(spend, NOV - 7 * DAY) is None
     assert reconciliation(spend_of({NOV - 3 * DAY: 1.0}, {}), NOV) is None
     assert reconciliation(spend_of({}, {NOV - 3 * DAY: 1.0}), NOV) is None
+
+
+@respx.mock(assert_all_mocked=True, assert_all_called=False)
+def test_a_key_the_provider_echoes_reaches_no_log_metric_or_page(
+    respx_mock: respx.MockRouter, store: SnapshotStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from exporter.web.landing import render_landing
+
+    org = Org(respx_mock)
+    echoed = cost(NOV, "1.00")
+    echoed["results"][0]["amount"]["currency"] = f"usd {KEY}"  # a provider echoing the key
+    org.costs.side_effect = httpx.Response(200, json=page([echoed]))
+    poller = make_poller(Clock(NOW), store)
+    with caplog.at_level(logging.DEBUG):
+        run(poller.poll_once())
+    error = status(store.current).last_error
+    assert error.startswith("parse: GET /organization/costs: unsupported currency 'usd ")
+    page_html = render_landing(store.current, now=NOW, demo=False, version="test").decode()
+    for where, text in (("error", error), ("log", caplog.text), ("page", page_html)):
+        # Not the key, nor any run of 12 of its characters.
+        assert not any(KEY[i : i + 12] in text for i in range(len(KEY) - 11)), where

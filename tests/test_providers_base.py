@@ -173,6 +173,16 @@ def test_a_body_nested_too_deep_is_a_parse_error() -> None:
 
 
 @respx.mock
+def test_an_error_message_echoing_the_key_near_its_cut_leaks_no_part_of_it() -> None:
+    # The detail used to be cut to 300 characters before the key was scrubbed from it.
+    message = "x " * 140 + KEY + " tail" * 60
+    respx.get(URL).mock(return_value=httpx.Response(400, json={"error": {"message": message}}))
+    err = Harness().fail()
+    assert not [KEY[i : i + 12] for i in range(len(KEY) - 11) if KEY[i : i + 12] in str(err)]
+    assert str(err).startswith("GET /things: HTTP 400: x x") and len(str(err)) < 340
+
+
+@respx.mock
 def test_key_is_read_on_every_request() -> None:
     keys = iter(["sk-one", "sk-two"])
     route = respx.get(URL).mock(return_value=ok({}))

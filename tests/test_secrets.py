@@ -14,7 +14,9 @@ from exporter.config.secrets import (
     generate_master_key,
     load_master_key,
     parse_master_key,
+    redact,
 )
+from exporter.sources.providers.fields import quote
 
 PLAINTEXT = "sk-admin-FAKE-0123456789abcdef"
 
@@ -162,3 +164,48 @@ def test_load_master_key_empty_file(tmp_path: Path) -> None:
     with pytest.raises(SecretError) as info:
         load_master_key({"AICOST_MASTER_KEY": generate_master_key()}, path)
     assert str(info.value) == f"master key file {path}: master key must be 32 bytes, base64-encoded"
+
+
+# --- redacting error messages -----------------------------------------------------------------
+
+SECRET = "sk-admin-Q7vXr2LmN9pT4wYz8KcB3hJf6DsA1eGu"
+
+
+def fragments(text: str, secret: str = SECRET) -> list[str]:
+    """Runs of 12 characters of ``secret`` that occur in ``text``."""
+    return [secret[i : i + 12] for i in range(len(secret) - 11) if secret[i : i + 12] in text]
+
+
+def test_redact_removes_the_key_and_its_fragments() -> None:
+    assert redact(f"currency 'usd{SECRET}'", [SECRET]) == "currency 'usd[redacted]'"
+    assert redact(f"quoted {SECRET[:20]}…", [SECRET]) == "quoted [redacted]…"
+    assert redact(f"{SECRET[5:30]} and {SECRET[-14:]}", [SECRET]) == "[redacted] and [redacted]"
+
+
+def test_redact_scrubs_before_it_cuts() -> None:
+    # A key starting 20 characters before the cut used to leave its first 20 characters behind.
+    message = "x " * 140 + SECRET + " y" * 100
+    out = redact(message, [SECRET], limit=300)
+    assert fragments(out) == [] and len(out) <= 300 and out.endswith("…")
+
+
+def test_redact_removes_what_looks_like_any_key() -> None:
+    text = "a ghp_0123456789abcdef, sk-ant-api03-abcdefgh and gsk_zyxwvut9 b"
+    assert redact(text) == "a [redacted], [redacted] and [redacted] b"
+    assert redact("token " + "f3" * 24 + " end") == "token [redacted] end"  # opaque, 48 chars
+
+
+def test_redact_leaves_ordinary_messages_alone() -> None:
+    for text in (
+        "GET /organizations/octo-demo/settings/billing/premium_request/usage: HTTP 500",
+        "GET /v1/organizations/usage_report/messages: 'cache_creation' is not an object",
+        "model claude-sonnet-4-5-20250929 has no price; ft:gpt-4.1-mini:org:custom:abc",
+    ):
+        assert redact(text) == text
+
+
+def test_quote_shortens_what_a_provider_sends() -> None:
+    assert quote("usd") == "'usd'"
+    assert quote(7) == "7"
+    long = quote("x" * 100)
+    assert len(long) == 40 and long.endswith("…")

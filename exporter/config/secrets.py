@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,62 @@ _KEY_SIZE = 32
 
 class SecretError(Exception):
     """A secret could not be decrypted, loaded or read; the message never contains it."""
+
+
+MAX_MESSAGE_CHARS = 300
+REDACTED = "[redacted]"
+_FRAGMENT = 12
+"""A run of this many characters of a known secret is redacted wherever it occurs (fewer tell
+nothing of a random key, and would hit ordinary words)."""
+_KEY_LIKE = re.compile(
+    r"(sk-ant-|sk-or-|sk-|ghp_|gho_|ghs_|ghu_|github_pat_|gsk_|xai-)[A-Za-z0-9_\-]{6,}"
+    r"|[A-Za-z0-9_\-]{40,}"  # an opaque token: no word, path or model name is that long unbroken
+)
+
+
+def redact(text: str, secrets: Iterable[str] = (), *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` fit for a log line, a metric or a page: without any run of 12 or more characters
+    of ``secrets`` or anything that looks like a key, then cut to ``limit`` characters.
+
+    Scrubbed before it is cut, so a cut never leaves the start of a key behind; fragments count
+    because a provider may echo a key inside a value that an error message quotes shortened.
+    """
+    for secret in secrets:
+        if len(secret) >= _FRAGMENT:
+            text = _without_fragments(text, secret)
+    text = _KEY_LIKE.sub(REDACTED, text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _without_fragments(text: str, secret: str) -> str:
+    spans: list[tuple[int, int]] = []
+    for start in range(len(secret) - _FRAGMENT + 1):
+        fragment = secret[start : start + _FRAGMENT]
+        found = text.find(fragment)
+        while found >= 0:
+            end = found + _FRAGMENT
+            # Extend the match as far as text and secret keep agreeing, on both sides.
+            s, e = start, start + _FRAGMENT
+            begin = found
+            while begin > 0 and s > 0 and text[begin - 1] == secret[s - 1]:
+                begin, s = begin - 1, s - 1
+            while end < len(text) and e < len(secret) and text[end] == secret[e]:
+                end, e = end + 1, e + 1
+            spans.append((begin, end))
+            found = text.find(fragment, end)
+    if not spans:
+        return text
+    spans.sort()
+    out, last = [], 0
+    for begin, end in spans:
+        if end <= last:
+            continue
+        out.append(text[last:max(begin, last)])
+        if begin >= last:
+            out.append(REDACTED)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def generate_master_key() -> str:

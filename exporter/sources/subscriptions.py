@@ -19,6 +19,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from exporter.config.names import Name, ProviderLabel
+from exporter.config.secrets import redact
 from exporter.core.budgets import AccountSpend, BudgetConfig, BudgetMatch, BudgetStatus, evaluate
 from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, day_start
 from exporter.sources.push.events import retention_start
@@ -162,6 +163,10 @@ class SubscriptionProvider:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+    def redact(self, text: str) -> str:
+        """No key of ours is involved: only key-like text is scrubbed, and the length cut."""
+        return redact(text)
 
 
 def _matches(match: BudgetMatch, sub: SubscriptionConfig) -> bool:

@@ -33,6 +33,7 @@ from exporter.sources.providers.fields import (
     parse_rfc3339,
     project_ids,
     query_end,
+    quote,
     rfc3339,
     watermark,
 )
@@ -184,7 +185,7 @@ class AnthropicProvider(HttpProvider):
             for row in results:
                 currency = row.get("currency")
                 if not isinstance(currency, str) or currency.upper() != "USD":
-                    raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
+                    raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
                 dollars = money(row.get("amount"), where) / CENTS  # amounts are in cents
                 dims = read_dims(row, where)
                 line_item = label(row, "description", where) or ""

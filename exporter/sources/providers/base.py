@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from exporter.config.secrets import redact
 from exporter.core.records import Dataset, FetchResult
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,11 @@ class Provider(Protocol):
         """Release the HTTP connections."""
         ...
 
+    def redact(self, text: str) -> str:
+        """``text`` (an error message) without the account's key or anything key-like, cut to a
+        bounded length: every poll error goes through it before it is logged or published."""
+        ...
+
 
 ProviderFactory = Callable[..., Provider]
 """``cls(settings, *, observe, transport=None, sleep=asyncio.sleep, rng=random.random)``."""
@@ -122,8 +128,10 @@ class NameCache:
         account: str,
         clock: Callable[[], float] = time.monotonic,
         max_age: float = NAMES_MAX_AGE,
+        redact: Callable[[str], str] = redact,
     ) -> None:
         self._load = load
+        self._redact = redact
         self._account = account
         self._clock = clock
         self._max_age = max_age
@@ -147,7 +155,7 @@ class NameCache:
                     "account %s: could not load project names (%s: %s); keeping %d cached name(s)",
                     self._account,
                     err.reason,
-                    err,
+                    self._redact(str(err)),
                     len(self._names),
                 )
             else:

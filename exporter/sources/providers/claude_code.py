@@ -38,6 +38,7 @@ from exporter.sources.providers.fields import (
     money,
     parse_rfc3339,
     query_end,
+    quote,
 )
 
 CLAUDE_CODE_PATH = "/v1/organizations/usage_report/claude_code"
@@ -95,7 +96,7 @@ def _actor(record: Mapping[str, Any]) -> str:
     kind = actor.get("type")
     field = {"user_actor": "email_address", "api_actor": "api_key_name"}.get(str(kind))
     if field is None:
-        raise ProviderError("parse", f"{WHERE}: unknown actor type {kind!r}")
+        raise ProviderError("parse", f"{WHERE}: unknown actor type {quote(kind)}")
     name = label(actor, field, WHERE)
     if not name:
         raise ProviderError("parse", f"{WHERE}: actor {field!r} missing")
@@ -115,7 +116,7 @@ class ClaudeCodeReader:
     def add(self, day: int, record: Mapping[str, Any]) -> None:
         """One actor's day."""
         if _record_day(record.get("date")) != day:
-            raise ProviderError("parse", f"{WHERE}: record dated {record.get('date')!r}")
+            raise ProviderError("parse", f"{WHERE}: record dated {quote(record.get('date'))}")
         user = _actor(record) if self._by_user else ""
         customer = label(record, "customer_type", WHERE) or ""
         add, actor_dims = self._batch.add, Dims(user_id=user)
@@ -145,7 +146,7 @@ class ClaudeCodeReader:
             cost = _object(entry, "estimated_cost", WHERE)
             currency = cost.get("currency")
             if not isinstance(currency, str) or currency.upper() != "USD":
-                raise ProviderError("parse", f"{WHERE}: unsupported currency {currency!r}")
+                raise ProviderError("parse", f"{WHERE}: unsupported currency {quote(currency)}")
             dollars = money(cost.get("amount"), WHERE) / CENTS  # the amount is in cents
             cost_key: SeriesKey = (Family.CLAUDE_CODE_ESTIMATED_COST, dims, (customer,))
             self._cost[day, cost_key] = self._cost.get((day, cost_key), Decimal(0)) + dollars

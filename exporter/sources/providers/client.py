@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from exporter import __version__
+from exporter.config.secrets import redact
 from exporter.core.gcpause import paused_gc
 from exporter.core.records import Dataset
 from exporter.sources.providers.base import (
@@ -94,10 +95,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(seconds, 0.0)
 
 
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
-
-
 def decode_json(content: bytes) -> Any:
     """A response body's JSON value (a month of usage is a large one: see ``paused_gc``)."""
     with paused_gc():
@@ -131,7 +128,7 @@ def _error_detail(content: bytes) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     if message is None and isinstance(body, dict):
         message = body.get("message")  # GitHub: {"message": ..., "documentation_url": ...}
-    return message[:300] if isinstance(message, str) else ""
+    return message if isinstance(message, str) else ""  # cut by redact(), after scrubbing
 
 
 def _rate_limit_wait(response: httpx.Response) -> float | None:
@@ -198,6 +195,14 @@ class ApiClient:
         """Close the connection pool."""
         await self._http.aclose()
 
+    def redact(self, text: str) -> str:
+        """``text`` without the account's key or anything key-like, cut short (see ``redact``)."""
+        try:
+            secrets = [self._api_key().strip()]
+        except Exception:  # an unreadable key cannot be in the text either
+            secrets = []
+        return redact(text, secrets)
+
     def _key(self) -> str:
         try:
             key = self._api_key().strip()
@@ -237,13 +242,13 @@ class ApiClient:
                 error = ProviderError("timeout", f"{what}: no response within {self._timeout:g} s")
             except httpx.TransportError as exc:
                 self._observe(path, "connection_error")
-                detail = _scrub(f"{type(exc).__name__}: {exc}", key)
+                detail = redact(f"{type(exc).__name__}: {exc}", [key])
                 error = ProviderError("connection", f"{what}: {detail}")
             else:
                 status = response.status_code
                 if 200 <= status < 300:
                     return self._decode(what, content)
-                detail = _scrub(_error_detail(content), key)
+                detail = redact(_error_detail(content), [key])
                 message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
                 if 300 <= status < 400:
                     # Never followed: the key would go along. Only the target's host is named.
@@ -370,7 +375,9 @@ class HttpProvider:
             sleep=sleep,
             rng=rng,
         )
-        self._names = NameCache(self.load_names, account=settings.account, clock=clock)
+        self._names = NameCache(
+            self.load_names, account=settings.account, clock=clock, redact=self._api.redact
+        )
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
@@ -384,3 +391,7 @@ class HttpProvider:
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self._api.aclose()
+
+    def redact(self, text: str) -> str:
+        """An error message fit to log and publish: without this account's key (see ``redact``)."""
+        return self._api.redact(text)

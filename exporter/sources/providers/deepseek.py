@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from exporter.core.records import Dims, Family, FetchResult, SeriesKey
 from exporter.sources.providers.base import ProviderSettings
 from exporter.sources.providers.client import HttpProvider, objects
-from exporter.sources.providers.fields import label, money
+from exporter.sources.providers.fields import label, money, quote
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class DeepSeekOptions(BaseModel):
         rates: dict[str, float] = {}
         for code, rate in value.items():
             if len(code) != 3 or not code.isalpha():
-                raise ValueError(f"{code!r} is not a three-letter currency code")
+                raise ValueError(f"{quote(code)} is not a three-letter currency code")
             if not 0 < rate < float("inf"):
                 raise ValueError(f"rate for {code} must be a positive number")
             rates[code.upper()] = rate

@@ -14,6 +14,15 @@ from exporter.sources.providers.base import DIMENSIONS, ProviderError
 
 # --- values ---------------------------------------------------------------------------------
 
+QUOTE_CHARS = 40
+
+
+def quote(value: Any) -> str:
+    """A value from a response as an error message shows it: its ``repr``, at most 40
+    characters (a provider controls it, and may echo anything in it)."""
+    text = repr(value)
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
 _INT = {int}
 
 
@@ -27,7 +36,7 @@ def count(row: Mapping[str, Any], key: str, where: str, *, required: bool = True
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        problem = "missing" if value is None else f"not a non-negative integer ({value!r})"
+        problem = "missing" if value is None else f"not a non-negative integer ({quote(value)})"
         raise ProviderError("parse", f"{where}: {key!r} {problem}")
     return value
 
@@ -58,7 +67,7 @@ def quantity(row: Mapping[str, Any], key: str, where: str) -> float:
     """A required non-negative finite number (e.g. seconds of audio)."""
     value = row.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        problem = "missing" if value is None else f"not a non-negative number ({value!r})"
+        problem = "missing" if value is None else f"not a non-negative number ({quote(value)})"
         raise ProviderError("parse", f"{where}: {key!r} {problem}")
     return float(value)
 
@@ -67,20 +76,20 @@ def label(row: Mapping[str, Any], key: str, where: str) -> str | None:
     """A string-or-null grouping field."""
     value = row.get(key)
     if value is not None and not isinstance(value, str):
-        raise ProviderError("parse", f"{where}: {key!r} is not a string ({value!r})")
+        raise ProviderError("parse", f"{where}: {key!r} is not a string ({quote(value)})")
     return value
 
 
 def money(value: Any, where: str) -> Decimal:
     """An amount given as a JSON number or a decimal string (both occur in the wild)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ProviderError("parse", f"{where}: amount {value!r} is not a number")
+        raise ProviderError("parse", f"{where}: amount {quote(value)} is not a number")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ProviderError("parse", f"{where}: amount {value!r} is not a number") from None
+        raise ProviderError("parse", f"{where}: amount {quote(value)} is not a number") from None
     if not amount.is_finite():
-        raise ProviderError("parse", f"{where}: amount {value!r} is not finite")
+        raise ProviderError("parse", f"{where}: amount {quote(value)} is not finite")
     return amount
 
 
@@ -168,13 +177,13 @@ def rfc3339(ts: int) -> str:
 def parse_rfc3339(value: Any, where: str) -> int:
     """An RFC 3339 timestamp with offset as Unix seconds."""
     if not isinstance(value, str):
-        raise ProviderError("parse", f"{where}: timestamp {value!r} is not a string")
+        raise ProviderError("parse", f"{where}: timestamp {quote(value)} is not a string")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ProviderError("parse", f"{where}: bad timestamp {value!r}") from None
+        raise ProviderError("parse", f"{where}: bad timestamp {quote(value)}") from None
     if parsed.tzinfo is None:
-        raise ProviderError("parse", f"{where}: timestamp {value!r} has no UTC offset")
+        raise ProviderError("parse", f"{where}: timestamp {quote(value)} has no UTC offset")
     return math.floor(parsed.timestamp())
 
 

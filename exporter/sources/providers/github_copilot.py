@@ -44,6 +44,7 @@ from exporter.sources.providers.fields import (
     money,
     quantity,
     query_end,
+    quote,
     watermark,
 )
 
@@ -104,11 +105,11 @@ def _months(days: range) -> dict[tuple[int, int], set[int]]:
 def _item_day(value: Any, where: str) -> int:
     """The UTC day of a usage item's ``date`` (``YYYY-MM-DD``, or an RFC 3339 timestamp)."""
     if not isinstance(value, str):
-        raise ProviderError("parse", f"{where}: 'date' {value!r} is not a string")
+        raise ProviderError("parse", f"{where}: 'date' {quote(value)} is not a string")
     try:
         parsed = datetime.fromisoformat(value if len(value) != 10 else value + "T00:00:00+00:00")
     except ValueError:
-        raise ProviderError("parse", f"{where}: bad date {value!r}") from None
+        raise ProviderError("parse", f"{where}: bad date {quote(value)}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return day_start(parsed.timestamp())
@@ -126,7 +127,8 @@ def _check_period(body: Mapping[str, Any], expected: Mapping[str, int], where: s
     for key, value in expected.items():
         got = period.get(key)
         if (got is not None or key == "year") and got != value:
-            raise ProviderError("parse", f"{where}: timePeriod.{key} is {got!r}, asked {value}")
+            message = f"{where}: timePeriod.{key} is {quote(got)}, asked {value}"
+            raise ProviderError("parse", message)
 
 
 class GitHubCopilotProvider(HttpProvider):

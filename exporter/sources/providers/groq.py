@@ -35,6 +35,7 @@ from exporter.core.records import (
 )
 from exporter.sources.providers.base import ProviderError
 from exporter.sources.providers.client import HttpProvider, objects
+from exporter.sources.providers.fields import quote
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def query(metric: str, by: list[str]) -> str:
 
 def _samples(body: Mapping[str, Any], where: str) -> list[tuple[dict[str, str], list[Any]]]:
     if body.get("status") != "success":
-        raise ProviderError("parse", f"{where}: status is {body.get('status')!r}")
+        raise ProviderError("parse", f"{where}: status is {quote(body.get('status'))}")
     if body.get("isPartial") is True:  # VictoriaMetrics: some storage nodes did not answer
         raise ProviderError("http_5xx", f"{where}: partial response")
     data = body.get("data")
@@ -84,18 +85,18 @@ def _samples(body: Mapping[str, Any], where: str) -> list[tuple[dict[str, str], 
 def _point(point: Any, where: str) -> tuple[int, float] | None:
     """(timestamp, rate) of one ``[ts, "value"]`` pair; None for NaN (no data)."""
     if not isinstance(point, list) or len(point) != 2:
-        raise ProviderError("parse", f"{where}: bad sample {point!r}")
+        raise ProviderError("parse", f"{where}: bad sample {quote(point)}")
     ts, raw = point
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not isinstance(raw, str):
-        raise ProviderError("parse", f"{where}: bad sample {point!r}")
+        raise ProviderError("parse", f"{where}: bad sample {quote(point)}")
     try:
         value = float(raw)
     except ValueError:
-        raise ProviderError("parse", f"{where}: bad sample value {raw!r}") from None
+        raise ProviderError("parse", f"{where}: bad sample value {quote(raw)}") from None
     if math.isnan(value):
         return None
     if not 0 <= value < math.inf:
-        raise ProviderError("parse", f"{where}: sample value {raw!r} is not a rate")
+        raise ProviderError("parse", f"{where}: sample value {quote(raw)} is not a rate")
     return round(ts), value
 
 

@@ -31,6 +31,7 @@ from exporter.sources.providers.fields import (
     project_ids,
     quantity,
     query_end,
+    quote,
     watermark,
 )
 
@@ -47,7 +48,7 @@ RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
 def _service_tier(row: Mapping[str, Any], where: str) -> str:
     batch = row.get("batch")
     if batch is not None and not isinstance(batch, bool):
-        raise ProviderError("parse", f"{where}: 'batch' is not a boolean ({batch!r})")
+        raise ProviderError("parse", f"{where}: 'batch' is not a boolean ({quote(batch)})")
     if batch:
         return "batch"
     return label(row, "service_tier", where) or "default"
@@ -251,7 +252,7 @@ class OpenAIProvider(HttpProvider):
                     raise ProviderError("parse", f"{where}: 'amount' is not an object")
                 currency = amount.get("currency")
                 if not isinstance(currency, str) or currency.lower() != "usd":
-                    raise ProviderError("parse", f"{where}: unsupported currency {currency!r}")
+                    raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
                 value = money(amount.get("value"), where)
                 dims = read_dims(row, where)
                 key: SeriesKey = (Family.BILLED_COST, dims, (label(row, "line_item", where) or "",))

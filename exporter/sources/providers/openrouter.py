@@ -28,7 +28,7 @@ from exporter.core.records import (
 )
 from exporter.sources.providers.base import HOUR, ProviderError
 from exporter.sources.providers.client import HttpProvider, JSONObject, objects
-from exporter.sources.providers.fields import add_money, count, label, money
+from exporter.sources.providers.fields import add_money, count, label, money, quote
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ Cell = tuple[int, str, str]  # (day, workspace id, model)
 
 def _day(value: Any, where: str) -> int:
     if not isinstance(value, str):
-        raise ProviderError("parse", f"{where}: 'date' {value!r} is not a string")
+        raise ProviderError("parse", f"{where}: 'date' {quote(value)} is not a string")
     try:
         parsed = datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise ProviderError("parse", f"{where}: bad date {value!r}") from None
+        raise ProviderError("parse", f"{where}: bad date {quote(value)}") from None
     return int(parsed.timestamp())
 
 

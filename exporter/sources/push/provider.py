@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeVar, cast
 
+from exporter.config.secrets import redact
 from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, day_start
 from exporter.sources.push.events import TOKEN_TYPES, retention_start
 from exporter.sources.push.store import PRUNE_MARGIN, EventStore
@@ -64,3 +65,7 @@ class PushProvider:
 
     async def aclose(self) -> None:
         """Nothing to release: the store belongs to the daemon."""
+
+    def redact(self, text: str) -> str:
+        """No key of ours is involved: only key-like text is scrubbed, and the length cut."""
+        return redact(text)
