@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -176,10 +177,20 @@ def test_a_batch_with_one_bad_event_stores_nothing(api: PushApi) -> None:
             {"event": None, "field": "events", "message": "required: a list of events"}]}),
         (b'{"events": [], "extra": 1}', 422, {"errors": [
             {"event": None, "field": "extra", "message": "unknown field"}]}),
+        (b"[" * 100_000 + b"]" * 100_000, 400,
+         {"error": "the body is not valid JSON: nested too deeply"}),
+        (b'{"events": [{"id": "a", "model": "x\\ud800"}]}', 422, None),
     ],
 )  # fmt: skip
 def test_malformed_bodies(api: PushApi, body: bytes, status: int, expected: Any) -> None:
-    assert call(api, body)[:2] == (status, expected)
+    got_status, got, _ = call(api, body)
+    assert got_status == status
+    if expected is None:  # an escaped lone surrogate: refused naming the event and field
+        assert {"event": 0, "field": "model",
+                "message": "must be valid Unicode (it contains a lone surrogate)"} in got["errors"]
+    else:
+        assert got == expected
+    assert stored(api) == 0
 
 
 def test_limits(tmp_path: Path) -> None:
@@ -212,6 +223,35 @@ def server(tmp_path: Path) -> Iterator[tuple[str, PseudoAccounts]]:
     web.start()
     try:
         yield f"http://127.0.0.1:{web.port}", pseudo
+    finally:
+        web.stop()
+        pseudo.close()
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.config.schema import Config
+
+    config = Config.model_validate({"accounts": [], "push": push_config(tmp_path).model_dump()})
+    pseudo = PseudoAccounts(config)
+    web = WebServer(
+        "127.0.0.1:0",
+        pseudo.app(MetricsApp(lambda: Snapshot())),
+        limits=Limits(max_requests=0, body_timeout=0.5, max_body_bytes=65536),
+    )
+    monkeypatch.setattr("exporter.sources.push.api.BODY_TIMEOUT", 0.5)
+    web.start()
+    try:
+        with socket.create_connection(("127.0.0.1", web.port), timeout=5) as sock:
+            head = (
+                "POST /api/v1/usage HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n"
+            )
+            sock.sendall(head.encode() + b'{"events": [')  # and then nothing
+            response = sock.recv(4096)
+        assert response.startswith(b"HTTP/1.0 408"), response
+        assert b"the body did not arrive within 0.5 s" in response
     finally:
         web.stop()
         pseudo.close()

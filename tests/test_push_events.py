@@ -74,6 +74,15 @@ def test_unix_seconds_and_offsets_are_accepted() -> None:
         ({"id": ...}, [("id", "required")]),
         ({"id": 7}, [("id", "must be a string")]),
         ({"id": "a\nb"}, [("id", "must not contain control characters")]),
+        ({"id": "a\x85b"}, [("id", "must not contain control characters")]),  # C1 (NEL)
+        (
+            {"model": "gpt\ud800"},
+            [("model", "must be valid Unicode (it contains a lone surrogate)")],
+        ),
+        (
+            {"project": "team-\u202egnp.exe"},  # right-to-left override: reads as another label
+            [("project", "must not contain bidirectional control characters")],
+        ),
         (
             {"timestamp": "2026-11-26 10:00"},
             [("timestamp", "needs a time zone, e.g. a trailing Z for UTC")],

@@ -22,7 +22,7 @@ from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from exporter.sources.push.api import PUSH_PATH
+from exporter.sources.push.api import BODY_TIMEOUT, PUSH_PATH
 from exporter.web.webconfig import WebConfigSource, WebState
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class Limits:
     """TLS handshake, request line and headers must all arrive within this, in total."""
     write_timeout: float = 30.0
     """Longest wait for the client to accept a piece of the response."""
+    body_timeout: float = BODY_TIMEOUT
+    """A request body (the push API's) must arrive within this once the headers are in."""
     max_request_line: int = 8192
     max_header_bytes: int = 32768
     max_headers: int = 100
@@ -155,6 +157,7 @@ class _Handler(WSGIRequestHandler):
         finally:
             self.rfile = reader
         self.connection.settimeout(limits.write_timeout)
+        self.deadline = time.monotonic() + limits.body_timeout  # for the body, if one is read
         if parsed and self.request_version == "HTTP/0.9":
             # A request line without a version: the stdlib would answer without a status line.
             self._reply(400, detail="HTTP/0.9 is not supported")

@@ -23,6 +23,8 @@ from exporter.sources.push.store import EventStore, StoreError
 log = logging.getLogger(__name__)
 
 PUSH_PATH = "/api/v1/usage"
+BODY_TIMEOUT = 30.0
+"""Seconds a push body may take to arrive once the headers are in; later is 408."""
 StartResponse = Callable[..., Any]
 
 
@@ -84,6 +86,8 @@ class PushApi:
             document = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             return "400 Bad Request", _error(f"the body is not valid JSON: {_json_reason(exc)}"), []
+        except RecursionError:
+            return "400 Bad Request", _error("the body is not valid JSON: nested too deeply"), []
         if not isinstance(document, dict):
             return "400 Bad Request", _error('expected a JSON object {"events": [...]}'), []
         unknown = [FieldError(-1, str(k), "unknown field") for k in document if k != "events"]
@@ -143,6 +147,9 @@ class PushApi:
                     break
                 chunks.append(chunk)
                 remaining -= len(chunk)
+        except TimeoutError:
+            seconds = f"{BODY_TIMEOUT:g}"
+            return "408 Request Timeout", _error(f"the body did not arrive within {seconds} s")
         except OSError:
             return "400 Bad Request", _error("could not read the request body")
         if remaining:

@@ -75,6 +75,11 @@ class _Invalid(Exception):
     pass
 
 
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
 def _text(value: object, *, limit: int, required: bool) -> str:
     if not isinstance(value, str):
         raise _Invalid("must be a string")
@@ -82,8 +87,13 @@ def _text(value: object, *, limit: int, required: bool) -> str:
         raise _Invalid("must not be empty")
     if len(value) > limit:
         raise _Invalid(f"must be at most {limit} characters")
-    if any(ch < " " or ch == "\x7f" for ch in value):
+    if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):  # C0, DEL and C1
         raise _Invalid("must not contain control characters")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):  # JSON's \ud800 escapes decode to these
+        raise _Invalid("must be valid Unicode (it contains a lone surrogate)")
+    if any(ch in _BIDI_CONTROLS for ch in value):
+        # They reorder what a dashboard or a log shows: a label that reads as another one.
+        raise _Invalid("must not contain bidirectional control characters")
     return value
 
 
