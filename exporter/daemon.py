@@ -145,6 +145,7 @@ class Daemon:
                     poll_interval=account.poll_interval,
                     settle_window=account.settle_window,
                     on_publish=self.evaluate_budgets,
+                    max_label_sets=account.max_label_sets,
                 )
         pseudo_names = {name for name in old_pollers if name not in old_configs}
         if pseudo_changed or not pseudo_names:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from exporter.core.budgets import AccountSpend
-from exporter.core.ledger import Ledger, history_start, month_start
+from exporter.core.ledger import DEFAULT_MAX_LABEL_SETS, Ledger, history_start, month_start
 from exporter.core.pricing import Pricer
 from exporter.core.records import Dims, Family, SeriesKey, day_start
 from exporter.core.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
@@ -65,6 +65,7 @@ class AccountPoller:
         on_publish: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        max_label_sets: int = DEFAULT_MAX_LABEL_SETS,
     ) -> None:
         self.account = account
         self.pricer = pricer
@@ -72,7 +73,7 @@ class AccountPoller:
         self.provider = provider_factory(self.observe_request)
         self.poll_interval = poll_interval
         self.settle_window = settle_window
-        self.ledger = Ledger()
+        self.ledger = Ledger(max_label_sets)
         self._store = store
         self._clock = clock
         self._rng = rng
@@ -139,6 +140,7 @@ class AccountPoller:
                     dataset: self.provider.expected_lag.get(dataset, DEFAULT_EXPECTED_LAG)
                     for dataset in self.ledger.watermarks
                 },
+                series_overflow=len(self.ledger.overflowed),
             )
             self._publish(started, up=True, error="", data=data)
             log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})

@@ -205,3 +205,40 @@ def test_days_before_settled_before_are_folded_at_once() -> None:
     assert ledger.revisions == 1
     with pytest.raises(ValueError, match="settled"):
         ledger.apply(fetch(NOV + DAY, now + 120, {}), now + 120)
+
+
+def test_label_sets_beyond_the_cap_count_under_other_with_exact_totals() -> None:
+    ledger = Ledger(max_label_sets=2)
+
+    def key(project: str) -> SeriesKey:
+        return (Family.TOKENS, Dims(project, "m"), ("input", "text", "default"))
+
+    batch = Batch(Dataset.USAGE, NOV, NOV + 2 * DAY)
+    for day, projects in ((NOV, ["a", "b", "c"]), (NOV + DAY, ["d", "a", "e"])):
+        for i, project in enumerate(projects):
+            batch.add(day, key(project), 10.0 + i)
+    ledger.apply(FetchResult([batch]), NOV + 2 * DAY - 1)
+    other = (Family.TOKENS, Dims("(other)", "(other)"), ("input", "text", "default"))
+    assert ledger.totals == {key("a"): 10.0 + 11.0, key("b"): 11.0, other: 12.0 + 10.0 + 12.0}
+    assert sum(ledger.totals.values()) == 10 + 11 + 12 + 10 + 11 + 12  # nothing lost
+    assert ledger.overflowed == {Dims("c", "m"), Dims("d", "m"), Dims("e", "m")}
+    # The same label sets are kept on the next poll, whatever order it brings them in.
+    again = Batch(Dataset.USAGE, NOV + DAY, NOV + 2 * DAY)
+    for project in ("e", "b", "a"):
+        again.add(NOV + DAY, key(project), 1.0)
+    ledger.apply(FetchResult([again]), NOV + 2 * DAY - 1)
+    assert set(ledger.totals) == {key("a"), key("b"), other}
+    # A new month admits label sets afresh.
+    december = Batch(Dataset.USAGE, NOV + 30 * DAY, NOV + 31 * DAY)
+    december.add(NOV + 30 * DAY, key("z"), 5.0)
+    ledger.apply(FetchResult([december]), NOV + 30 * DAY + 60)
+    assert ledger.overflowed == set() and ledger.totals[key("z")] == 5.0
+
+
+def test_an_ungrouped_dimension_stays_empty_under_the_cap() -> None:
+    ledger = Ledger(max_label_sets=1)
+    batch = Batch(Dataset.COST, NOV, NOV + DAY)
+    for project in ("a", "b"):
+        batch.add(NOV, (Family.BILLED_COST, Dims(project), ("x",)), 1.0)
+    ledger.apply(FetchResult([batch]), NOV + 60)
+    assert ledger.totals[(Family.BILLED_COST, Dims("(other)"), ("x",))] == 1.0  # model stays ""

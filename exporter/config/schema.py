@@ -41,6 +41,7 @@ from exporter.config.secrets import (
     decrypt_secret,
 )
 from exporter.core.budgets import BudgetConfig
+from exporter.core.ledger import DEFAULT_MAX_LABEL_SETS, MAX_LABEL_SETS_LIMIT
 from exporter.core.pricing import PricingConfig
 from exporter.sources.providers.base import DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT
 from exporter.sources.providers.client import is_loopback_host
@@ -170,6 +171,10 @@ class AccountConfig(BaseModel):
         default=DEFAULT_MAX_RESPONSE_BYTES, gt=0, le=MAX_RESPONSE_BYTES_LIMIT, strict=True
     )
     """A provider response larger than this fails the poll (reason ``too_large``)."""
+    max_label_sets: int = Field(
+        default=DEFAULT_MAX_LABEL_SETS, gt=0, le=MAX_LABEL_SETS_LIMIT, strict=True
+    )
+    """Distinct grouping label sets a month; more are counted under ``(other)``."""
     options: Any = None
     """Provider-specific settings, validated by the provider class's ``Options`` model."""
 

@@ -10,6 +10,11 @@ higher value and is counted instead.
 A month starts with every series the account had in the week before it, at 0:
 dashboards are not empty on the 1st, and ``increase()`` sees a counter's first
 rise of the month.
+
+An account has at most ``max_label_sets`` distinct grouping label sets
+(:class:`Dims`) a month. Data of label sets beyond them is still counted, under
+:data:`OVERFLOW` in every grouped dimension, so every total stays exact while a
+stranger pushing random project names cannot grow the exposition.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from exporter.core.records import (
 
 _TOLERANCE = 1e-9
 SPEND_FAMILIES = frozenset((Family.BILLED_COST, Family.ESTIMATED_COST))
+DEFAULT_MAX_LABEL_SETS = 5000
+MAX_LABEL_SETS_LIMIT = 100_000
+OVERFLOW = "(other)"
+"""The label value of every grouped dimension of series beyond an account's label-set cap."""
 LOOKBACK = 7 * DAY
 """A first poll of a month also reads this long before the month start: the daily spend that
 weekly budgets and forecasts need, and the series the month starts with at 0."""
@@ -48,10 +57,18 @@ def history_start(now: float) -> int:
     return month_start(now) - LOOKBACK
 
 
+def _overflow(dims: Dims) -> Dims:
+    return Dims(*(OVERFLOW if value else "" for value in dims))
+
+
 class Ledger:
     """Per-day provider data and monotonic month-to-date totals for one account."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_label_sets: int = DEFAULT_MAX_LABEL_SETS) -> None:
+        self.max_label_sets = max_label_sets
+        self._admitted: dict[Dims, None] = {}
+        self.overflowed: set[Dims] = set()
+        """Label sets of this month folded into :data:`OVERFLOW` (their count is exported)."""
         self.month_start: int | None = None
         self.days: dict[Dataset, dict[int, dict[SeriesKey, float]]] = {}
         self.watermarks: dict[Dataset, float] = {}
@@ -99,6 +116,7 @@ class Ledger:
             self._start_month(month)
         with paused_gc():
             for batch in result.batches:
+                self._cap_label_sets(batch)
                 self._replace_spend(batch, month)
                 self._replace_days(batch, month, settled_before)
                 # Release the days just folded now, not when the caller drops the fetch: a
@@ -107,7 +125,30 @@ class Ledger:
                 batch.long_context.clear()
             self._recompute()
 
+    def _cap_label_sets(self, batch: Batch) -> None:
+        """Fold the series of label sets beyond the cap into :data:`OVERFLOW`, day by day."""
+        admitted, cap = self._admitted, self.max_label_sets
+        for day, series in batch.days.items():
+            fold = False
+            for dims in dict.fromkeys(key[1] for key in series):  # in order: stable across runs
+                if dims not in admitted:
+                    if len(admitted) < cap:
+                        admitted[dims] = None
+                    else:
+                        self.overflowed.add(dims)
+                        fold = True
+            if fold:
+                folded: dict[SeriesKey, float] = {}
+                for (family, dims, labels), value in series.items():
+                    if dims not in admitted:
+                        dims = _overflow(dims)
+                    key = (family, dims, labels)
+                    folded[key] = folded.get(key, 0.0) + value
+                batch.days[day] = folded
+
     def _start_month(self, month: int) -> None:
+        self._admitted = {}
+        self.overflowed = set()
         self.month_start = month
         self.days = {}
         self.watermarks = {}

@@ -66,6 +66,8 @@ class AccountData:
     expected_lags: Mapping[Dataset, float] = field(default_factory=dict)
     """Per dataset with a watermark: how far behind it may be while the provider is healthy."""
     revisions: int = 0
+    series_overflow: int = 0
+    """Label sets of this month beyond the account's cap, folded into the overflow value."""
     series_count: int = 0
     spend: AccountSpend | None = None
     reconciliation: float | None = None
@@ -109,6 +111,7 @@ def build_account_data(
     spend: AccountSpend | None = None,
     reconciliation: float | None = None,
     expected_lags: Mapping[Dataset, float] | None = None,
+    series_overflow: int = 0,
 ) -> AccountData:
     """Turn ledger totals (and the last poll's gauges) into ready-to-expose series."""
     gauges = gauges or {}
@@ -136,6 +139,7 @@ def build_account_data(
         watermarks=MappingProxyType(dict(watermarks)),
         expected_lags=MappingProxyType(dict(expected_lags or {})),
         revisions=revisions,
+        series_overflow=series_overflow,
         series_count=len(totals) + len(gauges),
         spend=spend,
         reconciliation=reconciliation,

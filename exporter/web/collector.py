@@ -114,6 +114,7 @@ class SnapshotCollector:
         watermark = _family(m.DATA_WATERMARK)
         expected_lag = _family(m.DATA_EXPECTED_LAG)
         revisions = _family(m.DATA_REVISIONS)
+        overflow = _family(m.SERIES_OVERFLOW)
         up = _family(m.COLLECTOR_UP)
         last_success = _family(m.COLLECTOR_LAST_SUCCESS)
         duration = _family(m.COLLECTOR_DURATION)
@@ -130,6 +131,9 @@ class SnapshotCollector:
             revisions.samples.append(
                 _sample(revisions.name + "_total", base, float(data.revisions))
             )
+            overflow.samples.append(
+                _sample(overflow.name + "_total", base, float(data.series_overflow))
+            )
             up.samples.append(_sample(up.name, base, 1.0 if status.up else 0.0))
             if status.last_success is not None:
                 last_success.samples.append(_sample(last_success.name, base, status.last_success))
@@ -145,7 +149,8 @@ class SnapshotCollector:
             for (endpoint, code), count in sorted(status.api_requests.items()):
                 labels = {**base, "endpoint": endpoint, "code": code}
                 requests.samples.append(_sample(requests.name + "_total", labels, float(count)))
-        yield from (watermark, expected_lag, revisions, up, last_success, duration, errors)
+        yield from (watermark, expected_lag, revisions, overflow, up, last_success, duration)
+        yield errors
         yield requests
 
     @staticmethod

@@ -186,6 +186,13 @@ DATA_EXPECTED_LAG = MetricDef(
     " AICostDataStale fires beyond it.",
     ("provider", "account", "dataset"),
 )
+SERIES_OVERFLOW = MetricDef(
+    "aicost_series_overflow",
+    "counter",
+    "Label sets of this month beyond the account's max_label_sets, counted under the value"
+    " (other) in every grouped label instead of series of their own.",
+    ("provider", "account"),
+)
 DATA_REVISIONS = MetricDef(
     "aicost_data_revisions",
     "counter",

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from exporter.config.durations import EXPECTED_FORM, parse_duration
 from exporter.config.names import Name, ProviderLabel, fail
+from exporter.core.ledger import MAX_LABEL_SETS_LIMIT
 
 DEFAULT_REFRESH_INTERVAL = 10.0
 MIN_REFRESH_INTERVAL = 1.0
@@ -35,6 +36,10 @@ def duration(value: object, info: ValidationInfo) -> object:
     return value
 
 
+DEFAULT_PUSH_LABEL_SETS = 1000
+"""A pushed account's label sets a month by default: a team's projects x models, with room."""
+
+
 class PushAccount(BaseModel):
     """An account whose usage is pushed to the exporter instead of polled."""
 
@@ -42,6 +47,10 @@ class PushAccount(BaseModel):
 
     name: Name
     provider: ProviderLabel
+    max_label_sets: int = Field(
+        default=DEFAULT_PUSH_LABEL_SETS, gt=0, le=MAX_LABEL_SETS_LIMIT, strict=True
+    )
+    """Distinct project x model label sets a month; pushes beyond them count under ``(other)``."""
 
 
 class PushToken(BaseModel):

@@ -93,6 +93,7 @@ class PseudoAccounts:
                         pricer=pricer,
                         on_publish=on_publish,
                         clock=self._clock,
+                        max_label_sets=account.max_label_sets,
                     )
                 )
         for name, (provider, subs) in self._subscriptions.items():
