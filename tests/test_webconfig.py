@@ -243,7 +243,18 @@ def test_basic_auth_checks_and_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     assert PASSWORD not in repr(auth) and HASH not in repr(auth)
     for i in range(150):  # the cache stays bounded
         auth.check(_basic("alice", f"guess{i}"))
-    assert len(auth._cache) <= 100
+    assert len(auth._refused) <= 100
+    # ... and the flood of wrong passwords did not evict the valid login: no bcrypt for it.
+    before = len(calls)
+    assert auth.check(_basic("alice", PASSWORD))
+    assert len(calls) == before
+
+
+def test_an_unknown_user_costs_as_much_as_a_known_one() -> None:
+    strong = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(6)).decode()
+    auth = BasicAuth({"alice": HASH, "carol": strong})
+    assert auth._dummy.split(b"$")[2] == b"06"  # the users' highest cost, not a fixed one
+    assert not auth.check(_basic("mallory", PASSWORD))
 
 
 def test_source_reloads_on_change_and_keeps_last_good(

@@ -88,7 +88,6 @@ _TLS_KEYS = (
 )
 _HTTP_KEYS = ("http2", "headers")
 # Checked for unknown users too, so a wrong user name costs as much as a wrong password.
-_DUMMY_HASH = b"$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
 _AUTH_CACHE_SIZE = 100
 
 
@@ -388,7 +387,10 @@ class BasicAuth:
 
     The cache key is an HMAC of (user, hash, password) under a per-process random
     key, so no password is kept in memory; bcrypt runs one at a time so a flood of
-    wrong passwords costs one core at most.
+    wrong passwords costs one core at most. Successes and failures are cached apart:
+    a flood of wrong passwords cannot evict a valid login, so real scrapes never wait
+    behind it. An unknown user is checked against a hash of the users' highest cost,
+    so the time taken does not tell which names exist.
     """
 
     _bcrypt_lock = threading.Lock()
@@ -396,7 +398,11 @@ class BasicAuth:
     def __init__(self, users: Mapping[str, str]) -> None:
         self._users = {name: hashed.encode() for name, hashed in users.items()}
         self._key = secrets.token_bytes(32)
-        self._cache: dict[bytes, bool] = {}
+        self._accepted: dict[bytes, None] = {}
+        self._refused: dict[bytes, None] = {}
+        costs = [_bcrypt_cost(hashed) for hashed in self._users.values()]
+        cost = max((c for c in costs if c is not None), default=10)
+        self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
 
     def __repr__(self) -> str:
         return f"BasicAuth(users={sorted(self._users)})"
@@ -409,21 +415,29 @@ class BasicAuth:
         user, password = credentials
         hashed = self._users.get(user.decode("utf-8", "replace"))
         known = hashed is not None
-        hashed = hashed if hashed is not None else _DUMMY_HASH
+        hashed = hashed if hashed is not None else self._dummy
         key = hmac.new(self._key, b"\0".join((user, hashed, password)), hashlib.sha256).digest()
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        if key in self._accepted:
+            return True
+        if key in self._refused:
+            return False
         with self._bcrypt_lock:
             try:
                 ok = bcrypt.checkpw(password, hashed)
             except ValueError:  # a hash Go accepts but this bcrypt cannot read
                 ok = False
         ok = ok and known
-        if len(self._cache) >= _AUTH_CACHE_SIZE:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[key] = ok
+        cache = self._accepted if ok else self._refused
+        if len(cache) >= _AUTH_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = None
         return ok
+
+
+def _bcrypt_cost(hashed: bytes) -> int | None:
+    """The cost of a ``$2?$NN$...`` hash, None if it has none to read."""
+    parts = hashed.split(b"$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
 
 
 def _basic_credentials(header: str | None) -> tuple[bytes, bytes] | None:
