@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import subprocess
 import sys
 import time
@@ -81,7 +82,12 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriv
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(argument)
-    service = Service(chromedriver, log_output=str(tmp_path / "chromedriver.log"))
+    # The browser keeps the real clock even when the suite runs under libfaketime: its timed
+    # waits would hang on a faked monotonic clock (the page's figures come from the exporter).
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("FAKETIME") and k != "LD_PRELOAD"
+    }
+    service = Service(chromedriver, log_output=str(tmp_path / "chromedriver.log"), env=env)
     driver = webdriver.Chrome(service=service, options=options)
     try:
         yield driver
