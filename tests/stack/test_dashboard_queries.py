@@ -202,8 +202,10 @@ def test_openrouter_billed_month_to_date_includes_its_spend_today(stack: Stack) 
         q for q in queries() if q.panel == "Billed spend, month to date" and "by" not in q.expr
     ]
     values = all_selected("ai-cost-exporter") | {"provider": "openrouter"}
-    at = time.time()  # one instant for the panel and the raw series (the demo's clock runs)
-    (shown,) = stack.query(substitute(panel.expr, values), at)
+    # One instant, Prometheus' own (the suite's clock may be faked), for the panel and the raw
+    # series: the demo's clock runs.
+    (shown,) = stack.query(substitute(panel.expr, values))
+    at = float(shown["value"][0])
     (billed,) = stack.query('sum(aicost_billed_cost_usd_total{provider="openrouter"})', at)
     (today,) = stack.query('sum(aicost_billed_cost_today_usd{provider="openrouter"})', at)
     assert float(today["value"][1]) > 0  # the demo's OpenRouter key counters have spend today
