@@ -168,7 +168,7 @@ def test_load_master_key_empty_file(tmp_path: Path) -> None:
 
 # --- redacting error messages -----------------------------------------------------------------
 
-SECRET = "sk-admin-Q7vXr2LmN9pT4wYz8KcB3hJf6DsA1eGu"
+SECRET = "sk-admin-FAKE-Q7vXr2LmN9pT-4wYz8KcB3hJf6-DsA1eGu"
 
 
 def fragments(text: str, secret: str = SECRET) -> list[str]:
