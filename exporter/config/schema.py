@@ -39,6 +39,7 @@ from exporter.config.secrets import (
     PREFIX,
     SecretError,
     decrypt_secret,
+    mask_keys,
 )
 from exporter.core.budgets import BudgetConfig
 from exporter.core.ledger import DEFAULT_MAX_LABEL_SETS, MAX_LABEL_SETS_LIMIT
@@ -64,13 +65,10 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CTX = "aicost_load"
 
 
-# Key formats of the supported providers. A key pasted in the wrong place (as a field name, as
-# the provider) would otherwise be quoted back in a problem; it is masked instead.
-_KEY_LIKE = re.compile(r"(sk-|ghp_|gho_|ghs_|github_pat_|gsk_)[A-Za-z0-9_\-]{6,}")
-
-
 def _mask_keys(text: str) -> str:
-    return _KEY_LIKE.sub(lambda m: m.group(1) + "<redacted>", text)
+    # A key pasted in the wrong place (as a field name, as the provider) would otherwise be
+    # quoted back in a problem; it is masked instead.
+    return mask_keys(text, "<redacted>")
 
 
 class ConfigError(Exception):

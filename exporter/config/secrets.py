@@ -35,10 +35,17 @@ REDACTED = "[redacted]"
 _FRAGMENT = 12
 """A run of this many characters of a known secret is redacted wherever it occurs (fewer tell
 nothing of a random key, and would hit ordinary words)."""
-_KEY_LIKE = re.compile(
+KEY_LIKE = re.compile(
     r"(sk-ant-|sk-or-|sk-|ghp_|gho_|ghs_|ghu_|github_pat_|gsk_|xai-)[A-Za-z0-9_\-]{6,}"
-    r"|[A-Za-z0-9_\-]{40,}"  # an opaque token: no word, path or model name is that long unbroken
 )
+"""The key formats of the supported providers (the prefix is group 1)."""
+_OPAQUE = re.compile(r"[A-Za-z0-9_\-]{40,}")
+"""An opaque token: no word, path or model name is that long unbroken."""
+
+
+def mask_keys(text: str, marker: str = REDACTED) -> str:
+    """``text`` with every key-shaped run cut to its prefix and ``marker``: ``sk-[redacted]``."""
+    return KEY_LIKE.sub(lambda match: match.group(1) + marker, text)
 
 
 def redact(text: str, secrets: Iterable[str] = (), *, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -51,7 +58,7 @@ def redact(text: str, secrets: Iterable[str] = (), *, limit: int = MAX_MESSAGE_C
     for secret in secrets:
         if len(secret) >= _FRAGMENT:
             text = _without_fragments(text, secret)
-    text = _KEY_LIKE.sub(REDACTED, text)
+    text = _OPAQUE.sub(REDACTED, mask_keys(text))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
