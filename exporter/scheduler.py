@@ -140,7 +140,7 @@ class AccountPoller:
                     dataset: self.provider.expected_lag.get(dataset, DEFAULT_EXPECTED_LAG)
                     for dataset in self.ledger.watermarks
                 },
-                series_overflow=len(self.ledger.overflowed),
+                series_overflow=self.ledger.overflow_count,
             )
             self._publish(started, up=True, error="", data=data)
             log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})

@@ -63,33 +63,23 @@ def redact(text: str, secrets: Iterable[str] = (), *, limit: int = MAX_MESSAGE_C
 
 
 def _without_fragments(text: str, secret: str) -> str:
-    spans: list[tuple[int, int]] = []
+    # Every run of 12 or more characters of the secret is a chain of overlapping 12-character
+    # fragments: mark where each fragment occurs, then redact each marked stretch once.
+    marked = bytearray(len(text))
     for start in range(len(secret) - _FRAGMENT + 1):
         fragment = secret[start : start + _FRAGMENT]
         found = text.find(fragment)
         while found >= 0:
-            end = found + _FRAGMENT
-            # Extend the match as far as text and secret keep agreeing, on both sides.
-            s, e = start, start + _FRAGMENT
-            begin = found
-            while begin > 0 and s > 0 and text[begin - 1] == secret[s - 1]:
-                begin, s = begin - 1, s - 1
-            while end < len(text) and e < len(secret) and text[end] == secret[e]:
-                end, e = end + 1, e + 1
-            spans.append((begin, end))
-            found = text.find(fragment, end)
-    if not spans:
+            marked[found : found + _FRAGMENT] = b"\1" * _FRAGMENT
+            found = text.find(fragment, found + 1)
+    if not any(marked):
         return text
-    spans.sort()
-    out, last = [], 0
-    for begin, end in spans:
-        if end <= last:
-            continue
-        out.append(text[last:max(begin, last)])
-        if begin >= last:
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        if not marked[i]:
+            out.append(ch)
+        elif i == 0 or not marked[i - 1]:
             out.append(REDACTED)
-        last = end
-    out.append(text[last:])
     return "".join(out)
 
 

@@ -67,8 +67,8 @@ class Ledger:
     def __init__(self, max_label_sets: int = DEFAULT_MAX_LABEL_SETS) -> None:
         self.max_label_sets = max_label_sets
         self._admitted: dict[Dims, None] = {}
-        self.overflowed: set[Dims] = set()
-        """Label sets of this month folded into :data:`OVERFLOW` (their count is exported)."""
+        # Hashes only: the label sets a stranger invents are what must not be kept.
+        self._overflowed: set[int] = set()
         self.month_start: int | None = None
         self.days: dict[Dataset, dict[int, dict[SeriesKey, float]]] = {}
         self.watermarks: dict[Dataset, float] = {}
@@ -84,6 +84,11 @@ class Ledger:
     def totals(self) -> dict[SeriesKey, float]:
         """Month-to-date value of every series (never lower than before within a month)."""
         return self._published
+
+    @property
+    def overflow_count(self) -> int:
+        """Label sets of this month folded into :data:`OVERFLOW` (exported as a counter)."""
+        return len(self._overflowed)
 
     @property
     def settled_before(self) -> int:
@@ -135,7 +140,7 @@ class Ledger:
                     if len(admitted) < cap:
                         admitted[dims] = None
                     else:
-                        self.overflowed.add(dims)
+                        self._overflowed.add(hash(dims))
                         fold = True
             if fold:
                 folded: dict[SeriesKey, float] = {}
@@ -148,7 +153,7 @@ class Ledger:
 
     def _start_month(self, month: int) -> None:
         self._admitted = {}
-        self.overflowed = set()
+        self._overflowed = set()
         self.month_start = month
         self.days = {}
         self.watermarks = {}
