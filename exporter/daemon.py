@@ -20,6 +20,7 @@ from exporter.sources.providers.base import (
     ProviderSettings,
     RequestObserver,
 )
+from exporter.sources.push.store import StoreError
 from exporter.sources.push.wiring import PseudoAccounts
 from exporter.sources.subscriptions import evaluate_budgets
 from exporter.web.http import MetricsApp
@@ -193,7 +194,14 @@ class Daemon:
             return False, "invalid configuration:\n" + "\n".join(problems)
         old_pseudo = self.pseudo
         if (config.push, config.subscriptions) != (self.config.push, self.config.subscriptions):
-            self.pseudo = PseudoAccounts(config)
+            try:
+                self.pseudo = PseudoAccounts(config)
+            except StoreError as exc:
+                self.store.set_reload(successful=False)
+                log.error(
+                    "reload refused, keeping the running configuration", extra={"problem": str(exc)}
+                )
+                return False, f"invalid configuration:\n{exc}"
         started, stopped = self._apply(config)
         self._app = self.pseudo.app(self._metrics_app)
         for poller in stopped:

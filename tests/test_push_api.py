@@ -330,3 +330,22 @@ def test_push_uses_its_bearer_tokens_when_basic_auth_is_on(tmp_path: Path) -> No
     finally:
         web.stop()
         pseudo.close()
+
+
+def test_a_full_disk_is_503_with_retry_after_and_its_real_cause_logged(
+    api: PushApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert call(api, {"events": [event(1)]})[0] == 200
+    # SQLite's page limit fails a write exactly as a full disk does (SQLITE_FULL).
+    pages = api.store._db.execute("PRAGMA page_count").fetchone()[0]
+    api.store._db.execute(f"PRAGMA max_page_count = {pages}")
+    big = [event(i, project=f"p{i}-" + "x" * 190) for i in range(2, 200)]
+    status, body, headers = call(api, {"events": big})
+    assert (status, headers.get("Retry-After")) == (503, "5"), body
+    assert body == {"error": "the events could not be stored; retry"}
+    [record] = [r for r in caplog.records if r.getMessage() == "push could not be stored"]
+    assert "database or disk is full" in record.err
+    assert "cannot rollback" not in record.err
+    assert stored(api) == 1  # the batch is wholly absent, the earlier event intact
+    api.store._db.execute("PRAGMA max_page_count = 1073741823")
+    assert call(api, {"events": big})[:2] == (200, {"accepted": 198, "duplicates": 0})

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -142,3 +146,37 @@ def test_poller_publishes_month_to_date_with_estimates(store: EventStore) -> Non
     asyncio.run(poller.poll_once())
     assert poller.ledger.totals[(Family.TOKENS, dims, ("output", "text", "default"))] == 900
     assert poller.ledger.revisions == 0
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs that the test can remount read-only (mounting needs root, as CI runs)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only filesystem needs root (CI runs as root)")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("crashed", [False, True], ids=["closed", "killed"])
+def test_a_database_on_a_read_only_filesystem_is_refused_at_open(
+    read_only_mount: Path, crashed: bool
+) -> None:
+    path = read_only_mount / "push.db"
+    # A killed exporter leaves the WAL and shared-memory files: SQLite then still opens the
+    # database read-only and answers reads, which used to look like a healthy empty store.
+    script = (
+        "import os, sys; from pathlib import Path; from exporter.sources.push.store import "
+        "EventStore; from tests.test_push_store import ev; s = EventStore(Path(sys.argv[1])); "
+        "s.insert([ev('a')]); os._exit(0) if sys.argv[2] == 'True' else s.close()"
+    )
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", script, str(path), str(crashed)], cwd=root, check=True)
+    assert (path.with_name("push.db-wal").exists()) is crashed
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_mount)], check=True)
+    with pytest.raises(StoreError, match=r"push\.db: .*its directory must be writable"):
+        EventStore(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import threading
 from collections.abc import Iterator
@@ -157,4 +158,54 @@ def test_http_reload_is_off_unless_the_lifecycle_api_is_enabled(
         # SIGHUP still reloads: only the HTTP endpoint is off by default, as in Prometheus.
         exporter.process.send_signal(signal.SIGHUP)
         exporter.wait_until(lambda s: accounts_of(s) == {"oai", "ant"}, timeout=30)
+        assert exporter.stop() == 0
+
+
+PUSH_TOKEN = "reload-push-token"
+PUSH_CONFIG = """accounts: []
+push:
+  database: {database}
+  refresh_interval: 1s
+  accounts: [{{name: team-a, provider: perplexity}}]
+  tokens: [{{name: t, token_sha256: {digest}, accounts: [team-a]}}]
+"""
+
+
+def test_a_reload_to_an_unusable_push_database_is_refused_and_pushes_go_on(
+    tmp_path: Path, moment: int
+) -> None:
+    config = tmp_path / "config.yaml"
+    digest = hashlib.sha256(PUSH_TOKEN.encode()).hexdigest()
+    config.write_text(PUSH_CONFIG.format(database="push.db", digest=digest))
+    (tmp_path / "broken.db").write_bytes(b"this is not an SQLite database" * 100)
+    headers = {"Authorization": f"Bearer {PUSH_TOKEN}"}
+
+    def push(exporter: ExporterProcess, event_id: str) -> httpx.Response:
+        event = {"id": event_id, "timestamp": moment - 60, "account": "team-a",
+                 "model": "sonar", "tokens": {"input": 100}}  # fmt: skip
+        return httpx.post(
+            exporter.url + "/api/v1/usage", json={"events": [event]}, headers=headers, timeout=30
+        )
+
+    def tokens(samples: dict[str, dict[Labels, float]]) -> float:
+        return sum(samples.get("aicost_tokens_total", {}).values())
+
+    with ExporterProcess(
+        config, {}, tmp_path / "reload.log", now=moment, flags=("--web.enable-lifecycle",)
+    ) as exporter:
+        exporter.wait_ready()
+        assert push(exporter, "before").status_code == 200
+        exporter.wait_until(lambda s: tokens(s) == 100, timeout=30)
+
+        config.write_text(PUSH_CONFIG.format(database="broken.db", digest=digest))
+        refused = httpx.post(exporter.url + "/-/reload", timeout=30)
+        assert refused.status_code == 500
+        assert "broken.db: file is not a database" in refused.text
+        state = exporter.scrape()
+        assert state["aicost_config_last_reload_successful"][frozenset()] == 0.0
+        assert "reload refused" in exporter.log and "file is not a database" in exporter.log
+
+        # The running push database is still open and written.
+        assert push(exporter, "after").status_code == 200
+        exporter.wait_until(lambda s: tokens(s) == 200, timeout=30)
         assert exporter.stop() == 0

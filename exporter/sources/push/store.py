@@ -106,12 +106,17 @@ class EventStore:
             self._db = sqlite3.connect(
                 str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
+        except sqlite3.Error as exc:
+            raise _store_error(path, exc) from None
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             self._check_version()
+            self._check_writable()
         except sqlite3.Error as exc:
-            raise StoreError(f"push database {path}: {exc}") from None
+            self._db.close()
+            raise _store_error(path, exc) from None
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -124,6 +129,21 @@ class EventStore:
             raise StoreError(
                 f"push database {self.path}: schema version {row[0]}, expected {SCHEMA_VERSION}"
             )
+
+    def _check_writable(self) -> None:
+        # On a read-only filesystem an existing WAL database still opens and answers reads,
+        # and then every push fails: refuse it at startup instead of serving without pushes.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("UPDATE meta SET value = value WHERE key = 'schema'")
+        finally:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (a full disk): a second ROLLBACK
+        # would raise "cannot rollback" and hide the real cause.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def close(self) -> None:
         """Close the connection."""
@@ -140,10 +160,10 @@ class EventStore:
                     accepted = sum(self._insert_one(event) for event in events)
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(f"push database {self.path}: {exc}") from None
+                raise _store_error(self.path, exc) from None
         return StoreResult(accepted, len(events) - accepted)
 
     def _insert_one(self, event: UsageEvent) -> bool:
@@ -174,7 +194,7 @@ class EventStore:
             try:
                 rows = self._db.execute(query, (account, day_start(start), end)).fetchall()
             except sqlite3.Error as exc:
-                raise StoreError(f"push database {self.path}: {exc}") from None
+                raise _store_error(self.path, exc) from None
         n = len(TOKEN_TYPES)
         return [
             DailyRow(r[0], r[1], r[2], r[3], tuple(r[4 : 4 + n]), r[4 + n], r[5 + n], r[6 + n])
@@ -192,11 +212,18 @@ class EventStore:
                     self._db.execute("DELETE FROM daily WHERE day < ?", (cutoff,))
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(f"push database {self.path}: {exc}") from None
+                raise _store_error(self.path, exc) from None
         return int(deleted.rowcount)
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    message = f"push database {path}: {exc}"
+    if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+        message += " (pushed events are written there: the file and its directory must be writable)"
+    return StoreError(message)
 
 
 PRUNE_MARGIN = DAY
