@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="max_requests",
         type=_non_negative_int,
         default=DEFAULT_MAX_REQUESTS,
-        help="requests served at once; more get 503 at once (0: no limit; default: %(default)s)",
+        help="requests served at once, pushes counted apart; more get 503 at once "
+        "(0: no limit; default: %(default)s)",
     )
     check = sub.add_parser("check", help="validate the configuration and exit")
     config_flags(check)

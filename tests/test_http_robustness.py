@@ -199,22 +199,71 @@ def test_responses_carry_no_server_version_banner() -> None:
 
 
 def test_connection_cap_sheds_extra_connections_then_recovers() -> None:
-    limits = Limits(max_connections=3, header_timeout=1.0)
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            entered.release()
+            release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+        return [b"ok\n"]
+
+    limits = Limits(max_connections=3, max_requests=0, header_timeout=1.0)
+    with serving(app, limits=limits) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            held = [pool.submit(httpx.get, base + "/slow", timeout=10) for _ in range(3)]
+            assert all(entered.acquire(timeout=5) for _ in range(3))
+            assert exchange(server.port, b"GET /metrics HTTP/1.1\r\n\r\n") == b""  # shed
+            release.set()
+            assert [f.result().status_code for f in held] == [200] * 3
+        assert httpx.get(base + "/metrics", timeout=5).status_code == 200
+
+
+def test_silent_connections_take_no_thread_and_the_oldest_make_room() -> None:
+    # Far more silent connections than threads: scrapes are served at once. Past the waiting
+    # room's size the longest-waiting connection is closed, never the new one.
+    limits = Limits(max_connections=4, max_waiting=50, header_timeout=5.0)
     with serving(limits=limits) as server:
-        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
-        time.sleep(0.1)
-        assert exchange(server.port, b"GET /metrics HTTP/1.1\r\n\r\n") == b""  # shed
-        for sock in held:
+        silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(80)]
+        for _ in range(5):
+            started = time.monotonic()
+            response = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
+            assert response.status_code == 200
+            assert time.monotonic() - started < 0.5
+        for sock in silent[:30]:  # the oldest were closed to make room, without a reply
+            sock.settimeout(2)
+            assert sock.recv(10) == b""
+        for sock in silent[31:]:  # the newest still wait (the deadline is 5 s)
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(10)
+        for sock in silent:
             sock.close()
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{server.port}/metrics").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise AssertionError("the server did not recover after the connections closed")
+
+
+def test_a_client_that_does_not_read_its_response_holds_no_request_slot() -> None:
+    big = b"x" * (8 << 20)  # more than the socket buffers hold
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(big)))]
+        start_response("200 OK", headers)
+        return [big]
+
+    with serving(app, limits=Limits(max_requests=2, write_timeout=5.0)) as server:
+        readers = []
+        for _ in range(6):  # three times the request slots
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")  # and never reads
+            readers.append(sock)
+        time.sleep(0.3)
+        for _ in range(3):
+            response = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
+            assert (response.status_code, len(response.content)) == (200, len(big))
+        for sock in readers:
+            sock.close()
 
 
 @pytest.fixture(scope="module")

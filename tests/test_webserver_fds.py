@@ -24,18 +24,18 @@ CHILD = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     server = WebServer("127.0.0.1:0", app, limits=Limits(header_timeout=5.0))
     server.start()
+    # The clients start first (starting a process needs descriptors) and connect once every
+    # descriptor is taken, so accept() fails while nothing waits that could be given back.
+    clients = subprocess.Popen([sys.executable, "-c",
+        "import socket, time; time.sleep(0.5); s = [socket.create_connection(('127.0.0.1', %d)) "
+        "for _ in range(12)]; time.sleep(3)" % server.port])
     hog = []
     try:
         while True:
             hog.append(os.open(os.devnull, os.O_RDONLY))
     except OSError:
         pass
-    for _ in range(4):  # room to start the clients; the server accepts as many, then fails
-        os.close(hog.pop())
-    clients = subprocess.Popen([sys.executable, "-c",
-        "import socket, time; s = [socket.create_connection(('127.0.0.1', %d)) "
-        "for _ in range(12)]; time.sleep(3)" % server.port])
-    time.sleep(0.5)
+    time.sleep(1.0)
     before = sum(os.times()[:2])
     time.sleep(1.5)
     print("cpu", sum(os.times()[:2]) - before)

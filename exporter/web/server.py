@@ -7,13 +7,10 @@ basic auth, security headers), in the exporter-toolkit's manner.
 
 from __future__ import annotations
 
-import errno
 import io
 import ipaddress
 import logging
-import selectors
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from exporter.sources.push.api import BODY_TIMEOUT, PUSH_PATH
+from exporter.web.waiting import Waiting, WaitingRoom
 from exporter.web.webconfig import WebConfigSource, WebState
 
 if TYPE_CHECKING:
@@ -48,7 +46,9 @@ class Limits:
     max_requests: int = DEFAULT_MAX_REQUESTS
     """Requests served at once (``/-/healthy`` aside); more get 503 at once. 0: no limit."""
     max_connections: int = 512
-    """Open connections; more are closed at once (threads are the bounded resource)."""
+    """Connections being served, a thread each; more are closed at once."""
+    max_waiting: int = 4096
+    """Connections whose request head is not in yet (no thread); past it, the oldest is closed."""
     header_timeout: float = 10.0
     """TLS handshake, request line and headers must all arrive within this, in total."""
     write_timeout: float = 30.0
@@ -69,16 +69,26 @@ class _TooLarge(Exception):
 
 
 class _DeadlineReader(io.RawIOBase):
-    """Socket reads that share one deadline, so a client trickling bytes cannot hold on."""
+    """Socket reads that share one deadline, so a client trickling bytes cannot hold on.
 
-    def __init__(self, sock: socket.socket, deadline: Callable[[], float]) -> None:
+    ``received`` is what the waiting room already read (the request head, maybe more)."""
+
+    def __init__(
+        self, sock: socket.socket, deadline: Callable[[], float], received: bytes = b""
+    ) -> None:
         self._sock = sock
         self._deadline = deadline
+        self._received = memoryview(received)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self._received:
+            size = min(len(buffer), len(self._received))
+            buffer[:size] = self._received[:size]
+            self._received = self._received[size:]
+            return size
         remaining = self._deadline() - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("read deadline passed")
@@ -117,14 +127,17 @@ class _Handler(WSGIRequestHandler):
         *,
         state: WebState | None,
         deadline: float,
+        received: bytes,
     ) -> None:
         self.state = state
         self.deadline = deadline
+        self.received = received
         super().__init__(request, client_address, server)
 
     def setup(self) -> None:
         self.connection = self.request
-        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, lambda: self.deadline))
+        reader = _DeadlineReader(self.connection, lambda: self.deadline, self.received)
+        self.rfile = io.BufferedReader(reader)
         self.wfile = _SocketWriter(self.connection)
 
     def finish(self) -> None:
@@ -198,11 +211,13 @@ class _Handler(WSGIRequestHandler):
                 log.debug("unauthenticated request", extra={"client": self.client_address[0]})
                 self._reply(401, [("WWW-Authenticate", 'Basic realm="ai-cost-exporter"')])
                 return
-        slots = self.server.request_slots
-        if slots is not None and path != HEALTH_PATH:
-            if not slots.acquire(blocking=False):
-                self._reply(503, [("Retry-After", "1")], detail="too many concurrent requests")
-                return
+        slots = None
+        if path != HEALTH_PATH:  # pushes and scrapes have slots apart: neither starves the other
+            slots = self.server.push_slots if path in BEARER_PATHS else self.server.request_slots
+        if slots is not None and not slots.acquire(blocking=False):
+            self._reply(503, [("Retry-After", "1")], detail="too many concurrent requests")
+            return
+        slot = _Slot(slots)
         try:
             handler = _ServerHandler(
                 self.rfile,
@@ -214,10 +229,9 @@ class _Handler(WSGIRequestHandler):
             handler.request_handler = self  # type: ignore[attr-defined]
             app = self.server.get_app()
             assert app is not None
-            handler.run(self._with_headers(app))
+            handler.run(slot.until_written(self._with_headers(app)))
         finally:
-            if slots is not None and path != HEALTH_PATH:
-                slots.release()
+            slot.release()
 
     def _security_headers(self) -> list[tuple[str, str]]:
         return list(self.state.config.headers) if self.state is not None else []
@@ -254,11 +268,35 @@ class _Handler(WSGIRequestHandler):
             pass
 
 
-_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+def _slots(size: int) -> threading.BoundedSemaphore | None:
+    return threading.BoundedSemaphore(size) if size > 0 else None
+
+
+class _Slot:
+    """A request slot, held while the app works and given back before the response is sent:
+    a client that does not read its response holds a connection, not a slot."""
+
+    def __init__(self, slots: threading.BoundedSemaphore | None) -> None:
+        self._slots = slots
+
+    def until_written(self, app: WSGIApplication) -> WSGIApplication:
+        def held(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            try:
+                # wsgiref sends the status line with the first body piece, so this sends nothing.
+                return list(app(environ, start_response))
+            finally:
+                self.release()
+
+        return held
+
+    def release(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+            self._slots = None
 
 
 class _Server(WSGIServer):
-    """A thread per connection, bounded; TLS handshakes happen in that thread, not in accept."""
+    """A thread per connection whose request head is in, bounded (see :mod:`.waiting`)."""
 
     allow_reuse_address = True
     request_queue_size = 128
@@ -279,23 +317,12 @@ class _Server(WSGIServer):
         self.limits = limits
         self.web_config = web_config
         self.connection_slots = threading.BoundedSemaphore(limits.max_connections)
-        self.request_slots = (
-            threading.BoundedSemaphore(limits.max_requests) if limits.max_requests > 0 else None
-        )
+        self.request_slots = _slots(limits.max_requests)
+        self.push_slots = _slots(limits.max_requests)
         self._refused_logged = 0.0
-        self.out_of_resources = False
-        self.exhausted_logged = float("-inf")
 
-    def get_request(self) -> tuple[socket.socket, Any]:
-        try:
-            return super().get_request()
-        except OSError as exc:
-            # The connection stays queued and the listener readable: the serving loop must
-            # pause, not spin (see WebServer._serve).
-            self.out_of_resources = exc.errno in _OUT_OF_RESOURCES
-            raise
-
-    def process_request(self, request: Any, client_address: Any) -> None:
+    def hand_over(self, waiting: Waiting) -> None:
+        """Serve a connection whose request head is in on a thread of its own."""
         if not self.connection_slots.acquire(blocking=False):
             now = time.monotonic()
             if now - self._refused_logged > 60:
@@ -304,31 +331,25 @@ class _Server(WSGIServer):
                     "too many open connections; closing new ones",
                     extra={"limit": self.limits.max_connections},
                 )
-            self.shutdown_request(request)
+            self.shutdown_request(waiting.sock)
             return
-        accepted = time.monotonic()
         thread = threading.Thread(
-            target=self._serve_connection,
-            args=(request, client_address, accepted),
-            name="http-connection",
-            daemon=True,
+            target=self._serve_connection, args=(waiting,), name="http-connection", daemon=True
         )
         try:
             thread.start()
         except RuntimeError:  # no more threads: shed this connection
             self.connection_slots.release()
-            self.shutdown_request(request)
+            self.shutdown_request(waiting.sock)
 
-    def _serve_connection(self, sock: socket.socket, client_address: Any, accepted: float) -> None:
-        deadline = accepted + self.limits.header_timeout
+    def _serve_connection(self, waiting: Waiting) -> None:
+        sock, client_address = waiting.sock, waiting.address
+        deadline = waiting.accepted + self.limits.header_timeout
         try:
-            state = self.web_config.current() if self.web_config is not None else None
-            if state is not None and state.context is not None:
-                tls = _handshake(sock, state.context, deadline)
-                if tls is None:
-                    return
-                sock = tls
-            _Handler(sock, client_address, self, state=state, deadline=deadline)
+            sock.setblocking(True)
+            received = bytes(waiting.head)
+            _Handler(sock, client_address, self, state=waiting.state, deadline=deadline,
+                     received=received)  # fmt: skip
             _linger(sock)
         except OSError as exc:
             log.debug("connection ended", extra={"client": client_address[0], "err": str(exc)})
@@ -337,23 +358,6 @@ class _Server(WSGIServer):
         finally:
             self.shutdown_request(sock)
             self.connection_slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.exception("error accepting a connection")
-
-
-def _handshake(
-    sock: socket.socket, context: ssl.SSLContext, deadline: float
-) -> ssl.SSLSocket | None:
-    try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        tls.do_handshake()
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        log.debug("TLS handshake failed", extra={"err": str(exc)})
-        sock.close()
-        return None
-    return tls
 
 
 def _linger(sock: socket.socket, limit: int = 65536, timeout: float = 0.5) -> None:
@@ -402,36 +406,22 @@ class WebServer:
             (host, port), app, limits=limits or Limits(), web_config=web_config, ipv6=ipv6
         )
         self.tls = web_config is not None and web_config.tls
+        limits = self._server.limits
+        self._server.socket.setblocking(False)  # a connection gone before accept() cannot block
+        self._room = WaitingRoom(
+            self._server.socket,
+            self._server.hand_over,
+            web_config=web_config,
+            header_timeout=limits.header_timeout,
+            max_head_bytes=limits.max_request_line + limits.max_header_bytes + 4,
+            max_waiting=limits.max_waiting,
+        )
         # Idle costs nothing: the thread sleeps in select() until a connection or stop() arrives,
         # instead of serve_forever's wake-up every poll interval to look for a shutdown flag.
-        self._server.socket.setblocking(False)  # a connection gone before accept() cannot block
         self._wake_reader, self._wake_writer = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
-
-    def _serve(self) -> None:
-        pause = 0.0
-        with selectors.DefaultSelector() as selector, selectors.DefaultSelector() as wake:
-            selector.register(self._server.socket, selectors.EVENT_READ)
-            selector.register(self._wake_reader, selectors.EVENT_READ)
-            wake.register(self._wake_reader, selectors.EVENT_READ)
-            while True:
-                ready = {key.fileobj for key, _ in selector.select()}
-                if self._wake_reader in ready:
-                    return
-                self._server.handle_request()  # accepts one connection, hands it to a thread
-                if not self._server.out_of_resources:
-                    pause = 0.0
-                    continue
-                # Out of file descriptors (or memory): wait, doubling up to 1 s as Go's
-                # net/http does, instead of retrying accept() at full speed.
-                self._server.out_of_resources = False
-                now = time.monotonic()
-                if now - self._server.exhausted_logged > 60:  # a stranger sets the pace
-                    self._server.exhausted_logged = now
-                    log.warning("cannot accept connections: out of file descriptors or memory")
-                pause = min(1.0, pause * 2 or 0.005)
-                if wake.select(pause):
-                    return
+        self._thread = threading.Thread(
+            target=self._room.serve, args=(self._wake_reader,), name="http", daemon=True
+        )
 
     @property
     def port(self) -> int:

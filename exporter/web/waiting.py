@@ -1,0 +1,234 @@
+"""The waiting room: connections wait here, without a thread, until their request head is in.
+
+A thread per connection is simple to reason about, but a thread spent waiting for a client that
+sends nothing, or one byte at a time, is a thread a real scrape cannot have. So the accepting
+thread itself holds every new connection in one selector, does the TLS handshake and collects the
+request line and headers without blocking, and only then hands the connection to a thread. A
+client that stays silent costs a file descriptor until the header deadline; when the room is full,
+or the process is out of descriptors, the longest-waiting connection makes room for the new one,
+so a flood of silent connections cannot keep a real scrape out.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import selectors
+import socket
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.web.webconfig import WebConfigSource, WebState
+
+log = logging.getLogger(__name__)
+
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+TIMEOUT_REPLY = (
+    b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 20\r\nConnection: close\r\n\r\n408 Request Timeout\n"
+)
+_ACCEPTS_PER_WAKE = 64
+_READ_SIZE = 16384
+
+
+@dataclass(eq=False, slots=True)
+class Waiting:
+    """One connection in the room: what has arrived of its request head so far."""
+
+    sock: socket.socket
+    address: Any
+    accepted: float
+    state: WebState | None
+    head: bytearray = field(default_factory=bytearray)
+    handshaking: bool = False
+
+
+Handoff = Callable[[Waiting], None]
+"""Takes a connection whose head is in (or that will be answered with an error) to a thread."""
+
+
+class WaitingRoom:
+    """Accepts connections and holds them until their request head is complete.
+
+    Runs in the accepting thread: :meth:`serve` returns when ``wake`` becomes readable.
+    """
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        handoff: Handoff,
+        *,
+        web_config: WebConfigSource | None,
+        header_timeout: float,
+        max_head_bytes: int,
+        max_waiting: int,
+    ) -> None:
+        self._listener = listener
+        self._handoff = handoff
+        self._web_config = web_config
+        self._header_timeout = header_timeout
+        self._max_head_bytes = max_head_bytes
+        self._max_waiting = max_waiting
+        self._waiting: OrderedDict[socket.socket, Waiting] = OrderedDict()  # oldest first
+        self._selector = selectors.DefaultSelector()
+        self._evicted_logged = float("-inf")
+        self._exhausted_logged = float("-inf")
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def serve(self, wake: socket.socket) -> None:
+        """Accept and wait until ``wake`` is readable; then close every waiting connection."""
+        selector = self._selector
+        selector.register(wake, selectors.EVENT_READ)
+        listening = False
+        pause, resume_at = 0.0, 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                if listening != (now >= resume_at):
+                    listening = not listening
+                    if listening:
+                        selector.register(self._listener, selectors.EVENT_READ)
+                    else:  # out of descriptors: a readable listener must not wake us meanwhile
+                        selector.unregister(self._listener)
+                deadlines = [] if listening else [resume_at]
+                if self._waiting:
+                    deadlines.append(next(iter(self._waiting.values())).accepted
+                                     + self._header_timeout)  # fmt: skip
+                timeout = max(0.0, min(deadlines) - now) if deadlines else None
+                accept = False
+                for key, _ in selector.select(timeout):
+                    if key.fileobj is wake:
+                        return
+                    if key.fileobj is self._listener:
+                        accept = True
+                    elif key.fileobj in self._waiting:
+                        self._progress(key.data)
+                self._expire()
+                if accept:
+                    pause = self._accept(pause)
+                    resume_at = time.monotonic() + pause if pause else 0.0
+        finally:
+            for waiting in list(self._waiting.values()):
+                self._drop(waiting)
+            selector.close()
+
+    def _accept(self, pause: float) -> float:
+        """Accept what is queued; how long to pause when out of descriptors (else 0)."""
+        for _ in range(_ACCEPTS_PER_WAKE):
+            try:
+                sock, address = self._listener.accept()
+            except BlockingIOError:
+                return 0.0
+            except OSError as exc:
+                if exc.errno not in OUT_OF_RESOURCES:
+                    log.debug("accept failed", extra={"err": str(exc)})
+                    return 0.0
+                if self._waiting:
+                    self._evict("out of file descriptors")
+                    continue
+                # Nothing to give back: wait, doubling up to 1 s as Go's net/http does, instead
+                # of retrying accept() at full speed (the connection stays queued).
+                now = time.monotonic()
+                if now - self._exhausted_logged > 60:  # a stranger sets the pace
+                    self._exhausted_logged = now
+                    log.warning("cannot accept connections: out of file descriptors or memory")
+                return min(1.0, pause * 2 or 0.005)
+            if len(self._waiting) >= self._max_waiting:
+                self._evict("the waiting room is full")
+            self._admit(sock, address)
+        return 0.0
+
+    def _admit(self, sock: socket.socket, address: Any) -> None:
+        try:
+            state = self._web_config.current() if self._web_config is not None else None
+            sock.setblocking(False)
+            waiting = Waiting(sock, address, time.monotonic(), state)
+            if state is not None and state.context is not None:
+                waiting.sock = state.context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+                waiting.handshaking = True
+        except Exception as exc:  # a bad descriptor or TLS setup: this connection only
+            log.debug("connection refused", extra={"err": str(exc)})
+            sock.close()
+            return
+        self._waiting[waiting.sock] = waiting
+        self._selector.register(waiting.sock, selectors.EVENT_READ, waiting)
+
+    def _progress(self, waiting: Waiting) -> None:
+        """Read what arrived; hand the connection over once its head is complete."""
+        sock = waiting.sock
+        try:
+            if waiting.handshaking:
+                assert isinstance(sock, ssl.SSLSocket)
+                sock.do_handshake()
+                waiting.handshaking = False
+                self._selector.modify(sock, selectors.EVENT_READ, waiting)
+            while True:  # TLS may hold decrypted bytes the selector cannot see
+                chunk = sock.recv(_READ_SIZE)
+                if not chunk:
+                    if waiting.head:
+                        self._hand_over(waiting)  # the thread answers what it can
+                    else:
+                        self._drop(waiting)
+                    return
+                waiting.head += chunk
+                if _head_complete(waiting.head) or len(waiting.head) > self._max_head_bytes:
+                    self._hand_over(waiting)
+                    return
+        except ssl.SSLWantReadError:
+            return
+        except ssl.SSLWantWriteError:
+            self._selector.modify(sock, selectors.EVENT_WRITE, waiting)
+        except BlockingIOError:
+            return
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            log.debug("connection ended before its request", extra={"err": str(exc)})
+            self._drop(waiting)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self._waiting:
+            oldest = next(iter(self._waiting.values()))
+            if oldest.accepted + self._header_timeout > now:
+                return
+            if not oldest.handshaking:
+                try:  # best effort: the reply is small enough for an empty send buffer
+                    oldest.sock.send(TIMEOUT_REPLY)
+                except (OSError, ValueError):
+                    pass
+            self._drop(oldest)
+
+    def _evict(self, why: str) -> None:
+        oldest = next(iter(self._waiting.values()))
+        now = time.monotonic()
+        if now - self._evicted_logged > 60:
+            self._evicted_logged = now
+            log.warning(
+                "closing the longest-waiting connection to accept a new one",
+                extra={"reason": why, "waiting": len(self._waiting)},
+            )
+        self._drop(oldest)
+
+    def _hand_over(self, waiting: Waiting) -> None:
+        self._forget(waiting)
+        self._handoff(waiting)
+
+    def _drop(self, waiting: Waiting) -> None:
+        self._forget(waiting)
+        waiting.sock.close()
+
+    def _forget(self, waiting: Waiting) -> None:
+        del self._waiting[waiting.sock]
+        self._selector.unregister(waiting.sock)
+
+
+def _head_complete(head: bytearray) -> bool:
+    # The head ends with an empty line; the handler accepts CRLF and bare LF line ends.
+    return b"\n\r\n" in head or b"\n\n" in head
