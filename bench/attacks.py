@@ -1,10 +1,18 @@
 """Hostile peers against the real exporter process, with the figures they leave behind.
 
-    python -m bench.attacks [--label-sets 240000]
+    python -m bench.attacks [--label-sets 240000] [--only NAME ...]
 
 * cardinality: one push token invents a new project name in every event (issue #14 measured
   240k series from 61 requests before the cap): series on /metrics, exposition size, scrape time
   and RSS afterwards;
+* connections: with a 3 MB exposition (8,000 pushed label sets), scrapes made like Prometheus's
+  (gzip, 10 s timeout) while 45 clients ask for it and never read, then while 700 connections stay
+  silent or send half a request (before: every scrape 503, and 58% failed);
+* passwords: scrapes with the right basic-auth password while four clients flood wrong ones,
+  and the time to refuse a known and an unknown user name (before: correct scrapes timed out;
+  67 ms against 244 ms);
+* oversized: a provider answers every request with 150 MB of chunked JSON: the poll's outcome,
+  what was read of it and the peak RSS (before: 8.1 GB, and a successful poll);
 * Retry-After: OpenAI answers 429 with ``Retry-After: 86400``; how long until the account polls
   successfully again (the backoff cap: 8 poll intervals, here 10 s each).
 """
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import statistics
 import sys
 import tempfile
@@ -25,8 +34,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import bcrypt  # noqa: E402
+
 from bench.memory import rss_mb  # noqa: E402
 from exporter.simulator import Simulator  # noqa: E402
+from tests.integration.attacks import (  # noqa: E402
+    OversizedProvider,
+    never_readers,
+    refusal_times,
+    scrapes,
+    silent_connections,
+    wrong_passwords,
+)
 from tests.integration.exporter_process import ExporterProcess  # noqa: E402
 
 TOKEN = "bench-attack-token"
@@ -103,17 +122,112 @@ def retry_after() -> None:
             exporter.stop()
 
 
+def _push_config(tmp: str, label_sets: int, extra: str = "") -> Path:
+    config = Path(tmp) / "config.yaml"
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    config.write_text(
+        "accounts: []\npush:\n  database: push.db\n  refresh_interval: 5s\n"
+        f"  accounts: [{{name: team-a, provider: perplexity, max_label_sets: {label_sets}}}]\n"
+        f"  tokens: [{{name: t, token_sha256: {digest}, accounts: [team-a]}}]\n" + extra
+    )
+    return config
+
+
+def connections() -> None:
+    label_sets = 8000
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _push_config(tmp, label_sets)
+        with ExporterProcess(config, {}, Path(tmp) / "e.log", log_level="warn") as exporter:
+            exporter.wait_ready()
+            stamp = time.time() - 60
+            with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+                for n in range(0, label_sets, PER_REQUEST):
+                    events = [
+                        {"id": f"e{i}", "timestamp": stamp, "account": "team-a",
+                         "project": f"project-number-{i:06d}", "model": "sonar",
+                         "tokens": {"input": 1}}
+                        for i in range(n, n + PER_REQUEST)
+                    ]  # fmt: skip
+                    client.post(exporter.url + "/api/v1/usage", json={"events": events})
+            exporter.wait_until(
+                lambda s: len(s.get("aicost_tokens_total", {})) >= label_sets, timeout=60
+            )
+            size = len(httpx.get(exporter.url + "/metrics", timeout=30).content)
+            url = exporter.url + "/metrics"
+            print(f"connections: exposition {size / 1e6:.1f} MB uncompressed")
+            print(f"  no attack: {scrapes(url, 20)}")
+            with never_readers(exporter.port, 45):
+                print(f"  45 clients that never read their response: {scrapes(url, 20)}")
+            with silent_connections(exporter.port, 700):
+                print(f"  700 silent or half-sent connections: {scrapes(url, 20)}")
+            exporter.stop()
+
+
+def passwords() -> None:
+    password = "the right one"
+    users = {"prometheus": bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()}
+    with tempfile.TemporaryDirectory() as tmp:
+        web = Path(tmp) / "web.yaml"
+        web.write_text(json.dumps({"basic_auth_users": users}))
+        config = _push_config(tmp, 1000)
+        flags = ("--web.config.file", str(web))
+        log = Path(tmp) / "e.log"
+        with ExporterProcess(config, {}, log, log_level="warn", flags=flags) as exporter:
+            exporter.wait_ready(auth=("prometheus", password))
+            url = exporter.url + "/metrics"
+            times = refusal_times(url, ["prometheus", "nobody"], rounds=9)
+            print(
+                "passwords (bcrypt cost 10): a wrong password is refused in "
+                + ", ".join(f"{t * 1000:.0f} ms for user {u!r}" for u, t in times.items())
+            )
+            with wrong_passwords(url, "prometheus") as refused:
+                correct = scrapes(url, 20, auth=("prometheus", password))
+            print(f"  4 clients flooding wrong passwords ({len(refused)} refused): {correct}")
+            exporter.stop()
+
+
+def oversized() -> None:
+    with OversizedProvider(150 << 20) as hostile, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(
+            "accounts:\n  - name: oai\n    provider: openai\n    api_key: ${ATTACK_KEY}\n"
+            f"    base_url: {hostile.url}/v1\n    poll_interval: 10s\n"
+        )
+        env = {"ATTACK_KEY": "sk-admin-" + "k" * 40}
+        with ExporterProcess(config, env, Path(tmp) / "e.log", log_level="warn") as exporter:
+            exporter.wait_ready(60)
+            samples = exporter.scrape()
+            reasons = {
+                dict(labels)["reason"]: value
+                for labels, value in samples.get("aicost_collector_errors_total", {}).items()
+                if value
+            }
+            print(
+                f"oversized: a 150 MB response; failed polls by reason {reasons}, "
+                f"{hostile.sent / 2**20:.0f} MiB sent before the exporter hung up, peak RSS "
+                f"{rss_mb('VmHWM', exporter.process.pid):.0f} MB"
+            )
+            exporter.stop()
+
+
 def _up(samples: dict[str, dict[frozenset[tuple[str, str]], float]]) -> float | None:
     values = list(samples.get("aicost_collector_up", {}).values())
     return values[0] if values else None
 
 
+ATTACKS = ("cardinality", "connections", "passwords", "oversized", "retry_after")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label-sets", type=int, default=240_000)
+    parser.add_argument("--only", nargs="+", choices=ATTACKS, default=ATTACKS)
     args = parser.parse_args()
-    cardinality(args.label_sets)
-    retry_after()
+    for name in args.only:
+        if name == "cardinality":
+            cardinality(args.label_sets)
+        else:
+            globals()[name]()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 
 from exporter.core.records import Dims, Family
 from exporter.core.snapshot import AccountSnapshot, SnapshotStore, build_account_data
@@ -64,3 +65,32 @@ def test_any_accept_header_gets_one_of_four_bodies() -> None:
         assert exposition.body(accept, gzipped=True)[1] is first
     _, bodies = exposition._rendered
     assert len(bodies) == 1
+
+
+def test_while_a_render_is_under_way_scrapes_get_the_newest_body_at_once() -> None:
+    store = SnapshotStore([AccountSnapshot("openai", "main")])
+    publish(store, 3.0)
+    exposition = Exposition(lambda: store.current)
+    old = exposition.body(TEXT, gzipped=True)[1]
+    publish(store, 5.0)
+    with exposition._lock:  # another scrape is rendering the new snapshot
+        served: list[bytes] = []
+        scrape = threading.Thread(
+            target=lambda: served.append(exposition.body(TEXT, gzipped=True)[1])
+        )
+        scrape.start()
+        scrape.join(2)
+        assert served == [old]
+        # A kind never rendered before has nothing older to serve: that scrape waits.
+        waiter = threading.Thread(
+            target=exposition.body, args=(OPENMETRICS,), kwargs={"gzipped": True}
+        )
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive()
+    waiter.join(5)
+    new = gzip.decompress(exposition.body(TEXT, gzipped=True)[1]).decode()
+    assert f"{LINE} 5.0" in new.splitlines()
+    # Once the new snapshot is rendered, the old body is never served again.
+    with exposition._lock:
+        assert gzip.decompress(exposition.body(TEXT, gzipped=True)[1]).decode() == new

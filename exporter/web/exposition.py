@@ -41,20 +41,30 @@ class Exposition:
 
     def __init__(self, source: Callable[[], Snapshot]) -> None:
         self._source = source
-        # One render at a time: scrapes that arrive during it wait for its bytes instead of
-        # rendering the same snapshot again. A body already made is read without the lock.
+        # One render at a time. A body already made is read without the lock; while a render
+        # is under way, the newest body of the kind asked for is served instead of waiting.
         self._lock = threading.Lock()
         self._rendered: tuple[Snapshot | None, Bodies] = (None, {})
+        self._newest: Bodies = {}
 
     def body(self, accept: str, *, gzipped: bool) -> tuple[str, bytes]:
-        """The content type chosen for an ``Accept`` header and the current snapshot's body."""
+        """The content type chosen for an ``Accept`` header and the current snapshot's body.
+
+        While another scrape renders a new snapshot, the previous snapshot's body is served (it
+        is older by at most that render): a slow render never makes scrapes queue behind it.
+        """
         openmetrics = wants_openmetrics(accept)
         content_type, encoder = _FORMATS[openmetrics]
         key = (openmetrics, gzipped)
         snapshot, bodies = self._rendered  # one read: the pair never mixes two snapshots
         if snapshot is self._source() and key in bodies:
             return content_type, bodies[key]
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            newest = self._newest.get(key)
+            if newest is not None:
+                return content_type, newest
+            self._lock.acquire()
+        try:
             snap = self._source()  # read under the lock: never back to an older snapshot
             snapshot, bodies = self._rendered
             if snapshot is not snap:
@@ -71,4 +81,7 @@ class Exposition:
                     plain = encoder(registry)
                 body = gzip.compress(plain, compresslevel=1) if gzipped else plain
                 bodies[key] = body
+                self._newest[key] = body
+        finally:
+            self._lock.release()
         return content_type, body

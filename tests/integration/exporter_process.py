@@ -117,14 +117,14 @@ class ExporterProcess:
         self._log.flush()
         return self._log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0, auth: tuple[str, str] | None = None) -> None:
         """Wait until /-/ready answers 200 (every account polled once)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"exporter exited with {self.process.returncode}:\n{self.log}")
             try:
-                if httpx.get(self.url + "/-/ready", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/-/ready", auth=auth, timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

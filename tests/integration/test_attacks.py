@@ -1,0 +1,196 @@
+"""The attacks of issue #14 against the real exporter process, each ending as documented.
+
+Measured before the fixes: 45 clients that never read a ≥ 3 MB exposition made every real scrape
+answer 503; 700 half-open connections made 58% of scrapes fail; a flood of wrong passwords made
+correct scrapes time out behind bcrypt; a 150 MB provider response took RSS to 8.1 GB and counted
+as a successful poll; a 429 with ``Retry-After: 86400`` stopped the account until a restart; a
+provider echoing the key put it on the landing page and in the log. (The cardinality attack is in
+``test_hostile_push.py``.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+
+from bench.memory import rss_mb
+from exporter.simulator import Simulator
+
+from .attacks import (
+    EchoingProvider,
+    OversizedProvider,
+    never_readers,
+    refusal_times,
+    scrapes,
+    silent_connections,
+    wrong_passwords,
+)
+from .exporter_process import ExporterProcess, Labels
+from .series import MOMENTS
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "attack-push-token"
+LABEL_SETS = 8000
+
+
+def big_exposition(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "config.yaml"
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    config.write_text(
+        "accounts: []\npush:\n  database: push.db\n  refresh_interval: 5s\n"
+        f"  accounts: [{{name: team-a, provider: perplexity, max_label_sets: {LABEL_SETS}}}]\n"
+        f"  tokens: [{{name: t, token_sha256: {digest}, accounts: [team-a]}}]\n" + extra
+    )
+    return config
+
+
+def push_label_sets(exporter: ExporterProcess, moment: int, **auth: object) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(headers=headers, timeout=60, **auth) as client:  # type: ignore[arg-type]
+        for start in range(0, LABEL_SETS, 1000):
+            events = [
+                {"id": f"e{i}", "timestamp": moment - 60, "account": "team-a",
+                 "project": f"project-number-{i:06d}", "model": "sonar", "tokens": {"input": 1}}
+                for i in range(start, start + 1000)
+            ]  # fmt: skip
+            response = client.post(exporter.url + "/api/v1/usage", json={"events": events})
+            assert response.status_code == 200, response.text
+
+
+def test_scrapes_succeed_while_strangers_hold_connections(tmp_path: Path) -> None:
+    moment = MOMENTS["mid-month"]
+    with ExporterProcess(big_exposition(tmp_path), {}, tmp_path / "e.log", now=moment,
+                         log_level="info") as exporter:  # fmt: skip
+        exporter.wait_ready()
+        push_label_sets(exporter, moment)
+        exporter.wait_until(
+            lambda s: len(s.get("aicost_tokens_total", {})) >= LABEL_SETS, timeout=60
+        )
+        plain = httpx.get(exporter.url + "/metrics", timeout=10).content
+        assert len(plain) >= 3_000_000, len(plain)  # as large as in the measured attack
+        url = exporter.url + "/metrics"
+
+        with never_readers(exporter.port, 45):
+            held = scrapes(url, 20)
+        with silent_connections(exporter.port, 700):
+            silent = scrapes(url, 20)
+        assert (held.ok, silent.ok) == (20, 20), (str(held), str(silent))
+        assert held.worst_s < 3 and silent.worst_s < 3, (str(held), str(silent))
+        assert exporter.stop() == 0
+
+
+def test_correct_logins_do_not_wait_behind_a_flood_of_wrong_passwords(tmp_path: Path) -> None:
+    password = "the right one"
+    users = {"prometheus": bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()}
+    web = tmp_path / "web.yaml"
+    web.write_text(json.dumps({"basic_auth_users": users}))
+    config = big_exposition(tmp_path)
+    with ExporterProcess(config, {}, tmp_path / "e.log", log_level="info",
+                         flags=("--web.config.file", str(web))) as exporter:  # fmt: skip
+        exporter.wait_ready(auth=("prometheus", password))
+        url = exporter.url + "/metrics"
+        known, unknown = refusal_times(url, ["prometheus", "nobody"]).values()
+        # An unknown user name is refused after the same bcrypt work as a known one.
+        assert 0.5 < unknown / known < 2, (known, unknown)
+        with wrong_passwords(url, "prometheus") as refused:
+            correct = scrapes(url, 20, auth=("prometheus", password))
+        assert correct.ok == 20 and correct.worst_s < 3, str(correct)
+        assert len(refused) > 20 and set(refused) <= {401}, refused[:20]
+        assert exporter.stop() == 0
+
+
+def test_an_oversized_provider_response_fails_the_poll_and_stays_bounded(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    with OversizedProvider(150 << 20) as hostile:
+        config.write_text(
+            "accounts:\n  - name: oai\n    provider: openai\n    api_key: ${KEY}\n"
+            f"    base_url: {hostile.url}/v1\n    poll_interval: 10s\n"
+        )
+        with ExporterProcess(config, {"KEY": "sk-admin-" + "k" * 40}, tmp_path / "e.log",
+                             log_level="info") as exporter:  # fmt: skip
+            exporter.wait_ready(60)
+
+            def too_large(samples: dict[str, dict[Labels, float]]) -> float:
+                errors = samples.get("aicost_collector_errors_total", {})
+                return sum(v for labels, v in errors.items() if ("reason", "too_large") in labels)
+
+            state = exporter.wait_until(lambda s: too_large(s) >= 1, timeout=60)
+            assert state["aicost_collector_up"] == {
+                frozenset({("provider", "openai"), ("account", "oai")}): 0.0
+            }
+            peak = rss_mb("VmHWM", exporter.process.pid)
+            # Cut off at the 64 MiB cap while streaming: 8.1 GB before the cap.
+            assert hostile.sent < 100 << 20, hostile.sent
+            assert peak < 200, f"peak RSS {peak:.0f} MB"
+            assert "response over 67108864 bytes" in exporter.log
+            assert exporter.stop() == 0
+
+
+def test_a_huge_retry_after_holds_the_account_only_up_to_the_backoff_cap(tmp_path: Path) -> None:
+    with Simulator(seed=3) as sim:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            "accounts:\n  - name: oai\n    provider: openai\n    api_key: ${KEY}\n"
+            f"    base_url: {sim.openai_base_url}\n    poll_interval: 10s\n"
+        )
+        with ExporterProcess(config, {"KEY": sim.openai_key}, tmp_path / "e.log",
+                             log_level="info") as exporter:  # fmt: skip
+            exporter.wait_ready()
+
+            def up(samples: dict[str, dict[Labels, float]]) -> float | None:
+                values = list(samples.get("aicost_collector_up", {}).values())
+                return values[0] if values else None
+
+            sim.inject("openai", "*", "429", times=1, retry_after=86_400)
+            exporter.wait_until(lambda s: up(s) == 0.0, timeout=60)
+            down = time.monotonic()
+            exporter.wait_until(lambda s: up(s) == 1.0, timeout=120)
+            waited = time.monotonic() - down
+            # The cap is 8 poll intervals (80 s here), not the day the provider asked for.
+            assert 60 < waited < 100, waited
+            assert "retry_in=80.0" in exporter.log
+            assert exporter.stop() == 0
+
+
+def test_a_provider_echoing_the_key_leaks_it_nowhere(tmp_path: Path) -> None:
+    keys = {
+        "refused": "sk-admin-" + "Ech0edInAnError" * 3,
+        "currency": "sk-admin-" + "Ech0edAsCurrency" * 3,
+    }
+    config = tmp_path / "config.yaml"
+    with EchoingProvider() as hostile:
+        config.write_text(
+            "accounts:\n"
+            + "".join(
+                f"  - name: {name}\n    provider: openai\n    api_key: ${{KEY_{name.upper()}}}\n"
+                f"    base_url: {hostile.url}/{'refuse/' if name == 'refused' else ''}v1\n"
+                "    poll_interval: 10s\n"
+                for name in keys
+            )
+        )
+        env = {f"KEY_{name.upper()}": key for name, key in keys.items()}
+        with ExporterProcess(config, env, tmp_path / "e.log") as exporter:
+            exporter.wait_ready(60)
+            exporter.wait_until(lambda s: len(s.get("aicost_collector_errors_total", {})) > 0)
+            pages = {
+                path: httpx.get(exporter.url + path, timeout=10).text
+                for path in ("/", "/metrics", "/-/ready", "/-/healthy")
+            }
+            assert exporter.stop() == 0
+            log = exporter.log
+    # Both echoes reached the error paths, and came out redacted.
+    assert "Incorrect API key provided: [redacted]" in log
+    assert "unsupported currency" in log
+    assert "Incorrect API key provided: [redacted]" in pages["/"]
+    for key in keys.values():
+        fragments = {key[i : i + 12] for i in range(len(key) - 11)}
+        for where, text in {**pages, "log": log}.items():
+            leaked = sorted(f for f in fragments if f in text)
+            assert not leaked, (where, leaked[:3])
