@@ -42,6 +42,7 @@ from tests.integration.attacks import (  # noqa: E402
     OversizedProvider,
     never_readers,
     refusal_times,
+    scrape_flood,
     scrapes,
     silent_connections,
     wrong_passwords,
@@ -160,6 +161,12 @@ def connections() -> None:
                 print(f"  45 clients that never read their response: {scrapes(url, 20)}")
             with silent_connections(exporter.port, 700):
                 print(f"  700 silent or half-sent connections: {scrapes(url, 20)}")
+            with scrape_flood(url) as flood:
+                during = scrapes(url, 20)
+            print(
+                f"  16 clients scraping non-stop ({len(flood)} scrapes, "
+                f"{flood.count(503)} answered 503): {during}"
+            )
             exporter.stop()
 
 

@@ -127,6 +127,34 @@ def wrong_passwords(url: str, user: str, *, threads: int = 4) -> Iterator[list[i
             worker.join()
 
 
+@contextmanager
+def scrape_flood(url: str, *, threads: int = 16) -> Iterator[list[int]]:
+    """Threads scraping ``url`` as fast as they are answered (the uncompressed body, read whole).
+
+    Yields the list of status codes they got, filled while the flood lasts."""
+    stop = threading.Event()
+    codes: list[int] = []
+
+    def flood() -> None:
+        while not stop.is_set():
+            try:
+                codes.append(httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=10)
+                             .status_code)  # fmt: skip
+            except httpx.HTTPError:
+                codes.append(0)
+
+    workers = [threading.Thread(target=flood) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(0.5)
+        yield codes
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+
+
 def refusal_times(url: str, users: list[str], rounds: int = 5) -> dict[str, float]:
     """Median time to a 401 for each user name with a wrong password (a new one each time:
     a password refused before is answered from the cache)."""
