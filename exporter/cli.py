@@ -20,7 +20,7 @@ from exporter.config.secrets import (
 )
 from exporter.log import FORMATS, LEVELS, setup_logging
 from exporter.sources.push.store import StoreError
-from exporter.web.server import DEFAULT_MAX_REQUESTS
+from exporter.web.server import DEFAULT_MAX_REQUESTS, raise_open_files_limit
 from exporter.web.webconfig import WebConfigError, WebConfigSource
 
 log = logging.getLogger("exporter")
@@ -191,6 +191,7 @@ def _run(args: argparse.Namespace) -> int:
     web_ok, web_config = _load_web_config(args)
     if not web_ok:
         return 1
+    raise_open_files_limit()
     try:
         daemon = Daemon(
             config,

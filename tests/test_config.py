@@ -224,6 +224,12 @@ def test_a_mapping_or_list_as_a_key_is_a_yaml_problem_not_a_crash(key: str) -> N
     ]
 
 
+def test_yaml_nested_too_deeply_is_a_problem_not_a_crash() -> None:
+    assert problems_of("accounts: " + "[" * 100_000, source="c.yaml") == [
+        "c.yaml: invalid YAML: nested too deeply"
+    ]
+
+
 def test_python_tags_are_refused() -> None:
     [problem] = problems_of("accounts: !!python/object:os.system {}\n", source="c.yaml")
     assert problem.startswith("c.yaml: line 1, column 11: could not determine a constructor")

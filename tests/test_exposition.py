@@ -94,3 +94,24 @@ def test_while_a_render_is_under_way_scrapes_get_the_newest_body_at_once() -> No
     # Once the new snapshot is rendered, the old body is never served again.
     with exposition._lock:
         assert gzip.decompress(exposition.body(TEXT, gzipped=True)[1]).decode() == new
+
+
+def test_a_body_older_than_the_previous_snapshot_is_never_served() -> None:
+    store = SnapshotStore([AccountSnapshot("openai", "main")])
+    publish(store, 3.0)
+    exposition = Exposition(lambda: store.current)
+    exposition.body(OPENMETRICS, gzipped=False)  # asked once, at 3.0
+    for requests in (4.0, 5.0):
+        publish(store, requests)
+        exposition.body(TEXT, gzipped=True)  # Prometheus's scrapes render every snapshot
+    publish(store, 6.0)
+    with exposition._lock:  # a render of the snapshot at 6.0 is under way
+        served: list[bytes] = []
+        scrape = threading.Thread(
+            target=lambda: served.append(exposition.body(OPENMETRICS, gzipped=False)[1])
+        )
+        scrape.start()
+        scrape.join(0.3)
+        assert scrape.is_alive() and served == []  # it waits rather than get the 3.0 body
+    scrape.join(5)
+    assert f"{LINE} 6.0" in served[0].decode().splitlines()

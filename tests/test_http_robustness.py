@@ -215,7 +215,10 @@ def test_connection_cap_sheds_extra_connections_then_recovers() -> None:
         with ThreadPoolExecutor(max_workers=3) as pool:
             held = [pool.submit(httpx.get, base + "/slow", timeout=10) for _ in range(3)]
             assert all(entered.acquire(timeout=5) for _ in range(3))
-            assert exchange(server.port, b"GET /metrics HTTP/1.1\r\n\r\n") == b""  # shed
+            shed = exchange(server.port, b"GET /metrics HTTP/1.1\r\n\r\n")
+            assert shed.startswith(b"HTTP/1.0 503 Service Unavailable\r\n"), shed
+            assert shed.endswith(b"\r\n\r\n503 Service Unavailable: too many connections\n")
+            assert b"Retry-After: 1\r\n" in shed
             release.set()
             assert [f.result().status_code for f in held] == [200] * 3
         assert httpx.get(base + "/metrics", timeout=5).status_code == 200

@@ -349,3 +349,31 @@ def test_a_full_disk_is_503_with_retry_after_and_its_real_cause_logged(
     assert stored(api) == 1  # the batch is wholly absent, the earlier event intact
     api.store._db.execute("PRAGMA max_page_count = 1073741823")
     assert call(api, {"events": big})[:2] == (200, {"accepted": 198, "duplicates": 0})
+
+
+def test_a_slow_push_holds_a_push_slot_not_a_scrape_slot(tmp_path: Path) -> None:
+    from exporter.config.schema import Config
+
+    config = Config.model_validate({"accounts": [], "push": push_config(tmp_path).model_dump()})
+    pseudo = PseudoAccounts(config)
+    web = WebServer(
+        "127.0.0.1:0",
+        pseudo.app(MetricsApp(lambda: Snapshot())),
+        limits=Limits(max_requests=1, body_timeout=5.0, max_body_bytes=65536),
+    )
+    web.start()
+    try:
+        # The push path spelled with an escape, as the app decodes it: still a push.
+        for path in (PUSH_PATH, PUSH_PATH.replace("u", "%75", 1)):
+            with socket.create_connection(("127.0.0.1", web.port), timeout=5) as sock:
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+                    f"Authorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n"
+                )
+                sock.sendall(head.encode() + b'{"events": [')  # the rest trickles later
+                time.sleep(0.3)
+                scrape = httpx.get(f"http://127.0.0.1:{web.port}/metrics", timeout=5)
+                assert scrape.status_code == 200, (path, scrape.text)
+    finally:
+        web.stop()
+        pseudo.close()

@@ -253,8 +253,10 @@ def test_basic_auth_checks_and_caches(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_unknown_user_costs_as_much_as_a_known_one() -> None:
     strong = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(6)).decode()
     auth = BasicAuth({"alice": HASH, "carol": strong})
-    assert auth._dummy.split(b"$")[2] == b"06"  # the users' highest cost, not a fixed one
+    assert auth._dummy is None  # made at the first unknown user: loading (and reloading) is quick
     assert not auth.check(_basic("mallory", PASSWORD))
+    assert auth._dummy is not None
+    assert auth._dummy.split(b"$")[2] == b"06"  # the users' highest cost, not a fixed one
 
 
 def test_source_reloads_on_change_and_keeps_last_good(
@@ -331,3 +333,14 @@ def test_cli_refuses_an_invalid_web_config_with_exit_1(
         assert main(args) == 1
     web.write_text(f"basic_auth_users:\n  alice: {HASH}\n")
     assert main(["check", "--config.file", str(config), "--web.config.file", str(web)]) == 0
+
+
+def test_a_file_nested_too_deeply_is_refused_and_the_last_good_one_kept(tmp_path: Path) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text(f"basic_auth_users:\n  alice: {HASH}\n")
+    source = WebConfigSource(path)
+    first = source.current()
+    path.write_text("[" * 100_000)
+    with pytest.raises(WebConfigError, match="nested too deeply"):
+        load_web_state(path)
+    assert source.current() is first

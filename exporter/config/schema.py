@@ -412,6 +412,8 @@ def parse_config(
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(source, exc)]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from None
     if data is None:
         raise ConfigError(
             [f"{source}: the file is empty; expected a mapping with an 'accounts' list"]

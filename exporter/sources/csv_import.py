@@ -54,7 +54,7 @@ def load_push_config(path: Path) -> PushConfig:
     """The ``push:`` section of a configuration file; API keys are neither needed nor read."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         reason = type(exc).__name__
         raise CsvImportError(f"{path}: cannot read the configuration ({reason})") from None
     push = data.get("push") if isinstance(data, dict) else None

@@ -45,13 +45,15 @@ class Exposition:
         # is under way, the newest body of the kind asked for is served instead of waiting.
         self._lock = threading.Lock()
         self._rendered: tuple[Snapshot | None, Bodies] = (None, {})
-        self._newest: Bodies = {}
+        self._previous: Snapshot | None = None  # the snapshot rendered before the current one
+        self._newest: dict[tuple[bool, bool], tuple[Snapshot, bytes]] = {}
 
     def body(self, accept: str, *, gzipped: bool) -> tuple[str, bytes]:
         """The content type chosen for an ``Accept`` header and the current snapshot's body.
 
         While another scrape renders a new snapshot, the previous snapshot's body is served (it
-        is older by at most that render): a slow render never makes scrapes queue behind it.
+        is older by at most that render): a slow render never makes scrapes queue behind it. A
+        body older than that (a kind not asked for since) is not: that scrape waits.
         """
         openmetrics = wants_openmetrics(accept)
         content_type, encoder = _FORMATS[openmetrics]
@@ -61,15 +63,17 @@ class Exposition:
             return content_type, bodies[key]
         if not self._lock.acquire(blocking=False):
             newest = self._newest.get(key)
-            if newest is not None:
-                return content_type, newest
+            if newest is not None and (
+                newest[0] is self._previous or newest[0] is self._rendered[0]
+            ):
+                return content_type, newest[1]
             self._lock.acquire()
         try:
             snap = self._source()  # read under the lock: never back to an older snapshot
             snapshot, bodies = self._rendered
             if snapshot is not snap:
                 bodies = {}
-                self._rendered = (snap, bodies)
+                self._previous, self._rendered = snapshot, (snap, bodies)
             body = bodies.get(key)
             if body is None:
                 # Only what was asked for is kept: Prometheus asks for gzip, and the plain body
@@ -81,7 +85,7 @@ class Exposition:
                     plain = encoder(registry)
                 body = gzip.compress(plain, compresslevel=1) if gzipped else plain
                 bodies[key] = body
-                self._newest[key] = body
+                self._newest[key] = (snap, body)
         finally:
             self._lock.release()
         return content_type, body

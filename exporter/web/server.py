@@ -10,9 +10,11 @@ from __future__ import annotations
 import io
 import ipaddress
 import logging
+import resource
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -47,8 +49,15 @@ class Limits:
     """Requests served at once (``/-/healthy`` aside); more get 503 at once. 0: no limit."""
     max_connections: int = 512
     """Connections being served, a thread each; more are closed at once."""
-    max_waiting: int = 4096
-    """Connections whose request head is not in yet (no thread); past it, the oldest is closed."""
+    max_waiting: int = 1024
+    """Connections whose request head is not in yet (no thread); past it, the oldest is closed.
+
+    Never more than the file descriptors left beside ``max_connections`` and a reserve for the
+    rest of the process (provider polls, the push database)."""
+
+    def __post_init__(self) -> None:
+        if self.max_waiting < 1 or self.max_connections < 1:
+            raise ValueError("max_waiting and max_connections must be at least 1")
     header_timeout: float = 10.0
     """TLS handshake, request line and headers must all arrive within this, in total."""
     write_timeout: float = 30.0
@@ -195,7 +204,8 @@ class _Handler(WSGIRequestHandler):
                 return line, b"".join(lines)
 
     def _dispatch(self, limits: Limits) -> None:
-        path = self.path.split("?", 1)[0]
+        # The path the app routes on (wsgiref's PATH_INFO): "/api/v1/%75sage" is the push API.
+        path = urllib.parse.unquote(self.path.split("?", 1)[0], "iso-8859-1")
         length = self.headers.get("Content-Length")
         if length is not None:
             # str.isdigit() also accepts "²" and other digits int() refuses: ASCII only.
@@ -281,10 +291,15 @@ class _Slot:
 
     def until_written(self, app: WSGIApplication) -> WSGIApplication:
         def held(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            result: Iterable[bytes] = ()
             try:
+                result = app(environ, start_response)
                 # wsgiref sends the status line with the first body piece, so this sends nothing.
-                return list(app(environ, start_response))
+                return list(result)
             finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
                 self.release()
 
         return held
@@ -293,6 +308,13 @@ class _Slot:
         if self._slots is not None:
             self._slots.release()
             self._slots = None
+
+
+_BUSY = b"503 Service Unavailable: too many connections\n"
+BUSY_REPLY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s" % (len(_BUSY), _BUSY)
+)
 
 
 class _Server(WSGIServer):
@@ -328,9 +350,13 @@ class _Server(WSGIServer):
             if now - self._refused_logged > 60:
                 self._refused_logged = now
                 log.warning(
-                    "too many open connections; closing new ones",
+                    "too many connections being served; answering 503",
                     extra={"limit": self.limits.max_connections},
                 )
+            try:  # from the accepting thread: the socket is non-blocking, the reply small
+                waiting.sock.send(BUSY_REPLY)
+            except (OSError, ValueError):
+                pass
             self.shutdown_request(waiting.sock)
             return
         thread = threading.Thread(
@@ -377,6 +403,28 @@ def _linger(sock: socket.socket, limit: int = 65536, timeout: float = 0.5) -> No
         pass
 
 
+FD_RESERVE = 128
+"""File descriptors the web server leaves to the rest of the process."""
+
+
+def _room_size(limits: Limits) -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return limits.max_waiting
+    return max(1, min(limits.max_waiting, soft - limits.max_connections - FD_RESERVE))
+
+
+def raise_open_files_limit() -> None:
+    """Raise this process's soft limit of open files to its hard limit, as Go programs do
+    at start: the default soft limit (often 1024) is a relic of select()."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # the soft limit stays; the waiting room sizes itself to it
+
+
 def parse_listen_address(address: str) -> tuple[str, int]:
     """Split ``HOST:PORT`` (``:PORT`` means every interface, ``[::1]:PORT`` for IPv6)."""
     host, sep, port_text = address.rpartition(":")
@@ -414,7 +462,7 @@ class WebServer:
             web_config=web_config,
             header_timeout=limits.header_timeout,
             max_head_bytes=limits.max_request_line + limits.max_header_bytes + 4,
-            max_waiting=limits.max_waiting,
+            max_waiting=_room_size(limits),
         )
         # Idle costs nothing: the thread sleeps in select() until a connection or stop() arrives,
         # instead of serve_forever's wake-up every poll interval to look for a shutdown flag.

@@ -33,6 +33,8 @@ TIMEOUT_REPLY = (
 )
 _ACCEPTS_PER_WAKE = 64
 _READ_SIZE = 16384
+HEAD_BUDGET = 8 << 20
+"""Bytes of unfinished request heads the room holds in all; past it, the oldest make room."""
 
 
 @dataclass(eq=False, slots=True)
@@ -45,6 +47,7 @@ class Waiting:
     state: WebState | None
     head: bytearray = field(default_factory=bytearray)
     handshaking: bool = False
+    events: int = selectors.EVENT_READ
 
 
 Handoff = Callable[[Waiting], None]
@@ -74,6 +77,7 @@ class WaitingRoom:
         self._max_head_bytes = max_head_bytes
         self._max_waiting = max_waiting
         self._waiting: OrderedDict[socket.socket, Waiting] = OrderedDict()  # oldest first
+        self._buffered = 0  # bytes in the heads of waiting connections
         self._selector = selectors.DefaultSelector()
         self._evicted_logged = float("-inf")
         self._exhausted_logged = float("-inf")
@@ -102,17 +106,20 @@ class WaitingRoom:
                                      + self._header_timeout)  # fmt: skip
                 timeout = max(0.0, min(deadlines) - now) if deadlines else None
                 accept = False
-                for key, _ in selector.select(timeout):
-                    if key.fileobj is wake:
-                        return
-                    if key.fileobj is self._listener:
-                        accept = True
-                    elif key.fileobj in self._waiting:
-                        self._progress(key.data)
-                self._expire()
-                if accept:
-                    pause = self._accept(pause)
-                    resume_at = time.monotonic() + pause if pause else 0.0
+                try:
+                    for key, _ in selector.select(timeout):
+                        if key.fileobj is wake:
+                            return
+                        if key.fileobj is self._listener:
+                            accept = True
+                        elif key.fileobj in self._waiting:
+                            self._progress_or_drop(key.data)
+                    self._expire()
+                    if accept:
+                        pause = self._accept(pause)
+                        resume_at = time.monotonic() + pause if pause else 0.0
+                except Exception:  # a bug must cost one connection, never the web server
+                    log.exception("error in the accepting loop")
         finally:
             for waiting in list(self._waiting.values()):
                 self._drop(waiting)
@@ -161,6 +168,14 @@ class WaitingRoom:
         self._waiting[waiting.sock] = waiting
         self._selector.register(waiting.sock, selectors.EVENT_READ, waiting)
 
+    def _progress_or_drop(self, waiting: Waiting) -> None:
+        try:
+            self._progress(waiting)
+        except Exception:  # a bug must cost this connection, never the web server
+            log.exception("error reading a request head; closing the connection")
+            if waiting.sock in self._waiting:
+                self._drop(waiting)
+
     def _progress(self, waiting: Waiting) -> None:
         """Read what arrived; hand the connection over once its head is complete."""
         sock = waiting.sock
@@ -169,9 +184,9 @@ class WaitingRoom:
                 assert isinstance(sock, ssl.SSLSocket)
                 sock.do_handshake()
                 waiting.handshaking = False
-                self._selector.modify(sock, selectors.EVENT_READ, waiting)
             while True:  # TLS may hold decrypted bytes the selector cannot see
-                chunk = sock.recv(_READ_SIZE)
+                room = self._max_head_bytes + 1 - len(waiting.head)
+                chunk = sock.recv(min(_READ_SIZE, room))
                 if not chunk:
                     if waiting.head:
                         self._hand_over(waiting)  # the thread answers what it can
@@ -179,18 +194,31 @@ class WaitingRoom:
                         self._drop(waiting)
                     return
                 waiting.head += chunk
+                self._buffered += len(chunk)
                 if _head_complete(waiting.head) or len(waiting.head) > self._max_head_bytes:
                     self._hand_over(waiting)
                     return
-        except ssl.SSLWantReadError:
-            return
+                while self._buffered > HEAD_BUDGET:
+                    self._evict("the unfinished request heads are over their byte budget")
+                if waiting.sock not in self._waiting:
+                    return  # it was the oldest
         except ssl.SSLWantWriteError:
-            self._selector.modify(sock, selectors.EVENT_WRITE, waiting)
-        except BlockingIOError:
+            self._listen_for(waiting, selectors.EVENT_WRITE)
             return
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             log.debug("connection ended before its request", extra={"err": str(exc)})
             self._drop(waiting)
+            return
+        # Waiting for the peer again: for bytes to read, whatever the last step waited for
+        # (a socket left registered for writing would wake the loop at once, forever).
+        self._listen_for(waiting, selectors.EVENT_READ)
+
+    def _listen_for(self, waiting: Waiting, events: int) -> None:
+        if waiting.events != events:
+            waiting.events = events
+            self._selector.modify(waiting.sock, events, waiting)
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -226,6 +254,7 @@ class WaitingRoom:
 
     def _forget(self, waiting: Waiting) -> None:
         del self._waiting[waiting.sock]
+        self._buffered -= len(waiting.head)
         self._selector.unregister(waiting.sock)
 
 

@@ -297,6 +297,8 @@ def parse_web_config(text: str, base_dir: Path) -> WebConfig:
     """Validate web config ``text``; relative paths are resolved against ``base_dir``."""
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 -- a SafeLoader subclass
+    except RecursionError:
+        raise WebConfigError("invalid YAML (nested too deeply)") from None
     except yaml.YAMLError as exc:
         if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
             mark = exc.problem_mark
@@ -401,11 +403,19 @@ class BasicAuth:
         self._accepted: dict[bytes, None] = {}
         self._refused: dict[bytes, None] = {}
         costs = [_bcrypt_cost(hashed) for hashed in self._users.values()]
-        cost = max((c for c in costs if c is not None), default=10)
-        self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
+        self._dummy_cost = max((c for c in costs if c is not None), default=10)
+        self._dummy: bytes | None = None  # made at the first unknown user: a reload stays quick
 
     def __repr__(self) -> str:
         return f"BasicAuth(users={sorted(self._users)})"
+
+    def _dummy_hash(self) -> bytes:
+        if self._dummy is None:
+            with self._bcrypt_lock:
+                if self._dummy is None:
+                    salt = bcrypt.gensalt(self._dummy_cost)
+                    self._dummy = bcrypt.hashpw(secrets.token_bytes(16), salt)
+        return self._dummy
 
     def check(self, header: str | None) -> bool:
         """Whether the ``Authorization`` header value names a user with the right password."""
@@ -415,7 +425,7 @@ class BasicAuth:
         user, password = credentials
         hashed = self._users.get(user.decode("utf-8", "replace"))
         known = hashed is not None
-        hashed = hashed if hashed is not None else self._dummy
+        hashed = hashed if hashed is not None else self._dummy_hash()
         key = hmac.new(self._key, b"\0".join((user, hashed, password)), hashlib.sha256).digest()
         if key in self._accepted:
             return True
@@ -537,7 +547,7 @@ class WebConfigSource:
                 new, new_signature = self._load()
                 if (new.context is None) != (state.context is None):
                     raise WebConfigError(f"{self.path}: turning TLS on or off needs a restart")
-            except WebConfigError as exc:
+            except Exception as exc:  # whatever the file holds, the server keeps serving
                 self._failed = signature
                 log.error("web config not reloaded; keeping the last good one: %s", exc)
                 return state

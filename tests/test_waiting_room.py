@@ -1,0 +1,151 @@
+"""The waiting room: bounded in connections, bytes and descriptors, and it never spins or dies."""
+
+from __future__ import annotations
+
+import os
+import resource
+import selectors
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.core.snapshot import AccountSnapshot, SnapshotStore
+from exporter.web import waiting
+from exporter.web.http import MetricsApp
+from exporter.web.server import FD_RESERVE, Limits, WebServer, _room_size
+from exporter.web.waiting import Waiting, WaitingRoom
+
+
+@contextmanager
+def serving(limits: Limits) -> Iterator[WebServer]:
+    store = SnapshotStore([AccountSnapshot("openai", "main")])
+    server = WebServer("127.0.0.1:0", MetricsApp(lambda: store.current), limits=limits)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def scrape(server: WebServer) -> int:
+    return httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).status_code
+
+
+def closed(sock: socket.socket) -> bool:
+    sock.settimeout(2)
+    try:
+        return sock.recv(10) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_unfinished_heads_are_held_within_a_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waiting, "HEAD_BUDGET", 100_000)
+    with serving(Limits(header_timeout=5.0)) as server:
+        partial = b"GET /metrics HTTP/1.1\r\nX-Pad: " + b"a" * 30_000
+        socks = []
+        for _ in range(5):  # 150 kB of unfinished heads against a 100 kB budget
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(partial)
+            socks.append(sock)
+            time.sleep(0.1)
+        assert [closed(sock) for sock in socks[:2]] == [True, True]  # the oldest made room
+        for sock in socks[2:]:
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(10)
+        assert scrape(server) == 200
+        for sock in socks:
+            sock.close()
+
+
+def test_the_room_leaves_descriptors_to_the_rest_of_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
+    assert _room_size(Limits()) == 1024 - 512 - FD_RESERVE
+    assert _room_size(Limits(max_waiting=100)) == 100
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (256, 256))
+    assert _room_size(Limits()) == 1  # never zero: a new connection can always come in
+    with pytest.raises(ValueError, match="at least 1"):
+        Limits(max_waiting=0)
+
+
+class _WantsWriteOnce:
+    """A TLS socket whose next read wants to write first (a full send buffer mid-handshake),
+    then has nothing to read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.reads = 0
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def recv(self, size: int) -> bytes:
+        self.reads += 1
+        if self.reads == 1:
+            raise ssl.SSLWantWriteError()
+        raise ssl.SSLWantReadError()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def test_a_socket_that_wanted_to_write_goes_back_to_waiting_for_reads() -> None:
+    listener, peer = socket.socketpair()
+    a, b = socket.socketpair()
+    room = WaitingRoom(listener, lambda _: None, web_config=None, header_timeout=5.0,
+                       max_head_bytes=1000, max_waiting=10)  # fmt: skip
+    flaky = _WantsWriteOnce(a)
+    entry = Waiting(flaky, ("127.0.0.1", 1), time.monotonic(), None)  # type: ignore[arg-type]
+    room._waiting[flaky] = entry  # type: ignore[index]
+    room._selector.register(flaky, selectors.EVENT_READ, entry)
+    room._progress(entry)
+    assert room._selector.get_key(flaky).events == selectors.EVENT_WRITE
+    room._progress(entry)  # writable again, and now it wants to read
+    # Left registered for writing, the always-writable socket would wake the loop forever.
+    assert room._selector.get_key(flaky).events == selectors.EVENT_READ
+    for sock in (listener, peer, a, b):
+        sock.close()
+
+
+def test_an_error_in_the_loop_costs_a_connection_not_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = WaitingRoom._progress
+    calls = {"n": 0}
+
+    def once_broken(self: WaitingRoom, entry: Waiting) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug")
+        return real(self, entry)
+
+    monkeypatch.setattr(WaitingRoom, "_progress", once_broken)
+    with serving(Limits(header_timeout=2.0)) as server:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=3)
+        assert scrape(server) == 200
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
+    # In a child: the suite's own limit stays as it is.
+    code = (
+        "import resource; from exporter.web.server import raise_open_files_limit; "
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)); raise_open_files_limit(); "
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard))"
+    )
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.stdout.strip() == "True", result.stderr
