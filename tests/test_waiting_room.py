@@ -68,11 +68,14 @@ def test_unfinished_heads_are_held_within_a_byte_budget(monkeypatch: pytest.Monk
 def test_the_room_leaves_descriptors_to_the_rest_of_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
-    assert _room_size(Limits()) == 1024 - 512 - FD_RESERVE
+    # Beside the room: 512 connections being served, as many responses being sent, 128 spare.
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (2048, 4096))
+    assert _room_size(Limits()) == 2048 - 2 * 512 - FD_RESERVE
     assert _room_size(Limits(max_waiting=100)) == 100
-    monkeypatch.setattr(resource, "getrlimit", lambda _: (256, 256))
-    assert _room_size(Limits()) == 1  # never zero: a new connection can always come in
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 1024))
+    assert _room_size(Limits()) == 64  # a floor: new connections can always come in
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (100_000, 100_000))
+    assert _room_size(Limits()) == 1024
     with pytest.raises(ValueError, match="at least 1"):
         Limits(max_waiting=0)
 
@@ -102,7 +105,8 @@ def test_a_socket_that_wanted_to_write_goes_back_to_waiting_for_reads() -> None:
     listener, peer = socket.socketpair()
     a, b = socket.socketpair()
     room = WaitingRoom(listener, lambda _: None, web_config=None, header_timeout=5.0,
-                       max_head_bytes=1000, max_waiting=10)  # fmt: skip
+                       max_head_bytes=1000, max_waiting=10, write_timeout=5.0,
+                       max_sending=10)  # fmt: skip
     flaky = _WantsWriteOnce(a)
     entry = Waiting(flaky, ("127.0.0.1", 1), time.monotonic(), None)  # type: ignore[arg-type]
     room._waiting[flaky] = entry  # type: ignore[index]
@@ -149,3 +153,69 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.stdout.strip() == "True", result.stderr
+
+
+def never_reading(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+    return sock
+
+
+@contextmanager
+def serving_big(limits: Limits) -> Iterator[WebServer]:
+    big = b"x" * (8 << 20)  # more than the socket buffers hold
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = big if environ["PATH_INFO"] == "/big" else b"ok\n"
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
+        return [body]
+
+    server = WebServer("127.0.0.1:0", app, limits=limits)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_responses_nobody_reads_hold_no_thread_and_the_oldest_give_way() -> None:
+    # Twice as many never-readers as threads, and more than the outbox holds.
+    limits = Limits(max_connections=4, max_requests=2, write_timeout=10.0)
+    with serving_big(limits) as server:
+        readers = [never_reading(server.port) for _ in range(8)]
+        time.sleep(0.5)
+        for _ in range(3):
+            started = time.monotonic()
+            response = httpx.get(f"http://127.0.0.1:{server.port}/small", timeout=5)
+            assert (response.status_code, response.content) == (200, b"ok\n")
+            assert time.monotonic() - started < 1.0
+        # The outbox holds 4: the oldest never-readers were cut off for the newer responses.
+        assert all(cut_off(sock) for sock in readers[:3])
+        for sock in readers:
+            sock.close()
+
+
+def cut_off(sock: socket.socket) -> bool:
+    """Whether the response ends (EOF or reset) before its 8 MiB."""
+    sock.settimeout(3)
+    received = 0
+    try:
+        while chunk := sock.recv(65536):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False  # still being sent
+    return received < 8 << 20
+
+
+def test_a_response_must_be_taken_within_the_write_timeout_in_total() -> None:
+    with serving_big(Limits(write_timeout=1.0)) as server:
+        sock = never_reading(server.port)
+        time.sleep(1.5)  # past the deadline: the server has given up on it
+        assert cut_off(sock)
+        assert httpx.get(f"http://127.0.0.1:{server.port}/small", timeout=5).status_code == 200
+        sock.close()

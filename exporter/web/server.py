@@ -61,7 +61,7 @@ class Limits:
     header_timeout: float = 10.0
     """TLS handshake, request line and headers must all arrive within this, in total."""
     write_timeout: float = 30.0
-    """Longest wait for the client to accept a piece of the response."""
+    """Longest time for the client to take the whole response (sent without a thread)."""
     body_timeout: float = BODY_TIMEOUT
     """A request body (the push API's) must arrive within this once the headers are in."""
     max_request_line: int = 8192
@@ -105,15 +105,17 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
-class _SocketWriter(io.BufferedIOBase):
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+class _Response(io.BufferedIOBase):
+    """What the handler writes, kept for the outbox to send (the exposition is not copied)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        self._sock.sendall(data)
+        self.chunks.append(data if type(data) is bytes else bytes(data))
         return len(data)
 
 
@@ -147,7 +149,7 @@ class _Handler(WSGIRequestHandler):
         self.connection = self.request
         reader = _DeadlineReader(self.connection, lambda: self.deadline, self.received)
         self.rfile = io.BufferedReader(reader)
-        self.wfile = _SocketWriter(self.connection)
+        self.wfile = _Response()
 
     def finish(self) -> None:
         pass  # the server closes the socket
@@ -342,6 +344,8 @@ class _Server(WSGIServer):
         self.request_slots = _slots(limits.max_requests)
         self.push_slots = _slots(limits.max_requests)
         self._refused_logged = 0.0
+        self.post: Callable[[socket.socket, list[bytes]], None] = _unsent
+        """Sends a response and closes the connection (the outbox's, set by WebServer)."""
 
     def hand_over(self, waiting: Waiting) -> None:
         """Serve a connection whose request head is in on a thread of its own."""
@@ -353,11 +357,7 @@ class _Server(WSGIServer):
                     "too many connections being served; answering 503",
                     extra={"limit": self.limits.max_connections},
                 )
-            try:  # from the accepting thread: the socket is non-blocking, the reply small
-                waiting.sock.send(BUSY_REPLY)
-            except (OSError, ValueError):
-                pass
-            self.shutdown_request(waiting.sock)
+            self.post(waiting.sock, [BUSY_REPLY])
             return
         thread = threading.Thread(
             target=self._serve_connection, args=(waiting,), name="http-connection", daemon=True
@@ -371,47 +371,42 @@ class _Server(WSGIServer):
     def _serve_connection(self, waiting: Waiting) -> None:
         sock, client_address = waiting.sock, waiting.address
         deadline = waiting.accepted + self.limits.header_timeout
+        chunks: list[bytes] = []
         try:
             sock.setblocking(True)
             received = bytes(waiting.head)
-            _Handler(sock, client_address, self, state=waiting.state, deadline=deadline,
-                     received=received)  # fmt: skip
-            _linger(sock)
+            handler = _Handler(sock, client_address, self, state=waiting.state,
+                               deadline=deadline, received=received)  # fmt: skip
+            chunks = cast(_Response, handler.wfile).chunks
         except OSError as exc:
             log.debug("connection ended", extra={"client": client_address[0], "err": str(exc)})
         except Exception:
             log.exception("error serving a connection")
         finally:
-            self.shutdown_request(sock)
             self.connection_slots.release()
+            if chunks:
+                self.post(sock, chunks)  # the accepting thread sends it: this thread is done
+            else:
+                self.shutdown_request(sock)
 
 
-def _linger(sock: socket.socket, limit: int = 65536, timeout: float = 0.5) -> None:
-    """Half-close, then read what the client still sends, so closing does not reset the
-    connection before the client has read the response."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(timeout)
-        deadline = time.monotonic() + timeout
-        drained = 0
-        while drained < limit and time.monotonic() < deadline:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            drained += len(chunk)
-    except OSError:
-        pass
+def _unsent(sock: socket.socket, chunks: list[bytes]) -> None:
+    sock.close()
 
 
 FD_RESERVE = 128
 """File descriptors the web server leaves to the rest of the process."""
+ROOM_MIN = 64
 
 
 def _room_size(limits: Limits) -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return limits.max_waiting
-    return max(1, min(limits.max_waiting, soft - limits.max_connections - FD_RESERVE))
+    # Beside the room: the connections being served and as many responses being sent (both
+    # rarely full at once: a thread is held only while the app works).
+    spare = soft - 2 * limits.max_connections - FD_RESERVE
+    return min(limits.max_waiting, max(ROOM_MIN, spare))
 
 
 def raise_open_files_limit() -> None:
@@ -463,7 +458,10 @@ class WebServer:
             header_timeout=limits.header_timeout,
             max_head_bytes=limits.max_request_line + limits.max_header_bytes + 4,
             max_waiting=_room_size(limits),
+            write_timeout=limits.write_timeout,
+            max_sending=limits.max_connections,
         )
+        self._server.post = self._room.outbox.post
         # Idle costs nothing: the thread sleeps in select() until a connection or stop() arrives,
         # instead of serve_forever's wake-up every poll interval to look for a shutdown flag.
         self._wake_reader, self._wake_writer = socket.socketpair()

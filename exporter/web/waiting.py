@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.web.outbox import Outbox, Outgoing
 from exporter.web.webconfig import WebConfigSource, WebState
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class WaitingRoom:
         header_timeout: float,
         max_head_bytes: int,
         max_waiting: int,
+        write_timeout: float,
+        max_sending: int,
     ) -> None:
         self._listener = listener
         self._handoff = handoff
@@ -79,6 +82,7 @@ class WaitingRoom:
         self._waiting: OrderedDict[socket.socket, Waiting] = OrderedDict()  # oldest first
         self._buffered = 0  # bytes in the heads of waiting connections
         self._selector = selectors.DefaultSelector()
+        self.outbox = Outbox(self._selector, write_timeout=write_timeout, size=max_sending)
         self._evicted_logged = float("-inf")
         self._exhausted_logged = float("-inf")
 
@@ -89,6 +93,7 @@ class WaitingRoom:
         """Accept and wait until ``wake`` is readable; then close every waiting connection."""
         selector = self._selector
         selector.register(wake, selectors.EVENT_READ)
+        selector.register(self.outbox.poke, selectors.EVENT_READ)
         listening = False
         pause, resume_at = 0.0, 0.0
         try:
@@ -104,6 +109,8 @@ class WaitingRoom:
                 if self._waiting:
                     deadlines.append(next(iter(self._waiting.values())).accepted
                                      + self._header_timeout)  # fmt: skip
+                if (sending := self.outbox.next_deadline()) is not None:
+                    deadlines.append(sending)
                 timeout = max(0.0, min(deadlines) - now) if deadlines else None
                 accept = False
                 try:
@@ -112,9 +119,14 @@ class WaitingRoom:
                             return
                         if key.fileobj is self._listener:
                             accept = True
+                        elif key.fileobj is self.outbox.poke:
+                            self.outbox.take_posted()
+                        elif isinstance(key.data, Outgoing):
+                            self.outbox.progress(key.data)
                         elif key.fileobj in self._waiting:
                             self._progress_or_drop(key.data)
                     self._expire()
+                    self.outbox.expire(time.monotonic())
                     if accept:
                         pause = self._accept(pause)
                         resume_at = time.monotonic() + pause if pause else 0.0
@@ -123,6 +135,7 @@ class WaitingRoom:
         finally:
             for waiting in list(self._waiting.values()):
                 self._drop(waiting)
+            self.outbox.close_all()
             selector.close()
 
     def _accept(self, pause: float) -> float:
