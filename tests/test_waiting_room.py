@@ -7,6 +7,7 @@ import resource
 import selectors
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -219,3 +220,74 @@ def test_a_response_must_be_taken_within_the_write_timeout_in_total() -> None:
         assert cut_off(sock)
         assert httpx.get(f"http://127.0.0.1:{server.port}/small", timeout=5).status_code == 200
         sock.close()
+
+
+def test_a_burst_of_503s_from_the_accepting_thread_never_blocks_it() -> None:
+    # Every connection thread is busy: each complete head gets a 503 posted by the accepting
+    # thread itself, hundreds in one pass (its wake-up pair must never fill and block it).
+    release = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            release.wait(20)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+        return [b"ok\n"]
+
+    server = WebServer("127.0.0.1:0", app, limits=Limits(max_connections=2, max_requests=0))
+    server.start()
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /slow HTTP/1.1\r\n\r\n")
+        time.sleep(0.3)
+        burst = []
+        for _ in range(400):  # heads without their last line, completed all at once below
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+            burst.append(sock)
+        time.sleep(0.3)
+        for sock in burst:
+            sock.sendall(b"\r\n")
+        answers = []
+        for sock in burst:
+            sock.settimeout(5)
+            answers.append(sock.recv(12))
+        assert set(answers) == {b"HTTP/1.0 503"}
+        release.set()
+        assert scrape(server) == 200
+    finally:
+        release.set()
+        for sock in [*held, *burst]:
+            sock.close()
+        server.stop()
+
+
+def test_a_download_that_keeps_reading_is_never_cut_off_for_stalled_ones() -> None:
+    limits = Limits(max_connections=8, write_timeout=20.0)
+    with serving_big(limits) as server:
+        reader = socket.create_connection(("127.0.0.1", server.port))
+        reader.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+        reader.settimeout(5)
+        received = 0
+        stalled = []
+        while True:  # a slow, steady client; never-readers keep arriving meanwhile
+            chunk = reader.recv(65536)
+            if not chunk:
+                break
+            received += len(chunk)
+            if len(stalled) < 30:
+                stalled.append(never_reading(server.port))
+            time.sleep(0.005)
+        assert received > 8 << 20  # the whole body and its headers
+        for sock in [reader, *stalled]:
+            sock.close()
+
+
+def test_a_response_posted_after_stop_is_closed_not_kept() -> None:
+    server = WebServer("127.0.0.1:0", lambda environ, start: [], limits=Limits())
+    server.start()
+    server.stop()
+    a, b = socket.socketpair()
+    server._room.outbox.post(a, [b"late"])
+    assert a.fileno() == -1 and server._room.outbox._posted == []
+    b.close()

@@ -5,16 +5,19 @@ the waiting room's loop then sends it without blocking, half-closes and drains w
 still sends (so that closing does not reset the connection before the client has read the
 response), within one total deadline. A client that never reads its response thus holds a file
 descriptor and a reference to bytes the exporter keeps anyway (the rendered exposition), never
-a thread; when the outbox is full, the longest-held response is dropped for the new one.
+a thread; when the outbox is full, a response already sent is closed, or else the one whose
+client has gone longest without reading is cut off, for the new one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import selectors
 import socket
 import ssl
 import struct
+import termios
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +40,18 @@ class Outgoing:
     lingering: bool = False
     drained: int = 0
     events: int = selectors.EVENT_WRITE
+    progressed: float = 0.0
+    """When the client was last seen taking bytes (or the response was posted)."""
+    queued: int = 0
+    """Bytes the kernel held for the client at the last send."""
+
+
+def _unsent(sock: socket.socket) -> int:
+    """Bytes the kernel still holds to send on ``sock`` (Linux's SIOCOUTQ; 0 where unknown)."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
+    except (OSError, ValueError):
+        return 0
 
 
 class Outbox:
@@ -52,6 +67,10 @@ class Outbox:
         self._lock = threading.Lock()
         self.poke, self._poker = socket.socketpair()  # wakes the loop when a response is posted
         self.poke.setblocking(False)
+        # Never blocks: the accepting thread posts too, and it alone reads the pair. A full pair
+        # is readable already, so a poke that does not fit is not needed.
+        self._poker.setblocking(False)
+        self._closed = False
         self._dropped_logged = float("-inf")
 
     def __len__(self) -> int:
@@ -60,13 +79,14 @@ class Outbox:
     def post(self, sock: socket.socket, chunks: list[bytes]) -> None:
         """Send ``chunks`` on ``sock`` and close it (from any thread)."""
         with self._lock:
+            if self._closed:  # the server has stopped
+                sock.close()
+                return
             self._posted.append((sock, chunks))
-        try:
-            self._poker.send(b"\0")
-        except BlockingIOError:
-            pass  # the loop has many pokes to read already
-        except OSError:
-            sock.close()  # the server is stopping
+            try:
+                self._poker.send(b"\0")
+            except BlockingIOError:
+                pass  # the loop has pokes to read already
 
     def take_posted(self) -> None:
         """Start sending what the connection threads posted."""
@@ -77,15 +97,16 @@ class Outbox:
             pass
         with self._lock:
             posted, self._posted = self._posted, []
-        deadline = time.monotonic() + self._write_timeout
+        now = time.monotonic()
         for sock, chunks in posted:
             if len(self) >= self._size:
-                self._drop_oldest()
-            entry = Outgoing(sock, [memoryview(c) for c in chunks if c], deadline)
+                self._make_room()
+            entry = Outgoing(sock, [memoryview(c) for c in chunks if c], now + self._write_timeout,
+                             progressed=now)  # fmt: skip
             try:
                 sock.setblocking(False)
                 self._selector.register(sock, selectors.EVENT_WRITE, entry)
-            except (OSError, ValueError):
+            except (OSError, ValueError, KeyError):
                 sock.close()
                 continue
             self._sending[sock] = entry
@@ -118,8 +139,11 @@ class Outbox:
         while entry.chunks:
             chunk = entry.chunks[0]
             sent = entry.sock.send(chunk)
+            if sent:
+                entry.progressed = time.monotonic()
             if sent < len(chunk):
                 entry.chunks[0] = chunk[sent:]
+                entry.queued = _unsent(entry.sock)
                 raise BlockingIOError  # the rest when the socket is writable again
             entry.chunks.pop(0)
         # Sent: half-close, then read what the client still sends before closing.
@@ -156,21 +180,32 @@ class Outbox:
             for entry in list(entries.values()):
                 self._close(entry)
         with self._lock:
+            self._closed = True
             posted, self._posted = self._posted, []
+            self._poker.close()
         for sock, _ in posted:
             sock.close()
         self.poke.close()
-        self._poker.close()
 
-    def _drop_oldest(self) -> None:
-        entries = self._sending or self._lingering
+    def _make_room(self) -> None:
+        # A response already sent loses nothing by closing now. Else the one whose client has
+        # gone longest without taking a byte gives way: never a download that keeps reading.
+        if self._lingering:
+            self._close(next(iter(self._lingering.values())))
+            return
         now = time.monotonic()
+        for entry in self._sending.values():
+            # The loop sends again only when the kernel's buffer has room, which for a
+            # steady reader can be a long while: its own queue tells whether it is reading.
+            queued = _unsent(entry.sock)
+            if queued < entry.queued:
+                entry.progressed, entry.queued = now, queued
+        stalled = min(self._sending.values(), key=lambda entry: entry.progressed)
         if now - self._dropped_logged > 60:
             self._dropped_logged = now
-            log.warning("too many responses waiting for their clients to read; dropping the oldest",
-                        extra={"limit": self._size})  # fmt: skip
-        entry = next(iter(entries.values()))
-        self._close(entry, abort=not entry.lingering)
+            log.warning("too many responses waiting for their clients to read; cutting off "
+                        "the longest stalled", extra={"limit": self._size})  # fmt: skip
+        self._close(stalled, abort=True)
 
     def _close(self, entry: Outgoing, *, abort: bool = False) -> None:
         (self._lingering if entry.lingering else self._sending).pop(entry.sock, None)

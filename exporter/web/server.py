@@ -485,6 +485,8 @@ class WebServer:
         self._wake_writer.send(b"\0")
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        else:
+            self._room.close()  # never started: nothing else closes its selector and outbox
         self._server.server_close()
         self._wake_reader.close()
         self._wake_writer.close()

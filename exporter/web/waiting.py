@@ -83,6 +83,7 @@ class WaitingRoom:
         self._buffered = 0  # bytes in the heads of waiting connections
         self._selector = selectors.DefaultSelector()
         self.outbox = Outbox(self._selector, write_timeout=write_timeout, size=max_sending)
+        self._closed = False
         self._evicted_logged = float("-inf")
         self._exhausted_logged = float("-inf")
 
@@ -133,10 +134,17 @@ class WaitingRoom:
                 except Exception:  # a bug must cost one connection, never the web server
                     log.exception("error in the accepting loop")
         finally:
-            for waiting in list(self._waiting.values()):
-                self._drop(waiting)
-            self.outbox.close_all()
-            selector.close()
+            self.close()
+
+    def close(self) -> None:
+        """Close every connection, the outbox and the selector (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for waiting in list(self._waiting.values()):
+            self._drop(waiting)
+        self.outbox.close_all()
+        self._selector.close()
 
     def _accept(self, pause: float) -> float:
         """Accept what is queued; how long to pause when out of descriptors (else 0)."""
