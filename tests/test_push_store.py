@@ -180,3 +180,29 @@ def test_a_database_on_a_read_only_filesystem_is_refused_at_open(
     subprocess.run(["mount", "-o", "remount,ro", str(read_only_mount)], check=True)
     with pytest.raises(StoreError, match=r"push\.db: .*its directory must be writable"):
         EventStore(path)
+
+
+def test_label_sets_beyond_the_cap_are_folded_at_insert_and_counted(tmp_path: Path) -> None:
+    # What a stranger's invented names can grow stays bounded on disk and in every read: the
+    # store folds as the ledger would, and counts each folded pair once.
+    path = tmp_path / "push.db"
+    store = EventStore(path, max_label_sets={"team-a": 3})
+    events = [ev(f"e{i}", model=f"model-{i % 10}") for i in range(40)]
+    assert store.insert(events[:20]) == (20, 0)
+    assert store.insert(events[20:]) == (20, 0)
+    rows = store.daily("team-a", NOV, NOW)
+    assert sorted((r.project, r.model) for r in rows) == [
+        ("(other)", "(other)"), ("search", "model-0"), ("search", "model-1"), ("search", "model-2"),
+    ]  # fmt: skip
+    assert sum(r.requests for r in rows) == 40  # nothing lost
+    assert [r.requests for r in rows if r.model == "(other)"] == [28]
+    assert store.overflow_count("team-a", NOV) == 7  # model-3 .. model-9
+    assert store.insert(events) == (0, 40)  # duplicates are not counted again
+    store.close()
+    reopened = EventStore(path, max_label_sets={"team-a": 3})
+    assert reopened.insert([ev("late", model="model-0"), ev("new", model="model-99")]) == (2, 0)
+    assert reopened.overflow_count("team-a", NOV) == 8
+    assert len(reopened.daily("team-a", NOV, NOW)) == 4
+    # Another account, and a store without caps, fold nothing.
+    assert reopened.insert([ev("b", account="team-b", model="m1")]) == (1, 0)
+    assert reopened.overflow_count("team-b", NOV) == 0

@@ -52,6 +52,13 @@ def month_start(ts: float) -> int:
     return int(datetime(dt.year, dt.month, 1, tzinfo=UTC).timestamp())
 
 
+def next_month_start(ts: float) -> int:
+    """Start of the UTC calendar month after the one containing ``ts``."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    year, month = (dt.year + 1, 1) if dt.month == 12 else (dt.year, dt.month + 1)
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp())
+
+
 def history_start(now: float) -> int:
     """The first day a first poll of the month reads at ``now``."""
     return month_start(now) - LOOKBACK
@@ -59,6 +66,11 @@ def history_start(now: float) -> int:
 
 def _overflow(dims: Dims) -> Dims:
     return Dims(*(OVERFLOW if value else "" for value in dims))
+
+
+def _folded(dims: Dims) -> bool:
+    """Whether ``dims`` is already the overflow label set (a source may fold as well)."""
+    return any(dims) and all(value in ("", OVERFLOW) for value in dims)
 
 
 class Ledger:
@@ -69,6 +81,7 @@ class Ledger:
         self._admitted: dict[Dims, None] = {}
         # Hashes only: the label sets a stranger invents are what must not be kept.
         self._overflowed: set[int] = set()
+        self._folded_by_source = 0
         self.month_start: int | None = None
         self.days: dict[Dataset, dict[int, dict[SeriesKey, float]]] = {}
         self.watermarks: dict[Dataset, float] = {}
@@ -88,7 +101,7 @@ class Ledger:
     @property
     def overflow_count(self) -> int:
         """Label sets of this month folded into :data:`OVERFLOW` (exported as a counter)."""
-        return len(self._overflowed)
+        return len(self._overflowed) + self._folded_by_source
 
     @property
     def settled_before(self) -> int:
@@ -119,6 +132,7 @@ class Ledger:
         month = month_start(now)
         if month != self.month_start:
             self._start_month(month)
+        self._folded_by_source = result.folded_label_sets
         with paused_gc():
             for batch in result.batches:
                 self._cap_label_sets(batch)
@@ -136,7 +150,7 @@ class Ledger:
         for day, series in batch.days.items():
             fold = False
             for dims in dict.fromkeys(key[1] for key in series):  # in order: stable across runs
-                if dims not in admitted:
+                if dims not in admitted and not _folded(dims):
                     if len(admitted) < cap:
                         admitted[dims] = None
                     else:
@@ -145,7 +159,7 @@ class Ledger:
             if fold:
                 folded: dict[SeriesKey, float] = {}
                 for (family, dims, labels), value in series.items():
-                    if dims not in admitted:
+                    if dims not in admitted and not _folded(dims):
                         dims = _overflow(dims)
                     key = (family, dims, labels)
                     folded[key] = folded.get(key, 0.0) + value
@@ -154,6 +168,7 @@ class Ledger:
     def _start_month(self, month: int) -> None:
         self._admitted = {}
         self._overflowed = set()
+        self._folded_by_source = 0
         self.month_start = month
         self.days = {}
         self.watermarks = {}

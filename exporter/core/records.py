@@ -133,3 +133,6 @@ class FetchResult:
     batches: list[Batch]
     project_names: dict[str, str] = field(default_factory=dict)
     gauges: dict[SeriesKey, float] = field(default_factory=dict)
+    folded_label_sets: int = 0
+    """Label sets of this month the source itself folded into the ledger's overflow value
+    (the push store does, at insert, so that what it hands over stays bounded)."""

@@ -176,7 +176,9 @@ def import_csv(
     events, report = read_events(io.StringIO(text, newline=""), account, validator, clock())
     if not report.ok:
         return report
-    store = EventStore(config.database)
+    store = EventStore(
+        config.database, max_label_sets={a.name: a.max_label_sets for a in config.accounts}
+    )
     try:
         result = store.insert(events)
     finally:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeVar, cast
 
 from exporter.config.secrets import redact
+from exporter.core.ledger import month_start
 from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, day_start
 from exporter.sources.push.events import TOKEN_TYPES, retention_start
 from exporter.sources.push.store import PRUNE_MARGIN, EventStore
@@ -51,6 +52,9 @@ class PushProvider:
             await asyncio.to_thread(self._store.prune, first - PRUNE_MARGIN)
             self._pruned = self._clock()
         rows = await asyncio.to_thread(self._store.daily, self._account, first, end)
+        folded = await asyncio.to_thread(
+            self._store.overflow_count, self._account, month_start(self._clock())
+        )
         usage = Batch(Dataset.USAGE, first, end, watermark=float(end))
         cost = Batch(Dataset.COST, first, end, watermark=float(end))
         for row in rows:
@@ -61,7 +65,7 @@ class PushProvider:
             usage.add(row.day, (Family.REQUESTS, dims, (row.service_tier,)), row.requests)
             if row.cost_events:
                 cost.add(row.day, (Family.BILLED_COST, dims, (PUSHED_LINE_ITEM,)), row.cost_usd)
-        return FetchResult([usage, cost])
+        return FetchResult([usage, cost], folded_label_sets=folded)
 
     async def aclose(self) -> None:
         """Nothing to release: the store belongs to the daemon."""

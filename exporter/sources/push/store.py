@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from exporter.core.ledger import OVERFLOW, month_start, next_month_start
 from exporter.core.records import DAY, day_start
 from exporter.sources.push.events import TOKEN_TYPES, UsageEvent
 
@@ -48,6 +49,13 @@ CREATE TABLE IF NOT EXISTS daily (
     cost_usd REAL NOT NULL,
     cost_events INTEGER NOT NULL,
     PRIMARY KEY (account, day, project, model, service_tier)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS overflow (
+    account TEXT NOT NULL,
+    month INTEGER NOT NULL,
+    project TEXT NOT NULL,
+    model TEXT NOT NULL,
+    PRIMARY KEY (account, month, project, model)
 ) WITHOUT ROWID;
 """
 _INSERT_EVENT = (
@@ -99,8 +107,15 @@ class EventStore:
     the same file at the same time: WAL and the busy timeout handle that.
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout: float = 10.0,
+        max_label_sets: Mapping[str, int] | None = None,
+    ) -> None:
         self.path = path
+        self._caps = dict(max_label_sets or {})
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(
@@ -153,11 +168,12 @@ class EventStore:
     def insert(self, events: Sequence[UsageEvent]) -> StoreResult:
         """Store a batch in one durable transaction; events already stored are duplicates."""
         accepted = 0
+        months: dict[tuple[str, int], _MonthLabels] = {}
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    accepted = sum(self._insert_one(event) for event in events)
+                    accepted = sum(self._insert_one(event, months) for event in events)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._rollback()
@@ -166,7 +182,7 @@ class EventStore:
                 raise _store_error(self.path, exc) from None
         return StoreResult(accepted, len(events) - accepted)
 
-    def _insert_one(self, event: UsageEvent) -> bool:
+    def _insert_one(self, event: UsageEvent, months: dict[tuple[str, int], _MonthLabels]) -> bool:
         """Insert ``event`` and add it to its day's sums; False if it was stored before."""
         day = day_start(event.timestamp)
         labels = (event.project, event.model, event.service_tier)
@@ -177,12 +193,67 @@ class EventStore:
         )  # fmt: skip
         if cursor.rowcount != 1:
             return False
+        cap = self._caps.get(event.account)
+        if cap is not None:
+            project, model = self._admit(event.account, day, event.project, event.model, cap,
+                                         months)  # fmt: skip
+            labels = (project, model, event.service_tier)
         has_cost = event.cost_usd is not None
         self._db.execute(
             _UPSERT_DAILY, (event.account, day, *labels, *values, event.cost_usd or 0.0,
                             int(has_cost))
         )  # fmt: skip
         return True
+
+    def _admit(
+        self,
+        account: str,
+        day: int,
+        project: str,
+        model: str,
+        cap: int,
+        months: dict[tuple[str, int], _MonthLabels],
+    ) -> tuple[str, str]:
+        """The (project, model) the day's sums are kept under: the event's own while the
+        account has fewer than ``cap`` of them this month, else :data:`OVERFLOW` (the ledger's
+        rule, applied here so that the sums a stranger can grow stay bounded on disk and in
+        every later read), with the folded pair counted in ``overflow``."""
+        month = month_start(day)
+        labels = months.get((account, month))
+        if labels is None:
+            rows = self._db.execute(
+                "SELECT DISTINCT project, model FROM daily WHERE account = ? AND day >= ? "
+                "AND day < ?", (account, month, next_month_start(month))
+            ).fetchall()  # fmt: skip
+            pairs = {(r[0], r[1]) for r in rows}
+            real = sum(1 for pair in pairs if OVERFLOW not in pair)
+            labels = months[account, month] = _MonthLabels(pairs, real)
+        if (project, model) in labels.pairs:
+            return project, model
+        if labels.real < cap:
+            labels.pairs.add((project, model))
+            labels.real += 1
+            return project, model
+        self._db.execute(
+            "INSERT OR IGNORE INTO overflow (account, month, project, model) VALUES (?, ?, ?, ?)",
+            (account, month, project, model),
+        )
+        folded = (OVERFLOW if project else "", OVERFLOW if model else "")
+        labels.pairs.add(folded)
+        return folded
+
+    def overflow_count(self, account: str, month: int) -> int:
+        """Distinct (project, model) pairs of ``account`` folded in the month starting at
+        ``month``."""
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT COUNT(*) FROM overflow WHERE account = ? AND month = ?",
+                    (account, month),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise _store_error(self.path, exc) from None
+        return int(row[0])
 
     def daily(self, account: str, start: int, end: int) -> list[DailyRow]:
         """The account's per-day sums for days in ``[start, end)``."""
@@ -210,6 +281,9 @@ class EventStore:
                 try:
                     deleted = self._db.execute("DELETE FROM events WHERE day < ?", (cutoff,))
                     self._db.execute("DELETE FROM daily WHERE day < ?", (cutoff,))
+                    self._db.execute(
+                        "DELETE FROM overflow WHERE month < ?", (month_start(cutoff),)
+                    )
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._rollback()
@@ -217,6 +291,15 @@ class EventStore:
             except sqlite3.Error as exc:
                 raise _store_error(self.path, exc) from None
         return int(deleted.rowcount)
+
+
+@dataclass(slots=True)
+class _MonthLabels:
+    """The (project, model) pairs an account's sums have in one month, folded ones included."""
+
+    pairs: set[tuple[str, str]]
+    real: int
+    """How many of them are not folded ones."""
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:

@@ -63,7 +63,8 @@ class PseudoAccounts:
         self.store: EventStore | None = None
         self.api: PushApi | None = None
         if push.enabled and push.database is not None:
-            self.store = EventStore(push.database)
+            caps = {account.name: account.max_label_sets for account in push.accounts}
+            self.store = EventStore(push.database, max_label_sets=caps)
             self.api = PushApi(push, self.store, clock=clock)
         self._subscriptions = subscription_accounts(config.subscriptions)
 
