@@ -41,6 +41,8 @@ from exporter.simulator import Simulator  # noqa: E402
 from tests.integration.attacks import (  # noqa: E402
     OversizedProvider,
     never_readers,
+    push_config,
+    push_label_sets,
     refusal_times,
     scrape_flood,
     scrapes,
@@ -123,33 +125,13 @@ def retry_after() -> None:
             exporter.stop()
 
 
-def _push_config(tmp: str, label_sets: int, extra: str = "") -> Path:
-    config = Path(tmp) / "config.yaml"
-    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
-    config.write_text(
-        "accounts: []\npush:\n  database: push.db\n  refresh_interval: 5s\n"
-        f"  accounts: [{{name: team-a, provider: perplexity, max_label_sets: {label_sets}}}]\n"
-        f"  tokens: [{{name: t, token_sha256: {digest}, accounts: [team-a]}}]\n" + extra
-    )
-    return config
-
-
 def connections() -> None:
     label_sets = 8000
     with tempfile.TemporaryDirectory() as tmp:
-        config = _push_config(tmp, label_sets)
+        config = push_config(Path(tmp), label_sets)
         with ExporterProcess(config, {}, Path(tmp) / "e.log", log_level="warn") as exporter:
             exporter.wait_ready()
-            stamp = time.time() - 60
-            with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
-                for n in range(0, label_sets, PER_REQUEST):
-                    events = [
-                        {"id": f"e{i}", "timestamp": stamp, "account": "team-a",
-                         "project": f"project-number-{i:06d}", "model": "sonar",
-                         "tokens": {"input": 1}}
-                        for i in range(n, n + PER_REQUEST)
-                    ]  # fmt: skip
-                    client.post(exporter.url + "/api/v1/usage", json={"events": events})
+            push_label_sets(exporter.url, label_sets, time.time() - 60)
             exporter.wait_until(
                 lambda s: len(s.get("aicost_tokens_total", {})) >= label_sets, timeout=60
             )
@@ -177,7 +159,7 @@ def passwords() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         web = Path(tmp) / "web.yaml"
         web.write_text(json.dumps({"basic_auth_users": users}))
-        config = _push_config(tmp, 1000)
+        config = push_config(Path(tmp), 1000)
         flags = ("--web.config.file", str(web))
         log = Path(tmp) / "e.log"
         with ExporterProcess(config, {}, log, log_level="warn", flags=flags) as exporter:

@@ -6,15 +6,18 @@ measured, so the tests assert on it and the bench prints it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -98,52 +101,20 @@ def silent_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
 
 
 @contextmanager
-def wrong_passwords(url: str, user: str, *, threads: int = 4) -> Iterator[list[int]]:
-    """Threads sending wrong passwords (each a new one) as fast as they are answered.
-
-    Yields the list of status codes they got, filled while the flood lasts."""
+def _flooding(make: Callable[[int], Callable[[], int]], threads: int) -> Iterator[list[int]]:
+    """``threads`` threads each calling its ``make(n)()`` until the block ends; yields the
+    status codes they got (0 for a transport error), filled while the flood lasts."""
     stop = threading.Event()
     codes: list[int] = []
 
-    def flood(worker: int) -> None:
-        with httpx.Client(timeout=10) as client:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                try:
-                    codes.append(client.get(url, auth=(user, f"wrong-{worker}-{n}")).status_code)
-                except httpx.HTTPError:
-                    codes.append(0)
-
-    workers = [threading.Thread(target=flood, args=(w,)) for w in range(threads)]
-    for worker in workers:
-        worker.start()
-    try:
-        time.sleep(0.5)
-        yield codes
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join()
-
-
-@contextmanager
-def scrape_flood(url: str, *, threads: int = 16) -> Iterator[list[int]]:
-    """Threads scraping ``url`` as fast as they are answered (the uncompressed body, read whole).
-
-    Yields the list of status codes they got, filled while the flood lasts."""
-    stop = threading.Event()
-    codes: list[int] = []
-
-    def flood() -> None:
+    def flood(request: Callable[[], int]) -> None:
         while not stop.is_set():
             try:
-                codes.append(httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=10)
-                             .status_code)  # fmt: skip
+                codes.append(request())
             except httpx.HTTPError:
                 codes.append(0)
 
-    workers = [threading.Thread(target=flood) for _ in range(threads)]
+    workers = [threading.Thread(target=flood, args=(make(n),)) for n in range(threads)]
     for worker in workers:
         worker.start()
     try:
@@ -153,6 +124,55 @@ def scrape_flood(url: str, *, threads: int = 16) -> Iterator[list[int]]:
         stop.set()
         for worker in workers:
             worker.join()
+
+
+def wrong_passwords(url: str, user: str, *, threads: int = 4) -> ContextManager[list[int]]:
+    """Threads sending wrong passwords (each a new one) as fast as they are answered."""
+
+    def make(worker: int) -> Callable[[], int]:
+        attempts = iter(range(1 << 62))
+        return lambda: httpx.get(
+            url, auth=(user, f"wrong-{worker}-{next(attempts)}"), timeout=10
+        ).status_code
+
+    return _flooding(make, threads)
+
+
+def scrape_flood(url: str, *, threads: int = 16) -> ContextManager[list[int]]:
+    """Threads scraping ``url`` as fast as they are answered (the uncompressed body, read whole)."""
+    plain = {"Accept-Encoding": "identity"}
+    return _flooding(
+        lambda _: lambda: httpx.get(url, headers=plain, timeout=10).status_code, threads
+    )
+
+
+PUSH_TOKEN = "attack-push-token"
+
+
+def push_config(directory: Path, label_sets: int) -> Path:
+    """A configuration of one pushed account that keeps ``label_sets`` label sets."""
+    config = directory / "config.yaml"
+    digest = hashlib.sha256(PUSH_TOKEN.encode()).hexdigest()
+    config.write_text(
+        "accounts: []\npush:\n  database: push.db\n  refresh_interval: 5s\n"
+        f"  accounts: [{{name: team-a, provider: perplexity, max_label_sets: {label_sets}}}]\n"
+        f"  tokens: [{{name: t, token_sha256: {digest}, accounts: [team-a]}}]\n"
+    )
+    return config
+
+
+def push_label_sets(url: str, label_sets: int, timestamp: float) -> None:
+    """Push one event for each of ``label_sets`` new project names, 1000 a request."""
+    headers = {"Authorization": f"Bearer {PUSH_TOKEN}"}
+    with httpx.Client(headers=headers, timeout=60) as client:
+        for start in range(0, label_sets, 1000):
+            events = [
+                {"id": f"e{i}", "timestamp": timestamp, "account": "team-a",
+                 "project": f"project-number-{i:06d}", "model": "sonar", "tokens": {"input": 1}}
+                for i in range(start, min(start + 1000, label_sets))
+            ]  # fmt: skip
+            response = client.post(url + "/api/v1/usage", json={"events": events})
+            assert response.status_code == 200, response.text
 
 
 def refusal_times(url: str, users: list[str], rounds: int = 5) -> dict[str, float]:

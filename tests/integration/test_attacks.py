@@ -10,7 +10,6 @@ provider echoing the key put it on the landing page and in the log. (The cardina
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -26,6 +25,8 @@ from .attacks import (
     EchoingProvider,
     OversizedProvider,
     never_readers,
+    push_config,
+    push_label_sets,
     refusal_times,
     scrape_flood,
     scrapes,
@@ -37,40 +38,15 @@ from .series import MOMENTS
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "attack-push-token"
 LABEL_SETS = 8000
-
-
-def big_exposition(tmp_path: Path, extra: str = "") -> Path:
-    config = tmp_path / "config.yaml"
-    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
-    config.write_text(
-        "accounts: []\npush:\n  database: push.db\n  refresh_interval: 5s\n"
-        f"  accounts: [{{name: team-a, provider: perplexity, max_label_sets: {LABEL_SETS}}}]\n"
-        f"  tokens: [{{name: t, token_sha256: {digest}, accounts: [team-a]}}]\n" + extra
-    )
-    return config
-
-
-def push_label_sets(exporter: ExporterProcess, moment: int, **auth: object) -> None:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(headers=headers, timeout=60, **auth) as client:  # type: ignore[arg-type]
-        for start in range(0, LABEL_SETS, 1000):
-            events = [
-                {"id": f"e{i}", "timestamp": moment - 60, "account": "team-a",
-                 "project": f"project-number-{i:06d}", "model": "sonar", "tokens": {"input": 1}}
-                for i in range(start, start + 1000)
-            ]  # fmt: skip
-            response = client.post(exporter.url + "/api/v1/usage", json={"events": events})
-            assert response.status_code == 200, response.text
 
 
 def test_scrapes_succeed_while_strangers_hold_connections(tmp_path: Path) -> None:
     moment = MOMENTS["mid-month"]
-    with ExporterProcess(big_exposition(tmp_path), {}, tmp_path / "e.log", now=moment,
+    with ExporterProcess(push_config(tmp_path, LABEL_SETS), {}, tmp_path / "e.log", now=moment,
                          log_level="info") as exporter:  # fmt: skip
         exporter.wait_ready()
-        push_label_sets(exporter, moment)
+        push_label_sets(exporter.url, LABEL_SETS, moment - 60)
         exporter.wait_until(
             lambda s: len(s.get("aicost_tokens_total", {})) >= LABEL_SETS, timeout=60
         )
@@ -97,7 +73,7 @@ def test_correct_logins_do_not_wait_behind_a_flood_of_wrong_passwords(tmp_path: 
     users = {"prometheus": bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()}
     web = tmp_path / "web.yaml"
     web.write_text(json.dumps({"basic_auth_users": users}))
-    config = big_exposition(tmp_path)
+    config = push_config(tmp_path, 1000)
     with ExporterProcess(config, {}, tmp_path / "e.log", log_level="info",
                          flags=("--web.config.file", str(web))) as exporter:  # fmt: skip
         exporter.wait_ready(auth=("prometheus", password))
