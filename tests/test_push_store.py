@@ -196,13 +196,13 @@ def test_label_sets_beyond_the_cap_are_folded_at_insert_and_counted(tmp_path: Pa
     ]  # fmt: skip
     assert sum(r.requests for r in rows) == 40  # nothing lost
     assert [r.requests for r in rows if r.model == "(other)"] == [28]
-    assert store.overflow_count("team-a", NOV) == 7  # model-3 .. model-9
+    assert store.sums("team-a", NOV, NOW, month=NOV)[1] == 7  # model-3 .. model-9
     assert store.insert(events) == (0, 40)  # duplicates are not counted again
     store.close()
     reopened = EventStore(path, max_label_sets={"team-a": 3})
     assert reopened.insert([ev("late", model="model-0"), ev("new", model="model-99")]) == (2, 0)
-    assert reopened.overflow_count("team-a", NOV) == 8
+    assert reopened.sums("team-a", NOV, NOW, month=NOV)[1] == 8
     assert len(reopened.daily("team-a", NOV, NOW)) == 4
     # Another account, and a store without caps, fold nothing.
     assert reopened.insert([ev("b", account="team-b", model="m1")]) == (1, 0)
-    assert reopened.overflow_count("team-b", NOV) == 0
+    assert reopened.sums("team-b", NOV, NOW, month=NOV)[1] == 0

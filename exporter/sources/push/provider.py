@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import ClassVar, TypeVar, cast
 
 from exporter.config.secrets import redact
@@ -51,9 +52,8 @@ class PushProvider:
         if self._clock() - self._pruned >= PRUNE_EVERY:
             await asyncio.to_thread(self._store.prune, first - PRUNE_MARGIN)
             self._pruned = self._clock()
-        rows = await asyncio.to_thread(self._store.daily, self._account, first, end)
-        folded = await asyncio.to_thread(
-            self._store.overflow_count, self._account, month_start(self._clock())
+        rows, folded = await asyncio.to_thread(
+            partial(self._store.sums, month=month_start(self._clock())), self._account, first, end
         )
         usage = Batch(Dataset.USAGE, first, end, watermark=float(end))
         cost = Batch(Dataset.COST, first, end, watermark=float(end))

@@ -242,35 +242,39 @@ class EventStore:
         labels.pairs.add(folded)
         return folded
 
-    def overflow_count(self, account: str, month: int) -> int:
-        """Distinct (project, model) pairs of ``account`` folded in the month starting at
-        ``month``."""
-        with self._lock:
-            try:
-                row = self._db.execute(
-                    "SELECT COUNT(*) FROM overflow WHERE account = ? AND month = ?",
-                    (account, month),
-                ).fetchone()
-            except sqlite3.Error as exc:
-                raise _store_error(self.path, exc) from None
-        return int(row[0])
-
     def daily(self, account: str, start: int, end: int) -> list[DailyRow]:
         """The account's per-day sums for days in ``[start, end)``."""
+        return self.sums(account, start, end, month=0)[0]
+
+    def sums(
+        self, account: str, start: int, end: int, *, month: int
+    ) -> tuple[list[DailyRow], int]:
+        """The account's per-day sums for days in ``[start, end)``, and how many (project,
+        model) pairs were folded in the month starting at ``month``, read in one transaction
+        (a batch stored in between would otherwise be counted but not summed)."""
         query = (
             f"SELECT day, project, model, service_tier, {_TOKEN_COLUMNS}, requests, cost_usd, "
             "cost_events FROM daily WHERE account = ? AND day >= ? AND day < ?"
         )
         with self._lock:
             try:
-                rows = self._db.execute(query, (account, day_start(start), end)).fetchall()
+                self._db.execute("BEGIN")
+                try:
+                    rows = self._db.execute(query, (account, day_start(start), end)).fetchall()
+                    (folded,) = self._db.execute(
+                        "SELECT COUNT(*) FROM overflow WHERE account = ? AND month = ?",
+                        (account, month),
+                    ).fetchone()
+                finally:
+                    self._rollback()
             except sqlite3.Error as exc:
                 raise _store_error(self.path, exc) from None
         n = len(TOKEN_TYPES)
-        return [
+        daily = [
             DailyRow(r[0], r[1], r[2], r[3], tuple(r[4 : 4 + n]), r[4 + n], r[5 + n], r[6 + n])
             for r in rows
         ]
+        return daily, int(folded)
 
     def prune(self, before: int) -> int:
         """Delete events and sums of days before ``before``; the number of events deleted."""
