@@ -291,3 +291,25 @@ def test_a_response_posted_after_stop_is_closed_not_kept() -> None:
     server._room.outbox.post(a, [b"late"])
     assert a.fileno() == -1 and server._room.outbox._posted == []
     b.close()
+
+
+def test_a_head_cut_off_by_the_client_closing_is_not_served() -> None:
+    served: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        served.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+        return [b"ok\n"]
+
+    server = WebServer("127.0.0.1:0", app, limits=Limits(max_requests=2))
+    server.start()
+    try:
+        for _ in range(20):  # more than the request slots, all closing at once
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"GET /half HTTP/1.1\r\nHo")
+            sock.close()
+        time.sleep(0.3)
+        assert httpx.get(f"http://127.0.0.1:{server.port}/whole", timeout=5).status_code == 200
+        assert served == ["/whole"]
+    finally:
+        server.stop()

@@ -209,10 +209,9 @@ class WaitingRoom:
                 room = self._max_head_bytes + 1 - len(waiting.head)
                 chunk = sock.recv(min(_READ_SIZE, room))
                 if not chunk:
-                    if waiting.head:
-                        self._hand_over(waiting)  # the thread answers what it can
-                    else:
-                        self._drop(waiting)
+                    # Closed before its head was complete: no request to serve. (Served, the
+                    # half-sent heads of a closing flood each took a request slot at once.)
+                    self._drop(waiting)
                     return
                 waiting.head += chunk
                 self._buffered += len(chunk)

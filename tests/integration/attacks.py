@@ -58,7 +58,7 @@ def scrapes(url: str, count: int, *, auth: tuple[str, str] | None = None) -> Scr
             if response.status_code == 200 and b"aicost_build_info" in response.content:
                 ok += 1
             else:
-                failures.append(str(response.status_code))
+                failures.append(f"{response.status_code} {response.text[:60]!r}")
         except httpx.HTTPError as exc:
             failures.append(type(exc).__name__)
         times.append(time.monotonic() - started)
