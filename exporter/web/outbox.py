@@ -21,7 +21,9 @@ import termios
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,21 @@ class Outgoing:
     """When the client was last seen taking bytes (or the response was posted)."""
     queued: int = 0
     """Bytes the kernel held for the client at the last send."""
+
+
+def plain_reply(status: int, detail: str = "", headers: Iterable[tuple[str, str]] = ()) -> bytes:
+    """A complete HTTP/1.0 text reply that closes the connection (errors the server answers
+    itself: 408, 413, 503 ...)."""
+    phrase = HTTPStatus(status).phrase
+    body = f"{status} {phrase}{': ' + detail if detail else ''}\n".encode()
+    lines = [
+        f"HTTP/1.0 {status} {phrase}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _unsent(sock: socket.socket) -> int:

@@ -17,11 +17,11 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from exporter.sources.push.api import BODY_TIMEOUT, PUSH_PATH
+from exporter.web.outbox import plain_reply
 from exporter.web.waiting import Waiting, WaitingRoom
 from exporter.web.webconfig import WebConfigSource, WebState
 
@@ -264,18 +264,10 @@ class _Handler(WSGIRequestHandler):
     def _reply(
         self, status: int, headers: Iterable[tuple[str, str]] = (), *, detail: str = ""
     ) -> None:
-        phrase = HTTPStatus(status).phrase
-        body = f"{status} {phrase}{': ' + detail if detail else ''}\n".encode()
-        lines = [
-            f"HTTP/1.0 {status} {phrase}",
-            "Content-Type: text/plain; charset=utf-8",
-            f"Content-Length: {len(body)}",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in [*headers, *self._security_headers()]),
-        ]
+        reply = plain_reply(status, detail, [*headers, *self._security_headers()])
         self.connection.settimeout(self.server.limits.write_timeout)
         try:
-            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            self.wfile.write(reply)
         except OSError:
             pass
 
@@ -312,11 +304,7 @@ class _Slot:
             self._slots = None
 
 
-_BUSY = b"503 Service Unavailable: too many connections\n"
-BUSY_REPLY = (
-    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s" % (len(_BUSY), _BUSY)
-)
+BUSY_REPLY = plain_reply(503, "too many connections", [("Retry-After", "1")])
 
 
 class _Server(WSGIServer):

@@ -22,16 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.web.outbox import Outbox, Outgoing
+from exporter.web.outbox import Outbox, Outgoing, plain_reply
 from exporter.web.webconfig import WebConfigSource, WebState
 
 log = logging.getLogger(__name__)
 
 OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-TIMEOUT_REPLY = (
-    b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: 20\r\nConnection: close\r\n\r\n408 Request Timeout\n"
-)
+TIMEOUT_REPLY = plain_reply(408)
 _ACCEPTS_PER_WAKE = 64
 _READ_SIZE = 16384
 HEAD_BUDGET = 8 << 20
@@ -85,6 +82,7 @@ class WaitingRoom:
         self.outbox = Outbox(self._selector, write_timeout=write_timeout, size=max_sending)
         self._closed = False
         self._evicted_logged = float("-inf")
+        self._bug_logged = float("-inf")
         self._exhausted_logged = float("-inf")
 
     def __len__(self) -> int:
@@ -132,7 +130,7 @@ class WaitingRoom:
                         pause = self._accept(pause)
                         resume_at = time.monotonic() + pause if pause else 0.0
                 except Exception:  # a bug must cost one connection, never the web server
-                    log.exception("error in the accepting loop")
+                    self._log_bug("error in the accepting loop")
         finally:
             self.close()
 
@@ -193,9 +191,16 @@ class WaitingRoom:
         try:
             self._progress(waiting)
         except Exception:  # a bug must cost this connection, never the web server
-            log.exception("error reading a request head; closing the connection")
+            self._log_bug("error reading a request head; closing the connection")
             if waiting.sock in self._waiting:
                 self._drop(waiting)
+
+    def _log_bug(self, message: str) -> None:
+        # With a traceback, but at most once a minute: a stranger may be able to repeat it.
+        now = time.monotonic()
+        if now - self._bug_logged > 60:
+            self._bug_logged = now
+            log.exception(message)
 
     def _progress(self, waiting: Waiting) -> None:
         """Read what arrived; hand the connection over once its head is complete."""
