@@ -1,8 +1,10 @@
 """Background polling: one asyncio task per account, with backoff and Retry-After.
 
 A poll fetches the account's recent window (on the first poll the month and the
-7 days before it), merges it into the account's ledger and publishes a new snapshot. A
-failed poll publishes only its status: the last good data stays on /metrics.
+7 days before it), merges it into the account's ledger and publishes a new snapshot.
+Datasets fail on their own: the ones read are published, a failed one keeps its last good
+data and is reported (``aicost_dataset_up``). A poll in which nothing could be read publishes
+only its status and backs off.
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ from dataclasses import replace
 from exporter.core.budgets import AccountSpend
 from exporter.core.ledger import DEFAULT_MAX_LABEL_SETS, Ledger, history_start, month_start
 from exporter.core.pricing import Pricer
-from exporter.core.records import Dims, Family, SeriesKey, day_start
-from exporter.core.snapshot import AccountData, AccountStatus, SnapshotStore, build_account_data
+from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, SeriesKey, day_start
+from exporter.core.snapshot import (
+    AccountData,
+    AccountStatus,
+    DatasetStatus,
+    SnapshotStore,
+    build_account_data,
+)
 from exporter.sources.providers.base import (
     DEFAULT_EXPECTED_LAG,
     REASONS,
@@ -79,8 +87,13 @@ class AccountPoller:
         self._rng = rng
         self._failures = 0
         self._last_success: float | None = None
+        """The last poll in which every dataset was read."""
+        self._last_read: float | None = None
+        """The last poll in which at least one dataset was read."""
+        self._dataset_success: dict[Dataset, float | None] = {}
+        self._data: AccountData | None = None
         self._project_names: dict[str, str] = {}
-        self._gauges: dict[SeriesKey, float] = {}
+        self._gauges: dict[Dataset, dict[SeriesKey, float]] = {}
         self._status = AccountStatus(
             errors={reason: 0 for reason in ERROR_REASONS},
             duration_buckets=(0,) * len(DURATION_BUCKETS),
@@ -93,79 +106,166 @@ class AccountPoller:
         self._api_requests[key] = self._api_requests.get(key, 0) + 1
 
     def fetch_start(self, now: float) -> int:
-        """First day to fetch: the unsettled window, or on a first poll of the month all of it
-        and the week before (``history_start``)."""
+        """First day to fetch: the unsettled window of the dataset furthest behind, or on a
+        first poll of the month (or of a dataset this month) all of it and the week before
+        (``history_start``)."""
         month = month_start(now)
-        if self._last_success is None or self.ledger.month_start != month:
+        if self._last_read is None or self.ledger.month_start != month:
             return history_start(now)
-        return max(month, day_start(self._last_success - self.settle_window))
+        starts = [
+            history_start(now) if last is None or last < month else self._settle_start(last, month)
+            for last in self._dataset_success.values()
+        ]
+        return min(starts, default=self._settle_start(self._last_read, month))
+
+    def _settle_start(self, last: float, month: int) -> int:
+        return max(month, day_start(last - self.settle_window))
 
     async def poll_once(self) -> float:
         """Run one poll; return the delay until the next one."""
         started = time.monotonic()
         now = self._clock()
-        retry_after: float | None = None
+        result: FetchResult | None = None
+        failures: list[tuple[str, str, float | None]] = []  # (reason, message, retry_after)
+        failed: dict[Dataset, str] = {}
         try:
             result = await self.provider.fetch(self.fetch_start(now), int(now))
-            if self.pricer is not None:
-                self.pricer.annotate(self.provider.name, self.account, result)
-            settled_before = day_start(now - self.settle_window)
-            self.ledger.apply(result, now, settled_before=settled_before)
+            if result.batches:
+                if self.pricer is not None:
+                    self.pricer.annotate(self.provider.name, self.account, result)
+                settled_before = day_start(now - self.settle_window)
+                gauges = {batch.dataset: batch.gauges for batch in result.batches}
+                skipped = self._skipped(result.batches)
+                self.ledger.apply(result, now, settled_before=settled_before)
         except ProviderError as exc:
             # The one place a poll error passes before the log, /metrics and the landing page.
-            reason, message = exc.reason, self.provider.redact(str(exc))
-            retry_after = exc.retry_after
+            failures.append((exc.reason, self.provider.redact(str(exc)), exc.retry_after))
+            failed = dict.fromkeys(self._dataset_success, failures[0][1])
         except Exception as exc:  # a bug must not kill the account's loop
             log.exception("poll failed unexpectedly", extra={"account": self.account})
-            reason, message = "internal", type(exc).__name__
+            failures.append(("internal", type(exc).__name__, None))
+            failed = dict.fromkeys(self._dataset_success, failures[0][1])
         else:
-            self._project_names.update(result.project_names)
-            self._gauges = result.gauges
-            self._last_success = now
+            for dataset, err in result.failures.items():
+                if isinstance(err, ProviderError):
+                    reason, message = err.reason, self.provider.redact(str(err))
+                    wait = err.retry_after
+                else:
+                    reason, message, wait = "internal", type(err).__name__, None
+                failures.append((reason, f"{dataset}: {reason}: {message}", wait))
+                failed[dataset] = message
+            if result.batches:
+                self._published(result, now, gauges, skipped, settled_before)
+        self._record_datasets(now, result, failed)
+        if not failures:
             self._failures = 0
-            assert self.ledger.month_start is not None
-            spend = self._spend(now)
-            data = build_account_data(
-                self.provider.name,
-                self.account,
-                self.ledger.month_start,
-                self.ledger.totals,
-                self._project_names,
-                self.ledger.watermarks,
-                self.ledger.revisions,
-                self._gauges,
-                spend=spend,
-                reconciliation=reconciliation(spend, settled_before),
-                expected_lags={
-                    dataset: self.provider.expected_lag.get(dataset, DEFAULT_EXPECTED_LAG)
-                    for dataset in self.ledger.watermarks
-                },
-                series_overflow=self.ledger.overflow_count,
-            )
-            self._publish(started, up=True, error="", data=data)
-            log.info("poll succeeded", extra={"account": self.account, "series": data.series_count})
+            self._last_success = now
+            self._publish(started, up=True, error="", data=self._data)
             return self._jittered(self.poll_interval)
-        self._failures += 1
         errors = dict(self._status.errors)
-        errors[reason] = errors.get(reason, 0) + 1
+        for reason, _, _ in failures:
+            errors[reason] = errors.get(reason, 0) + 1
         self._status = replace(self._status, errors=errors)
-        self._publish(started, up=False, error=f"{reason}: {message}")
+        partial = result is not None and bool(result.batches)
+        first_reason, first_message, _ = failures[0]
+        error = first_message if partial else f"{first_reason}: {first_message}"
+        self._publish(started, up=False, error=error, data=self._data if partial else None)
         cap = max(self.poll_interval, min(MAX_BACKOFF, BACKOFF_INTERVALS * self.poll_interval))
-        delay = min(self.poll_interval * 2 ** min(self._failures - 1, 30), cap)
+        if partial:
+            # The datasets that were read stay on their interval; a failing one is tried again
+            # with them, so it is not hammered more often than they are polled.
+            self._failures = 0
+            delay = self.poll_interval
+        else:
+            self._failures += 1
+            delay = min(self.poll_interval * 2 ** min(self._failures - 1, 30), cap)
+        retry_after = max((wait for _, _, wait in failures if wait is not None), default=None)
         if retry_after is not None:
             # A provider's hint is honoured up to the backoff cap: a Retry-After of a day (or
             # a date years ahead) must not stop the account until a restart.
             delay = max(delay, min(retry_after, cap))
         log.warning(
-            "poll failed",
+            "poll failed" if not partial else "poll failed for some datasets",
             extra={
                 "account": self.account,
-                "reason": reason,
-                "err": message,
+                "reason": ",".join(sorted({reason for reason, _, _ in failures})),
+                "err": first_message,
                 "retry_in": round(delay, 1),
             },
         )
         return self._jittered(delay)
+
+    def _skipped(self, batches: list[Batch]) -> int:
+        """Count (and log, once per dataset and poll) the malformed rows the provider left out."""
+        total = 0
+        for batch in batches:
+            if batch.skipped_rows:
+                total += batch.skipped_rows
+                log.warning(
+                    "malformed rows left out",
+                    extra={
+                        "account": self.account,
+                        "dataset": str(batch.dataset),
+                        "rows": batch.skipped_rows,
+                        "err": self.provider.redact(batch.skipped_error),
+                    },
+                )
+        return total
+
+    def _published(
+        self,
+        result: FetchResult,
+        now: float,
+        gauges: Mapping[Dataset, dict[SeriesKey, float]],
+        skipped: int,
+        settled_before: int,
+    ) -> None:
+        """Build the account's data from the ledger after the datasets of ``result`` were read."""
+        self._project_names.update(result.project_names)
+        self._gauges.update(gauges)
+        self._last_read = now
+        if skipped:
+            errors = dict(self._status.errors)
+            errors["parse"] = errors.get("parse", 0) + skipped
+            self._status = replace(self._status, errors=errors)
+        assert self.ledger.month_start is not None
+        spend = self._spend(now)
+        self._data = build_account_data(
+            self.provider.name,
+            self.account,
+            self.ledger.month_start,
+            self.ledger.totals,
+            self._project_names,
+            self.ledger.watermarks,
+            self.ledger.revisions,
+            {key: value for values in self._gauges.values() for key, value in values.items()},
+            spend=spend,
+            reconciliation=reconciliation(spend, settled_before),
+            expected_lags={
+                dataset: self.provider.expected_lag.get(dataset, DEFAULT_EXPECTED_LAG)
+                for dataset in self.ledger.watermarks
+            },
+            series_overflow=self.ledger.overflow_count,
+        )
+        log.info(
+            "poll succeeded", extra={"account": self.account, "series": self._data.series_count}
+        )
+
+    def _record_datasets(
+        self, now: float, result: FetchResult | None, failed: Mapping[Dataset, str]
+    ) -> None:
+        read = [] if result is None else [batch.dataset for batch in result.batches]
+        for dataset in read:
+            self._dataset_success[dataset] = now
+        for dataset in failed:
+            self._dataset_success.setdefault(dataset, None)
+        self._status = replace(
+            self._status,
+            datasets={
+                dataset: DatasetStatus(up=dataset not in failed, last_success=last)
+                for dataset, last in sorted(self._dataset_success.items())
+            },
+        )
 
     def _publish(
         self, started: float, *, up: bool, error: str, data: AccountData | None = None
@@ -198,7 +298,8 @@ class AccountPoller:
         # Spend a provider knows for today but cannot put in the counters yet (OpenRouter's
         # key counters) is today's billed spend, and the best estimate of it too.
         today = day_start(now)
-        for (family, dims, _), usd in self._gauges.items():
+        gauges = (item for values in self._gauges.values() for item in values.items())
+        for (family, dims, _), usd in gauges:
             if family is Family.BILLED_COST_TODAY:
                 for spend in (billed, estimated):
                     day = spend.setdefault(today, {})

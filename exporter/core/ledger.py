@@ -197,11 +197,15 @@ class Ledger:
     def _replace_days(self, batch: Batch, month: int, settled_before: int) -> None:
         dataset = batch.dataset
         first = max(day_start(batch.start), month)
-        if first < self._settled_until.get(dataset, month):
-            if first != month:
-                raise ValueError(f"{dataset} fetch starts inside days already settled")
-            self._settled.pop(dataset, None)
-            self.days.pop(dataset, None)
+        settled_until = self._settled_until.get(dataset, month)
+        if first < settled_until:
+            if first == month:  # the whole month again: nothing of it stays settled
+                self._settled.pop(dataset, None)
+                self.days.pop(dataset, None)
+            else:
+                # A window made longer for another dataset (one that failed for a while):
+                # this dataset's settled days are already in its sum and are not replaced.
+                first = settled_until
         self._remember_known(batch, month)
         days = self.days.setdefault(dataset, {})
         for day in [d for d in days if d >= first]:

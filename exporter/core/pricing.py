@@ -24,7 +24,7 @@ from genai_prices.types import ModelPrice, TieredPrices
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exporter.core.gcpause import paused_gc
-from exporter.core.records import DAY, Batch, Dataset, Family, FetchResult, SeriesKey, TokenType
+from exporter.core.records import DAY, Batch, Family, FetchResult, SeriesKey, TokenType
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,12 @@ class Pricer:
         return 0.0
 
     def annotate(self, provider: str, account: str, result: FetchResult) -> None:
-        """Add ``ESTIMATED_COST`` and ``UNPRICED_TOKENS`` to every usage batch of ``result``."""
+        """Add ``ESTIMATED_COST`` and ``UNPRICED_TOKENS`` for the tokens of every batch of
+        ``result`` (whichever dataset reports them)."""
         factor = 1.0 - self.discount(provider, account)
         with paused_gc():
             for batch in result.batches:
-                if batch.dataset is Dataset.USAGE:
-                    self._annotate(provider, account, factor, batch)
+                self._annotate(provider, account, factor, batch)
 
     def _annotate(self, provider: str, account: str, factor: float, batch: Batch) -> None:
         # The same series recur on every day: parse each key once (plans), and look prices

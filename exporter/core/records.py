@@ -27,8 +27,10 @@ class Family(StrEnum):
     AUDIO_TRANSCRIPTION_SECONDS = "audio_transcription_seconds"  # extra labels: none
     ESTIMATED_COST = "estimated_cost_usd"  # by pricing.py; extra labels: token_type, service_tier
     UNPRICED_TOKENS = "unpriced_tokens"  # added by pricing.py; extra labels: token_type
-    CREDITS_REMAINING = "credits_remaining_usd"  # a gauge (FetchResult.gauges); extra labels: none
+    CREDITS_REMAINING = "credits_remaining_usd"  # a gauge (Batch.gauges); extra labels: none
+    CREDITS_AVAILABLE = "credits_available"  # a gauge (DeepSeek is_available); extra: none
     PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot; extra labels: line_item
+    AI_CREDITS = "ai_credits"  # GitHub Copilot; extra labels: none
     CLAUDE_CODE_TOKENS = "claude_code_tokens"  # extra labels: token_type, customer_type
     CLAUDE_CODE_ESTIMATED_COST = "claude_code_estimated_cost_usd"  # extra: customer_type
     CLAUDE_CODE_SESSIONS = "claude_code_sessions"  # extra labels: none
@@ -41,11 +43,21 @@ class Family(StrEnum):
 
 
 class Dataset(StrEnum):
-    """A provider's data set with its own freshness (watermark)."""
+    """A provider's data set: fetched, published and failing on its own, with its own
+    freshness (watermark). One that fails keeps its last good data published."""
 
     USAGE = "usage"
     COST = "cost"
     CLAUDE_CODE = "claude_code"  # Anthropic Claude Code analytics (own ~1 h lag)
+    # OpenAI: one dataset per usage endpoint (completions usage is USAGE).
+    EMBEDDINGS = "embeddings"
+    MODERATIONS = "moderations"
+    IMAGES = "images"
+    AUDIO_SPEECHES = "audio_speeches"
+    AUDIO_TRANSCRIPTIONS = "audio_transcriptions"
+    BALANCE = "balance"  # a prepaid balance (gauges only)
+    PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot, until 2026-05-31
+    AI_CREDITS = "ai_credits"  # GitHub Copilot, from 2026-06-01
 
 
 class TokenType(StrEnum):
@@ -83,6 +95,10 @@ class Batch:
     ``[start, end)`` is the time range the fetch asked for and got complete
     answers for: the ledger replaces exactly those days.
 
+    ``gauges`` are point-in-time values of the dataset (a prepaid balance) that replace
+    the previous poll's; ``skipped_rows`` counts the malformed rows left out (the first
+    one's error in ``skipped_error``).
+
     ``long_context`` holds, of the token series in ``days``, the part a provider
     reports at the model's long-context price tier (Anthropic's ``context_window``
     200k-1M): only pricing tells those tokens apart, every count includes them.
@@ -94,6 +110,9 @@ class Batch:
     days: dict[int, dict[SeriesKey, float]] = field(default_factory=dict, repr=False)
     watermark: float | None = None
     long_context: dict[int, dict[SeriesKey, float]] = field(default_factory=dict, repr=False)
+    gauges: dict[SeriesKey, float] = field(default_factory=dict)
+    skipped_rows: int = 0
+    skipped_error: str = ""
 
     def add(self, day: int, key: SeriesKey, value: float, *, long_context: bool = False) -> None:
         """Add ``value`` to ``key`` on UTC ``day`` (ignoring zeros)."""
@@ -126,13 +145,13 @@ class Batch:
 class FetchResult:
     """Everything one poll of one account learned.
 
-    ``batches`` feed the month-to-date counters; ``gauges`` are point-in-time
-    values (a prepaid balance) that replace the previous poll's.
+    ``batches`` hold the datasets read in full; ``failures`` the datasets that could not be
+    read, with the (classified) error: their last good data stays as it was.
     """
 
     batches: list[Batch]
     project_names: dict[str, str] = field(default_factory=dict)
-    gauges: dict[SeriesKey, float] = field(default_factory=dict)
+    failures: dict[Dataset, Exception] = field(default_factory=dict)
     folded_label_sets: int = 0
     """Label sets of this month the source itself folded into the ledger's overflow value
     (the push store does, at insert, so that what it hands over stays bounded)."""

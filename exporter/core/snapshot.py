@@ -42,12 +42,24 @@ class FamilySeries:
 
 
 @dataclass(frozen=True, slots=True)
+class DatasetStatus:
+    """Whether the last poll read one dataset, and when one last did."""
+
+    up: bool = False
+    last_success: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountStatus:
-    """Poll health of one account; cumulative counters count since process start."""
+    """Poll health of one account; cumulative counters count since process start.
+
+    ``up`` and ``last_success`` are the account's: every dataset of the poll read.
+    """
 
     up: bool = False
     polled: bool = False
     last_success: float | None = None
+    datasets: Mapping[Dataset, DatasetStatus] = field(default_factory=dict)
     errors: Mapping[str, int] = field(default_factory=dict)
     api_requests: Mapping[tuple[str, str], int] = field(default_factory=dict)
     duration_buckets: tuple[int, ...] = ()

@@ -117,6 +117,8 @@ class SnapshotCollector:
         overflow = _family(m.SERIES_OVERFLOW)
         up = _family(m.COLLECTOR_UP)
         last_success = _family(m.COLLECTOR_LAST_SUCCESS)
+        dataset_up = _family(m.DATASET_UP)
+        dataset_success = _family(m.DATASET_LAST_SUCCESS)
         duration = _family(m.COLLECTOR_DURATION)
         errors = _family(m.COLLECTOR_ERRORS)
         requests = _family(m.API_REQUESTS)
@@ -137,6 +139,12 @@ class SnapshotCollector:
             up.samples.append(_sample(up.name, base, 1.0 if status.up else 0.0))
             if status.last_success is not None:
                 last_success.samples.append(_sample(last_success.name, base, status.last_success))
+            for dataset, state in sorted(status.datasets.items()):
+                labels = {**base, "dataset": dataset}
+                dataset_up.samples.append(_sample(dataset_up.name, labels, float(state.up)))
+                if state.last_success is not None:
+                    sample = _sample(dataset_success.name, labels, state.last_success)
+                    dataset_success.samples.append(sample)
             duration.samples.extend(
                 self._histogram(
                     base, status.duration_buckets, status.duration_count, status.duration_sum
@@ -149,7 +157,8 @@ class SnapshotCollector:
             for (endpoint, code), count in sorted(status.api_requests.items()):
                 labels = {**base, "endpoint": endpoint, "code": code}
                 requests.samples.append(_sample(requests.name + "_total", labels, float(count)))
-        yield from (watermark, expected_lag, revisions, overflow, up, last_success, duration)
+        yield from (watermark, expected_lag, revisions, overflow, up, last_success)
+        yield from (dataset_up, dataset_success, duration)
         yield errors
         yield requests
 

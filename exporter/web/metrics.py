@@ -89,6 +89,12 @@ CREDITS_REMAINING = MetricDef(
     "Prepaid balance left in US dollars, where the provider has one (as of the last poll).",
     unit="usd",
 )
+CREDITS_AVAILABLE = MetricDef(
+    "aicost_credits_available",
+    "gauge",
+    "1 if the provider reports the balance sufficient for API calls, 0 if not (DeepSeek's"
+    " is_available; as of the last poll).",
+)
 
 PREMIUM_REQUESTS = MetricDef(
     "aicost_premium_requests",
@@ -96,6 +102,12 @@ PREMIUM_REQUESTS = MetricDef(
     "Premium requests used (GitHub Copilot: gross quantity after model multipliers, including"
     " those covered by the plan's allowance; what was billed is in aicost_billed_cost_usd)." + _MTD,
     ("line_item",),
+)
+AI_CREDITS = MetricDef(
+    "aicost_ai_credits",
+    "counter",
+    "AI credits used (GitHub Copilot since 2026-06-01, 1 credit = $0.01: gross quantity,"
+    " including those covered by the plan; what was billed is in aicost_billed_cost_usd)." + _MTD,
 )
 # Claude Code analytics. Its tokens are deliberately NOT in aicost_tokens_total: for
 # customer_type="api" the same tokens are already in the messages usage report.
@@ -153,6 +165,7 @@ BILLED_COST_TODAY = MetricDef(
 
 FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.PREMIUM_REQUESTS: PREMIUM_REQUESTS,
+    Family.AI_CREDITS: AI_CREDITS,
     Family.CLAUDE_CODE_TOKENS: CLAUDE_CODE_TOKENS,
     Family.CLAUDE_CODE_ESTIMATED_COST: CLAUDE_CODE_ESTIMATED_COST,
     Family.CLAUDE_CODE_SESSIONS: CLAUDE_CODE_SESSIONS,
@@ -167,6 +180,7 @@ FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.AUDIO_SPEECH_CHARACTERS: AUDIO_SPEECH_CHARACTERS,
     Family.AUDIO_TRANSCRIPTION_SECONDS: AUDIO_TRANSCRIPTION_SECONDS,
     Family.CREDITS_REMAINING: CREDITS_REMAINING,
+    Family.CREDITS_AVAILABLE: CREDITS_AVAILABLE,
     Family.ESTIMATED_COST: ESTIMATED_COST,
     Family.UNPRICED_TOKENS: UNPRICED_TOKENS,
     Family.REASONING_TOKENS: REASONING_TOKENS,
@@ -203,13 +217,27 @@ DATA_REVISIONS = MetricDef(
 COLLECTOR_UP = MetricDef(
     "aicost_collector_up",
     "gauge",
-    "1 if the last poll of this account succeeded, 0 if it failed or has not completed yet.",
+    "1 if every dataset of the last poll of this account succeeded, 0 if one failed or no poll"
+    " has completed yet.",
     ("provider", "account"),
+)
+DATASET_UP = MetricDef(
+    "aicost_dataset_up",
+    "gauge",
+    "1 if the last poll read this dataset of the account, 0 if it failed (its last good data"
+    " stays published).",
+    ("provider", "account", "dataset"),
+)
+DATASET_LAST_SUCCESS = MetricDef(
+    "aicost_dataset_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last poll that read this dataset of the account.",
+    ("provider", "account", "dataset"),
 )
 COLLECTOR_LAST_SUCCESS = MetricDef(
     "aicost_collector_last_success_timestamp_seconds",
     "gauge",
-    "Unix time of the last successful poll of this account.",
+    "Unix time of the last poll of this account in which every dataset succeeded.",
     ("provider", "account"),
 )
 COLLECTOR_DURATION = MetricDef(
@@ -222,7 +250,8 @@ COLLECTOR_DURATION = MetricDef(
 COLLECTOR_ERRORS = MetricDef(
     "aicost_collector_errors",
     "counter",
-    "Failed polls of this account by reason.",
+    "Failed dataset reads of this account by reason (a poll in which two datasets fail counts"
+    " two), and malformed rows left out (reason parse).",
     ("provider", "account", "reason"),
 )
 API_REQUESTS = MetricDef(

@@ -20,12 +20,13 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import HOUR, ProviderError
+from exporter.sources.providers.base import HOUR, DatasetReader, ProviderError
 from exporter.sources.providers.claude_code import fetch_claude_code
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import (
     DimsReader,
     add_money,
+    check_usable,
     count,
     grouped_fields,
     label,
@@ -35,6 +36,7 @@ from exporter.sources.providers.fields import (
     query_end,
     quote,
     rfc3339,
+    skip_row,
     watermark,
 )
 
@@ -110,6 +112,17 @@ def add_message_row(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], 
     batch.add_all(day, _message_keys(dims, tier), _values(row, where), long_context=long_context)
 
 
+def _cost_row(
+    row: Mapping[str, Any], read_dims: DimsReader, where: str
+) -> tuple[SeriesKey, Decimal]:
+    currency = row.get("currency")
+    if not isinstance(currency, str) or currency.upper() != "USD":
+        raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
+    dollars = money(row.get("amount"), where) / CENTS  # amounts are in cents
+    line_item = label(row, "description", where) or ""
+    return (Family.BILLED_COST, read_dims(row, where), (line_item,)), dollars
+
+
 class AnthropicProvider(HttpProvider):
     """Client for one Anthropic organization (Admin API key)."""
 
@@ -142,16 +155,19 @@ class AnthropicProvider(HttpProvider):
             "bucket_width": "1d",
             "limit": 31,
         }
-        usage = await self._usage(start, end, window)
-        cost = await self._cost(start, end, window)
-        batches = [usage, cost]
+        reader = DatasetReader()
+        await reader.read_one(Dataset.USAGE, lambda: self._usage(start, end, window))
+        await reader.read_one(Dataset.COST, lambda: self._cost(start, end, window))
         if self.options.claude_code:  # separate families: see claude_code.py on double counting
-            batches.append(await fetch_claude_code(self._api, start, end, self._group_by))
+            await reader.read_one(
+                Dataset.CLAUDE_CODE,
+                lambda: fetch_claude_code(self._api, start, end, self._group_by),
+            )
         names: dict[str, str] = {}
         if "project" in self._group_by:
-            seen = project_ids((usage, cost)) - {DEFAULT_WORKSPACE}
+            seen = project_ids(reader.batches) - {DEFAULT_WORKSPACE}
             names = {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE, **await self._names.resolve(seen)}
-        return FetchResult(batches=batches, project_names=names)
+        return reader.result(names)
 
     async def _usage(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
         # context_window: tokens of requests over 200k input are billed at the long-context
@@ -162,11 +178,16 @@ class AnthropicProvider(HttpProvider):
         batch = Batch(Dataset.USAGE, start, end, watermark=mark)
         where = f"GET {USAGE_PATH}"
         read_dims = DimsReader(self._group_by, DIM_FIELDS, null_project=DEFAULT_WORKSPACE)
+        rows = 0
         with paused_gc():
             for day, results in days:
+                rows += len(results)
                 for row in results:
-                    add_message_row(batch, day, read_dims(row, where), row, where)
-        return batch
+                    try:
+                        add_message_row(batch, day, read_dims(row, where), row, where)
+                    except ProviderError as err:
+                        skip_row(batch, err)
+        return check_usable(batch, rows)
 
     async def _cost(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
         group_by: tuple[str, ...] = ("description",)
@@ -181,19 +202,19 @@ class AnthropicProvider(HttpProvider):
             null_project=DEFAULT_WORKSPACE,
         )
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
-        for day, results in days:
-            for row in results:
-                currency = row.get("currency")
-                if not isinstance(currency, str) or currency.upper() != "USD":
-                    raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
-                dollars = money(row.get("amount"), where) / CENTS  # amounts are in cents
-                dims = read_dims(row, where)
-                line_item = label(row, "description", where) or ""
-                key: SeriesKey = (Family.BILLED_COST, dims, (line_item,))
-                totals[day, key] = totals.get((day, key), Decimal(0)) + dollars
         batch = Batch(Dataset.COST, start, end, watermark=mark)
+        rows = 0
+        for day, results in days:
+            rows += len(results)
+            for row in results:
+                try:
+                    key, dollars = _cost_row(row, read_dims, where)
+                except ProviderError as err:
+                    skip_row(batch, err)
+                    continue
+                totals[day, key] = totals.get((day, key), Decimal(0)) + dollars
         add_money(batch, totals)
-        return batch
+        return check_usable(batch, rows)
 
     async def load_names(self) -> dict[str, str]:
         """Workspace display names by id."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from exporter.config.secrets import redact
-from exporter.core.records import Dataset, FetchResult
+from exporter.core.records import Batch, Dataset, FetchResult
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ class Provider(Protocol):
     :data:`DEFAULT_EXPECTED_LAG` for a dataset not listed). ``AICostDataStale`` fires beyond it."""
 
     async def fetch(self, start: int, end: int) -> FetchResult:
-        """Every day in ``[start, end)``, complete, or raise :class:`ProviderError`."""
+        """Every day in ``[start, end)`` of each dataset, complete; a dataset that cannot be
+        read is in ``FetchResult.failures`` (see :class:`DatasetReader`)."""
         ...
 
     async def aclose(self) -> None:
@@ -111,6 +112,58 @@ class Provider(Protocol):
 
 ProviderFactory = Callable[..., Provider]
 """``cls(settings, *, observe, transport=None, sleep=asyncio.sleep, rng=random.random)``."""
+
+ACCOUNT_WIDE = frozenset(("secret", "rate_limited", "connection"))
+"""Failures that concern every endpoint of the account: the datasets not read yet are not tried."""
+
+
+class DatasetReader:
+    """Reads one poll's datasets one after another, so that one failing loses no other.
+
+    A dataset that fails (a 400, a malformed page) is recorded in the result's ``failures``
+    and the next one is read; after a failure of the whole account (:data:`ACCOUNT_WIDE`:
+    the key, a rate limit, the connection) the rest are recorded failed without a request.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self.failures: dict[Dataset, Exception] = {}
+        self._stopped: ProviderError | None = None
+
+    async def read(
+        self, datasets: Sequence[Dataset], fetch: Callable[[], Awaitable[Sequence[Batch]]]
+    ) -> Sequence[Batch] | None:
+        """The batches of ``datasets`` from ``fetch()``, or None if it failed (recorded)."""
+        if self._stopped is not None:
+            self.failures.update(dict.fromkeys(datasets, self._stopped))
+            return None
+        try:
+            batches = await fetch()
+        except ProviderError as err:
+            self.failures.update(dict.fromkeys(datasets, err))
+            if err.reason in ACCOUNT_WIDE:
+                self._stopped = err
+            return None
+        self.batches.extend(batches)
+        return batches
+
+    async def read_one(
+        self, dataset: Dataset, fetch: Callable[[], Awaitable[Batch]]
+    ) -> Batch | None:
+        """One dataset's batch, or None if it failed (recorded)."""
+
+        async def one() -> Sequence[Batch]:
+            return (await fetch(),)
+
+        batches = await self.read((dataset,), one)
+        return None if batches is None else batches[0]
+
+    def result(self, project_names: Mapping[str, str] | None = None) -> FetchResult:
+        """What the poll read, and what it could not."""
+        return FetchResult(
+            batches=self.batches, project_names=dict(project_names or {}), failures=self.failures
+        )
+
 
 # --- project names --------------------------------------------------------------------------
 

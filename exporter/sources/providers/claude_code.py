@@ -33,12 +33,14 @@ from exporter.sources.providers.base import ProviderError
 from exporter.sources.providers.client import ApiClient, objects
 from exporter.sources.providers.fields import (
     add_money,
+    check_usable,
     count,
     label,
     money,
     parse_rfc3339,
     query_end,
     quote,
+    skip_row,
 )
 
 CLAUDE_CODE_PATH = "/v1/organizations/usage_report/claude_code"
@@ -114,18 +116,20 @@ class ClaudeCodeReader:
         self._cost: dict[tuple[int, SeriesKey], Decimal] = {}
 
     def add(self, day: int, record: Mapping[str, Any]) -> None:
-        """One actor's day."""
+        """One actor's day: read in full, then added (a malformed record adds nothing)."""
         if _record_day(record.get("date")) != day:
             raise ProviderError("parse", f"{WHERE}: record dated {quote(record.get('date'))}")
         user = _actor(record) if self._by_user else ""
         customer = label(record, "customer_type", WHERE) or ""
-        add, actor_dims = self._batch.add, Dims(user_id=user)
+        actor_dims = Dims(user_id=user)
+        values: list[tuple[SeriesKey, int]] = []
         core = _object(record, "core_metrics", WHERE)
         for field, family in _CORE:
-            add(day, (family, actor_dims, ()), count(core, field, WHERE))
+            values.append(((family, actor_dims, ()), count(core, field, WHERE)))
         lines = _object(core, "lines_of_code", WHERE)
         for change in ("added", "removed"):
-            add(day, (Family.CLAUDE_CODE_LINES, actor_dims, (change,)), count(lines, change, WHERE))
+            key: SeriesKey = (Family.CLAUDE_CODE_LINES, actor_dims, (change,))
+            values.append((key, count(lines, change, WHERE)))
         actions = _object(record, "tool_actions", WHERE)
         for field, tool in _TOOLS:
             tool_actions = actions.get(field)
@@ -134,22 +138,26 @@ class ClaudeCodeReader:
             if not isinstance(tool_actions, dict):
                 raise ProviderError("parse", f"{WHERE}: {field!r} is not an object")
             for decision in ("accepted", "rejected"):
-                key: SeriesKey = (Family.CLAUDE_CODE_TOOL_ACTIONS, actor_dims, (tool, decision))
-                add(day, key, count(tool_actions, decision, WHERE))
+                key = (Family.CLAUDE_CODE_TOOL_ACTIONS, actor_dims, (tool, decision))
+                values.append((key, count(tool_actions, decision, WHERE)))
+        costs: list[tuple[SeriesKey, Decimal]] = []
         for entry in objects(record, "model_breakdown", WHERE):
             model = (label(entry, "model", WHERE) or "") if self._by_model else ""
             dims = Dims(model=model, user_id=user)
             tokens = _object(entry, "tokens", WHERE)
             for field, token_type in _TOKENS:
                 key = (Family.CLAUDE_CODE_TOKENS, dims, (token_type, customer))
-                add(day, key, count(tokens, field, WHERE))
+                values.append((key, count(tokens, field, WHERE)))
             cost = _object(entry, "estimated_cost", WHERE)
             currency = cost.get("currency")
             if not isinstance(currency, str) or currency.upper() != "USD":
                 raise ProviderError("parse", f"{WHERE}: unsupported currency {quote(currency)}")
             dollars = money(cost.get("amount"), WHERE) / CENTS  # the amount is in cents
-            cost_key: SeriesKey = (Family.CLAUDE_CODE_ESTIMATED_COST, dims, (customer,))
-            self._cost[day, cost_key] = self._cost.get((day, cost_key), Decimal(0)) + dollars
+            costs.append(((Family.CLAUDE_CODE_ESTIMATED_COST, dims, (customer,)), dollars))
+        for key, value in values:
+            self._batch.add(day, key, value)
+        for key, dollars in costs:
+            self._cost[day, key] = self._cost.get((day, key), Decimal(0)) + dollars
 
     def finish(self) -> Batch:
         """The batch with the exact cent sums added as dollars."""
@@ -161,10 +169,15 @@ async def fetch_claude_code(api: ApiClient, start: int, end: int, group_by: Iter
     """Every UTC day of ``[start, end)`` of the Claude Code report, one request series per day."""
     batch = Batch(Dataset.CLAUDE_CODE, start, end)
     reader = ClaudeCodeReader(batch, group_by)
+    records = 0
     for day in report_days(start, end):
         params: dict[str, str | int] = {"starting_at": _date(day), "limit": PAGE_LIMIT}
         for record in await api.paginate_buckets(CLAUDE_CODE_PATH, params):
-            reader.add(day, record)
+            records += 1
+            try:
+                reader.add(day, record)
+            except ProviderError as err:
+                skip_row(batch, err)
     # Complete answers up to now minus the documented lag (stable pagination).
     batch.watermark = float(max(start, end - DATA_LAG))
-    return reader.finish()
+    return check_usable(reader.finish(), records)

@@ -10,10 +10,11 @@ import json
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -220,9 +221,32 @@ class ApiClient:
 
     async def get_json(self, path: str, params: Params) -> JSONObject:
         """GET ``path`` and return its JSON object, retrying what is worth retrying."""
+        body, _ = await self._get(path, encode_params(params))
+        return body
+
+    async def get_linked(self, path: str, params: Params, page_cap: int = 50) -> list[JSONObject]:
+        """The JSON object of ``path`` and of every page its ``Link: <…>; rel="next"`` header
+        leads to (GitHub's pagination), in order; a link off this account's base URL is refused
+        (the key would go along)."""
+        bodies: list[JSONObject] = []
+        query = encode_params(params)
+        for _ in range(page_cap):
+            body, headers = await self._get(path, query)
+            bodies.append(body)
+            target = _next_link(headers.get("link", ""))
+            if target is None:
+                return bodies
+            base = str(self._http.base_url).rstrip("/")
+            if not target.startswith(base + "/"):
+                host = urlsplit(target).hostname or "?"
+                raise ProviderError("parse", f"GET {path}: next page link to {host} refused")
+            parts = urlsplit(target[len(base) :])
+            path, query = parts.path, list(parse_qsl(parts.query, keep_blank_values=True))
+        raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
+
+    async def _get(self, path: str, query: Query) -> tuple[JSONObject, httpx.Headers]:
         key = self._key()
         headers = dict(self._auth_headers(key))
-        query = encode_params(params)
         what = f"GET {path}"
         for attempt in range(1, self._attempts + 1):
             delay: float | None = None
@@ -247,7 +271,7 @@ class ApiClient:
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return self._decode(what, content)
+                    return self._decode(what, content), response.headers
                 detail = redact(_error_detail(content), [key])
                 message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
                 if 300 <= status < 400:
@@ -319,6 +343,15 @@ class ApiClient:
                 raise ProviderError("parse", f"GET {path}: has_more without a {token}")
             query = {**params, param: value}
         raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
+
+
+_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
+
+
+def _next_link(header: str) -> str | None:
+    """The ``rel="next"`` target of a ``Link`` header, if any."""
+    found = _LINK.search(header)
+    return found.group(1) if found else None
 
 
 def objects(body: Mapping[str, Any], key: str, where: str) -> list[JSONObject]:

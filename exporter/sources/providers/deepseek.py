@@ -1,8 +1,9 @@
 """DeepSeek: the account balance (its only reporting endpoint).
 
-DeepSeek has no usage or cost history API, so every poll returns no batches;
-the balance becomes ``aicost_credits_remaining_usd``. A balance in another
-currency (CNY) is converted only with a configured rate: never relabelled.
+DeepSeek has no usage or cost history API, so every poll returns only the balance:
+``aicost_credits_remaining_usd``, and ``is_available`` as ``aicost_credits_available``.
+A balance in another currency (CNY) is converted only with a configured rate: never
+relabelled.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from exporter.core.records import Dims, Family, FetchResult, SeriesKey
-from exporter.sources.providers.base import ProviderSettings
+from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult
+from exporter.sources.providers.base import DatasetReader, ProviderError, ProviderSettings
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import label, money, quote
 
@@ -46,6 +47,16 @@ class DeepSeekOptions(BaseModel):
         return rates
 
 
+def _total(info: Mapping[str, Any], where: str) -> Decimal | None:
+    """``total_balance``, else granted plus topped-up; None if neither is there."""
+    if info.get("total_balance") is not None:
+        return money(info["total_balance"], where)
+    parts = (info.get("granted_balance"), info.get("topped_up_balance"))
+    if any(part is None for part in parts):
+        return None
+    return sum((money(part, where) for part in parts), Decimal(0))
+
+
 class DeepSeekProvider(HttpProvider):
     """Client for one DeepSeek account (API key)."""
 
@@ -69,26 +80,42 @@ class DeepSeekProvider(HttpProvider):
 
     async def fetch(self, start: int, end: int) -> FetchResult:
         """The balance as a gauge (in USD), no usage: DeepSeek keeps no history."""
+        reader = DatasetReader()
+        await reader.read_one(Dataset.BALANCE, self._balance)
+        return reader.result()
+
+    async def _balance(self) -> Batch:
+        # Every field of the reply is optional in DeepSeek's schema: what is missing is not
+        # published, and never read as 0.
         body = await self._api.get_json(BALANCE_PATH, {})
         where = f"GET {BALANCE_PATH}"
+        batch = Batch(Dataset.BALANCE, 0, 0)
+        available = body.get("is_available")
+        if isinstance(available, bool):
+            batch.gauges[Family.CREDITS_AVAILABLE, Dims(), ()] = float(available)
+        elif available is not None:
+            raise ProviderError("parse", f"{where}: 'is_available' is not a boolean")
+        if body.get("balance_infos") is None:
+            return batch
         total = Decimal(0)
         unconvertible: list[str] = []
         for info in objects(body, "balance_infos", where):
             currency = (label(info, "currency", where) or "").upper()
-            amount = money(info.get("total_balance"), where)
-            if currency == "USD":
+            amount = _total(info, where)
+            if amount is None:
+                unconvertible.append(currency or "?")
+            elif currency == "USD":
                 total += amount
             elif currency in self.options.currency_rates:
                 total += amount * Decimal(str(self.options.currency_rates[currency]))
             elif amount:
                 unconvertible.append(currency or "?")
-        gauges: dict[SeriesKey, float] = {}
         if unconvertible:
             # A partial sum would understate the balance: publish nothing instead.
             self._warn(unconvertible)
         else:
-            gauges[Family.CREDITS_REMAINING, Dims(), ()] = float(total)
-        return FetchResult(batches=[], gauges=gauges)
+            batch.gauges[Family.CREDITS_REMAINING, Dims(), ()] = float(total)
+        return batch
 
     def _warn(self, currencies: list[str]) -> None:
         new = sorted(set(currencies) - self._warned)

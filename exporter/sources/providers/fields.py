@@ -155,6 +155,27 @@ def grouped_fields(group_by: Iterable[str], fields: Mapping[str, str]) -> tuple[
     return tuple(fields[dim] for dim in DIMENSIONS if dim in wanted and dim in fields)
 
 
+def skip_row(batch: Batch, err: ProviderError) -> None:
+    """Leave a malformed row out of ``batch``, counted (``aicost_collector_errors_total``
+    reason ``parse``); any other error is the dataset's and is raised again.
+
+    A row is read in full before anything of it is added, so a skipped row adds nothing.
+    """
+    if err.reason != "parse":
+        raise err
+    batch.skipped_rows += 1
+    if not batch.skipped_error:
+        batch.skipped_error = str(err)
+
+
+def check_usable(batch: Batch, rows: int) -> Batch:
+    """``batch``, unless every one of its ``rows`` rows was malformed: then nothing in it can
+    be trusted and the dataset fails with the first row's error."""
+    if rows and batch.skipped_rows >= rows:
+        raise ProviderError("parse", f"every row is malformed ({batch.skipped_error})")
+    return batch
+
+
 def add_money(batch: Batch, totals: Mapping[tuple[int, SeriesKey], Decimal]) -> None:
     """Add exact per-(day, series) sums to ``batch`` as float dollars."""
     for (day, key), amount in totals.items():

@@ -1,19 +1,27 @@
-"""GitHub Copilot: billed cost and premium requests from GitHub's enhanced billing platform.
+"""GitHub Copilot: billed cost, AI credits and premium requests from GitHub's billing platform.
 
-Two endpoints per organization (``/organizations/{org}/...``) or enterprise
-(``/enterprises/{slug}/...``):
+Three endpoints per organization (``/organizations/{org}/...``) or enterprise
+(``/enterprises/{slug}/...``), each its own dataset:
 
-* ``settings/billing/usage?year=&month=``: every paid product's usage as per-day items
-  (``date``) with ``netAmount`` in USD (camelCase floats). One request per month of the
-  window gives the billed cost of seats, premium requests, etc. by SKU; items of other
-  products (Actions, Packages, ...) are dropped.
-* ``settings/billing/premium_request/usage?year=&month=&day=``: premium requests by model,
-  summed over the period asked for (items carry no date), so one request per UTC day of
-  the window: a first poll (the month and the 7 days before it) makes up to 38, later polls
-  the settle window's days.
+* ``settings/billing/usage?year=&month=`` (``cost``): every paid product's usage as per-day
+  items (``date``) with ``netAmount`` in USD (camelCase floats). One request per month of the
+  window gives the billed cost of seats etc. by SKU; items of other products (Actions,
+  Packages, ...) are dropped.
+* ``settings/billing/ai_credit/usage?year=&month=&day=`` (``ai_credits``): Copilot has been
+  billed in AI credits (1 credit = $0.01, metered on tokens per model) since 2026-06-01. The
+  credits and their net amount by model, summed over the period asked for (items carry no
+  date), so one request per UTC day of the window. The billed cost of AI credits is taken
+  from here, where it has a model, and the same SKU's items of ``/usage`` are left out: no
+  dollar is counted twice.
+* ``settings/billing/premium_request/usage?year=&month=&day=`` (``premium_requests``): premium
+  requests by model, the unit billed before AI credits; read for the days before 2026-06-01
+  only, when they exist.
 
-Neither endpoint documents pagination (UNVERIFIED; none is followed). Billing data is
-re-read over the settle window on every poll, like every provider's.
+A per-day report must echo the day it was asked for in ``timePeriod``: a reply without it
+could be the month's sum, booked as one day (up to 31 times too much), so it fails the
+dataset. None of the endpoints documents pagination; a ``Link: rel="next"`` header, which
+large enterprises have been seen to get, is followed. Billing data is re-read over the
+settle window on every poll, like every provider's.
 """
 
 from __future__ import annotations
@@ -36,15 +44,17 @@ from exporter.core.records import (
     SeriesKey,
     day_start,
 )
-from exporter.sources.providers.base import HOUR, ProviderError, ProviderSettings
-from exporter.sources.providers.client import HttpProvider, objects
+from exporter.sources.providers.base import HOUR, DatasetReader, ProviderError, ProviderSettings
+from exporter.sources.providers.client import HttpProvider, JSONObject, objects
 from exporter.sources.providers.fields import (
     add_money,
+    check_usable,
     label,
     money,
     quantity,
     query_end,
     quote,
+    skip_row,
     watermark,
 )
 
@@ -52,6 +62,8 @@ DEFAULT_BASE_URL = "https://api.github.com"
 # 2022-11-28 is still supported alongside 2026-03-10; the billing fields used here are
 # the same in both per the published descriptions.
 API_VERSION = "2022-11-28"
+AI_CREDITS_START = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
+"""The first day billed in AI credits; premium requests end the day before."""
 _SLUG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9_])?")
 
 
@@ -116,19 +128,20 @@ def _item_day(value: Any, where: str) -> int:
 
 
 def _check_period(body: Mapping[str, Any], expected: Mapping[str, int], where: str) -> None:
-    """The report's ``timePeriod`` must be the day asked for (else it would be a month's sum).
-
-    A missing ``month``/``day`` is tolerated (UNVERIFIED whether GitHub always echoes
-    them); a different one is an error.
-    """
+    """The report's ``timePeriod`` must be the day asked for: a reply without the day (the
+    schema requires only ``year``) could be the month's sum, and must not be booked as a day."""
     period = body.get("timePeriod")
     if not isinstance(period, dict):
         raise ProviderError("parse", f"{where}: 'timePeriod' is not an object")
     for key, value in expected.items():
         got = period.get(key)
-        if (got is not None or key == "year") and got != value:
+        if got != value:
             message = f"{where}: timePeriod.{key} is {quote(got)}, asked {value}"
             raise ProviderError("parse", message)
+
+
+def _is_ai_credits(sku: str) -> bool:
+    return "ai credit" in sku.lower()
 
 
 class GitHubCopilotProvider(HttpProvider):
@@ -162,57 +175,106 @@ class GitHubCopilotProvider(HttpProvider):
         }
 
     async def fetch(self, start: int, end: int) -> FetchResult:
-        """Billed cost and premium requests for every UTC day in ``[start, end)``."""
+        """Billed cost, AI credits and premium requests for every UTC day in ``[start, end)``."""
         days = range(day_start(start), query_end(day_start(start), end), DAY)
-        cost = await self._cost(start, end, days)
-        premium = await self._premium_requests(start, end, days)
-        return FetchResult(batches=[premium, cost])
+        credit_days = range(
+            max(days.start, AI_CREDITS_START), max(days.stop, AI_CREDITS_START), DAY
+        )
+        premium_days = range(days.start, min(days.stop, AI_CREDITS_START), DAY)
+        reader = DatasetReader()
+        await reader.read_one(Dataset.COST, lambda: self._cost(start, end, days))
+        if credit_days:
+            await reader.read_one(
+                Dataset.AI_CREDITS,
+                lambda: self._daily_report(Dataset.AI_CREDITS, start, end, credit_days),
+            )
+        if premium_days:
+            await reader.read_one(
+                Dataset.PREMIUM_REQUESTS,
+                lambda: self._daily_report(Dataset.PREMIUM_REQUESTS, start, end, premium_days),
+            )
+        return reader.result()
 
     def _wanted(self, item: Mapping[str, Any], where: str) -> bool:
         return (label(item, "product", where) or "").lower() in self._products
+
+    async def _items(self, path: str, query: Mapping[str, int]) -> list[JSONObject]:
+        """The usage items of every page of one report, each page checked against ``query``
+        when it names a day."""
+        where = f"GET {path}"
+        items: list[JSONObject] = []
+        for body in await self._api.get_linked(path, query):
+            if "day" in query:
+                _check_period(body, query, where)
+            items.extend(objects(body, "usageItems", where))
+        return items
 
     async def _cost(self, start: int, end: int, days: range) -> Batch:
         path = f"{self._prefix}/usage"
         where = f"GET {path}"
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
         seen: list[int] = []
+        batch = Batch(Dataset.COST, start, end)
+        rows = 0
         for (year, month), wanted_days in _months(days).items():
-            body = await self._api.get_json(path, {"year": year, "month": month})
-            for item in objects(body, "usageItems", where):
-                day = _item_day(item.get("date"), where)
-                if day not in wanted_days or not self._wanted(item, where):
+            for item in await self._items(path, {"year": year, "month": month}):
+                rows += 1
+                try:
+                    day = _item_day(item.get("date"), where)
+                    if day not in wanted_days or not self._wanted(item, where):
+                        continue
+                    sku = label(item, "sku", where) or ""
+                    if day >= AI_CREDITS_START and _is_ai_credits(sku):
+                        continue  # billed by model in the ai_credits dataset
+                    project = (
+                        (label(item, "organizationName", where) or "") if self._by_project else ""
+                    )
+                    key: SeriesKey = (Family.BILLED_COST, Dims(project), (sku,))
+                    amount = money(item.get("netAmount"), where)  # net: after discounts/allowance
+                except ProviderError as err:
+                    skip_row(batch, err)
                     continue
                 seen.append(day + DAY)
-                project = (label(item, "organizationName", where) or "") if self._by_project else ""
-                model = (label(item, "model", where) or "") if self._by_model else ""
-                key: SeriesKey = (
-                    Family.BILLED_COST,
-                    Dims(project, model),
-                    (label(item, "sku", where) or "",),
-                )
-                amount = money(item.get("netAmount"), where)  # net: after discounts/allowance
                 totals[day, key] = totals.get((day, key), Decimal(0)) + amount
-        batch = Batch(Dataset.COST, start, end, watermark=watermark(end, seen))
+        batch.watermark = watermark(end, seen)
         add_money(batch, totals)
-        return batch
+        return check_usable(batch, rows)
 
-    async def _premium_requests(self, start: int, end: int, days: range) -> Batch:
-        path = f"{self._prefix}/premium_request/usage"
+    async def _daily_report(self, dataset: Dataset, start: int, end: int, days: range) -> Batch:
+        """AI credits or premium requests: one request per day, the quantity by model (and for
+        AI credits their net amount, the billed cost)."""
+        report = "ai_credit" if dataset is Dataset.AI_CREDITS else "premium_request"
+        family = Family.AI_CREDITS if dataset is Dataset.AI_CREDITS else Family.PREMIUM_REQUESTS
+        path = f"{self._prefix}/{report}/usage"
         where = f"GET {path}"
-        batch = Batch(Dataset.USAGE, start, end)
+        batch = Batch(dataset, start, end)
+        totals: dict[tuple[int, SeriesKey], Decimal] = {}
         seen: list[int] = []
+        rows = 0
         for day in days:
             dt = datetime.fromtimestamp(day, UTC)
             query = {"year": dt.year, "month": dt.month, "day": dt.day}
-            body = await self._api.get_json(path, query)
-            _check_period(body, query, where)
-            for item in objects(body, "usageItems", where):
-                if not self._wanted(item, where):
+            for item in await self._items(path, query):
+                rows += 1
+                try:
+                    if not self._wanted(item, where):
+                        continue
+                    model = (label(item, "model", where) or "") if self._by_model else ""
+                    sku = label(item, "sku", where) or ""
+                    used = quantity(item, "grossQuantity", where)
+                    amount = (
+                        money(item.get("netAmount"), where) if family is Family.AI_CREDITS else None
+                    )
+                except ProviderError as err:
+                    skip_row(batch, err)
                     continue
                 seen.append(day + DAY)
-                model = (label(item, "model", where) or "") if self._by_model else ""
-                sku = label(item, "sku", where) or ""
-                key: SeriesKey = (Family.PREMIUM_REQUESTS, Dims(model=model), (sku,))
-                batch.add(day, key, quantity(item, "grossQuantity", where))
+                if family is Family.AI_CREDITS:
+                    batch.add(day, (family, Dims(model=model), ()), used)
+                    key: SeriesKey = (Family.BILLED_COST, Dims(model=model), (sku,))
+                    totals[day, key] = totals.get((day, key), Decimal(0)) + (amount or Decimal(0))
+                else:
+                    batch.add(day, (family, Dims(model=model), (sku,)), used)
+        add_money(batch, totals)
         batch.watermark = watermark(end, seen)
-        return batch
+        return check_usable(batch, rows)

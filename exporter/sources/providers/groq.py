@@ -33,7 +33,7 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import ProviderError
+from exporter.sources.providers.base import DatasetReader, ProviderError
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import quote
 
@@ -114,6 +114,11 @@ class GroqProvider(HttpProvider):
 
     async def fetch(self, start: int, end: int) -> FetchResult:
         """Integrated tokens and requests for every UTC day in ``[start, end)``."""
+        reader = DatasetReader()
+        await reader.read_one(Dataset.USAGE, lambda: self._usage(start, end))
+        return reader.result()
+
+    async def _usage(self, start: int, end: int) -> Batch:
         first = start + STEP  # the step ending at t covers (t - 5m, t]
         last = end // STEP * STEP
         by = [LABELS[dim] for dim in ("project", "model") if dim in self._group_by]
@@ -137,7 +142,7 @@ class GroqProvider(HttpProvider):
                 usage.add(day, (Family.TOKENS, dims, (token_type, "", "")), round(value))
         for (day, dims, status), value in sums["requests"].items():
             usage.add(day, (Family.REQUESTS, dims, ("", status)), round(value))
-        return FetchResult(batches=[usage])
+        return usage
 
     async def _integrate(self, promql: str, first: int, last: int) -> Sums:
         """``sum(rate × STEP)`` per (UTC day, dims) over the steps ``first..last``."""

@@ -18,12 +18,13 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import HOUR, ProviderError
+from exporter.sources.providers.base import HOUR, DatasetReader, ProviderError, ProviderSettings
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import (
     Counts,
     DimsReader,
     add_money,
+    check_usable,
     count,
     grouped_fields,
     label,
@@ -32,6 +33,7 @@ from exporter.sources.providers.fields import (
     quantity,
     query_end,
     quote,
+    skip_row,
     watermark,
 )
 
@@ -130,40 +132,53 @@ def _completions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], whe
     batch.add_all(day, _completion_keys(dims, _service_tier(row, where)), _values(row, where))
 
 
-def _requests(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
-    batch.add(day, (Family.REQUESTS, dims, ("default",)), count(row, "num_model_requests", where))
+def _requests(row: Mapping[str, Any], where: str) -> int:
+    return count(row, "num_model_requests", where)
+
+
+def _counted(
+    family: Family, field: str, read: Callable[[Mapping[str, Any], str, str], float]
+) -> RowHandler:
+    """A row handler for an endpoint that reports one quantity and the requests."""
+
+    def add(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+        value, requests = read(row, field, where), _requests(row, where)  # the row, then add
+        batch.add_all(
+            day, ((family, dims, ()), (Family.REQUESTS, dims, ("default",))), (value, requests)
+        )
+
+    return add
 
 
 def _input_tokens(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
     key: SeriesKey = (Family.TOKENS, dims, (TokenType.INPUT, _TEXT, "default"))
-    batch.add(day, key, count(row, "input_tokens", where))
-    _requests(batch, day, dims, row, where)
+    tokens, requests = count(row, "input_tokens", where), _requests(row, where)
+    batch.add_all(day, (key, (Family.REQUESTS, dims, ("default",))), (tokens, requests))
 
 
-def _images(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
-    batch.add(day, (Family.IMAGES, dims, ()), count(row, "images", where))
-    _requests(batch, day, dims, row, where)
-
-
-def _speeches(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
-    batch.add(day, (Family.AUDIO_SPEECH_CHARACTERS, dims, ()), count(row, "characters", where))
-    _requests(batch, day, dims, row, where)
-
-
-def _transcriptions(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
-    family = Family.AUDIO_TRANSCRIPTION_SECONDS
-    batch.add(day, (family, dims, ()), quantity(row, "seconds", where))
-    _requests(batch, day, dims, row, where)
-
-
-USAGE_ENDPOINTS: tuple[tuple[str, tuple[str, ...], RowHandler], ...] = (
-    # (path, group_by fields beyond the dimensions, what one result row adds)
-    ("/organization/usage/completions", ("batch", "service_tier"), _completions),
-    ("/organization/usage/embeddings", (), _input_tokens),
-    ("/organization/usage/moderations", (), _input_tokens),
-    ("/organization/usage/images", (), _images),
-    ("/organization/usage/audio_speeches", (), _speeches),
-    ("/organization/usage/audio_transcriptions", (), _transcriptions),
+USAGE_ENDPOINTS: tuple[tuple[Dataset, str, tuple[str, ...], RowHandler], ...] = (
+    # (dataset, path, group_by fields beyond the dimensions, what one result row adds)
+    (
+        Dataset.USAGE,
+        "/organization/usage/completions",
+        ("batch", "service_tier"),
+        _completions,
+    ),
+    (Dataset.EMBEDDINGS, "/organization/usage/embeddings", (), _input_tokens),
+    (Dataset.MODERATIONS, "/organization/usage/moderations", (), _input_tokens),
+    (Dataset.IMAGES, "/organization/usage/images", (), _counted(Family.IMAGES, "images", count)),
+    (
+        Dataset.AUDIO_SPEECHES,
+        "/organization/usage/audio_speeches",
+        (),
+        _counted(Family.AUDIO_SPEECH_CHARACTERS, "characters", count),
+    ),
+    (
+        Dataset.AUDIO_TRANSCRIPTIONS,
+        "/organization/usage/audio_transcriptions",
+        (),
+        _counted(Family.AUDIO_TRANSCRIPTION_SECONDS, "seconds", quantity),
+    ),
 )
 
 
@@ -178,6 +193,24 @@ def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[s
     return start, end, objects(bucket, "results", f"GET {path}")
 
 
+def _cost_row(
+    row: Mapping[str, Any], read_dims: DimsReader, where: str
+) -> tuple[SeriesKey, Decimal]:
+    amount = row.get("amount")
+    if not isinstance(amount, dict):
+        raise ProviderError("parse", f"{where}: 'amount' is not an object")
+    currency = amount.get("currency")
+    if not isinstance(currency, str) or currency.lower() != "usd":
+        raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
+    value = money(amount.get("value"), where)
+    key: SeriesKey = (
+        Family.BILLED_COST,
+        read_dims(row, where),
+        (label(row, "line_item", where) or "",),
+    )
+    return key, value
+
+
 class OpenAIProvider(HttpProvider):
     """Client for one OpenAI organization (admin key)."""
 
@@ -187,45 +220,67 @@ class OpenAIProvider(HttpProvider):
     # Costs come in daily buckets, and the current day's may be missing: a day and a half.
     expected_lag: ClassVar[Mapping[Dataset, float]] = {Dataset.COST: 36 * HOUR}
 
+    def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self._read_dims = DimsReader(self._group_by, DIM_FIELDS)
+
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
         """Bearer admin key."""
         return {"Authorization": f"Bearer {key}"}
 
     async def fetch(self, start: int, end: int) -> FetchResult:
-        """Usage and billed cost for every UTC day in ``[start, end)``."""
+        """Usage and billed cost for every UTC day in ``[start, end)``, dataset by dataset."""
         window: dict[str, str | int] = {
             "start_time": start,
             "end_time": query_end(start, end),
             "bucket_width": "1d",
             "limit": 31,
         }
-        dims_fields = grouped_fields(self._group_by, DIM_FIELDS)
-        read_dims = DimsReader(self._group_by, DIM_FIELDS)
-        usage = Batch(Dataset.USAGE, start, end)
-        latest: list[int] = []
-        for path, extra, add_result in USAGE_ENDPOINTS:
-            params = {**window, "group_by": dims_fields + extra}
-            buckets = await self._api.paginate_buckets(path, params)
-            where = f"GET {path}"
-            ends = []
-            with paused_gc():
-                for bucket in buckets:
-                    b_start, b_end, results = _bucket(bucket, path)
-                    ends.append(b_end)
-                    day = day_start(b_start)
-                    if start <= day < end:
-                        for row in results:
-                            add_result(usage, day, read_dims(row, where), row, where)
-            if ends:
-                latest.append(max(ends))
-        # Usage is only as fresh as its stalest endpoint.
-        usage.watermark = None if not latest else float(min(end, *latest))
-        cost = await self._costs(start, end, window)
+        reader = DatasetReader()
+        for dataset, path, extra, add_result in USAGE_ENDPOINTS:
+            await reader.read_one(
+                dataset,
+                functools.partial(
+                    self._usage, dataset, path, extra, add_result, start, end, window
+                ),
+            )
+        await reader.read_one(Dataset.COST, lambda: self._costs(start, end, window))
         names: dict[str, str] = {}
         if "project" in self._group_by:
-            names = await self._names.resolve(project_ids((usage, cost)))
-        return FetchResult(batches=[usage, cost], project_names=names)
+            names = await self._names.resolve(project_ids(reader.batches))
+        return reader.result(names)
+
+    async def _usage(
+        self,
+        dataset: Dataset,
+        path: str,
+        extra: tuple[str, ...],
+        add_result: RowHandler,
+        start: int,
+        end: int,
+        window: Mapping[str, str | int],
+    ) -> Batch:
+        params = {**window, "group_by": grouped_fields(self._group_by, DIM_FIELDS) + extra}
+        buckets = await self._api.paginate_buckets(path, params)
+        read_dims = self._read_dims
+        where = f"GET {path}"
+        batch = Batch(dataset, start, end)
+        ends, rows = [], 0
+        with paused_gc():
+            for bucket in buckets:
+                b_start, b_end, results = _bucket(bucket, path)
+                ends.append(b_end)
+                day = day_start(b_start)
+                if start <= day < end:
+                    rows += len(results)
+                    for row in results:
+                        try:
+                            add_result(batch, day, read_dims(row, where), row, where)
+                        except ProviderError as err:
+                            skip_row(batch, err)
+        batch.watermark = watermark(end, ends)
+        return check_usable(batch, rows)
 
     async def _costs(self, start: int, end: int, window: Mapping[str, int | str]) -> Batch:
         group_by = ["line_item"]
@@ -239,27 +294,25 @@ class OpenAIProvider(HttpProvider):
             [d for d in self._group_by if d in ("project", "api_key")], DIM_FIELDS
         )
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
-        ends = []
+        batch = Batch(Dataset.COST, start, end)
+        ends, rows = [], 0
         for bucket in buckets:
             b_start, b_end, results = _bucket(bucket, COSTS_PATH)
             ends.append(b_end)
             day = day_start(b_start)
             if not start <= day < end:
                 continue
+            rows += len(results)
             for row in results:
-                amount = row.get("amount")
-                if not isinstance(amount, dict):
-                    raise ProviderError("parse", f"{where}: 'amount' is not an object")
-                currency = amount.get("currency")
-                if not isinstance(currency, str) or currency.lower() != "usd":
-                    raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
-                value = money(amount.get("value"), where)
-                dims = read_dims(row, where)
-                key: SeriesKey = (Family.BILLED_COST, dims, (label(row, "line_item", where) or "",))
+                try:
+                    key, value = _cost_row(row, read_dims, where)
+                except ProviderError as err:
+                    skip_row(batch, err)
+                    continue
                 totals[day, key] = totals.get((day, key), Decimal(0)) + value
-        batch = Batch(Dataset.COST, start, end, watermark=watermark(end, ends))
+        batch.watermark = watermark(end, ends)
         add_money(batch, totals)
-        return batch
+        return check_usable(batch, rows)
 
     async def load_names(self) -> dict[str, str]:
         """Project display names by id."""

@@ -26,9 +26,9 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import HOUR, ProviderError
+from exporter.sources.providers.base import HOUR, DatasetReader, ProviderError
 from exporter.sources.providers.client import HttpProvider, JSONObject, objects
-from exporter.sources.providers.fields import add_money, count, label, money, quote
+from exporter.sources.providers.fields import add_money, count, label, money, quote, skip_row
 
 logger = logging.getLogger(__name__)
 
@@ -103,25 +103,35 @@ class OpenRouterProvider(HttpProvider):
 
     async def fetch(self, start: int, end: int) -> FetchResult:
         """Activity of the completed UTC days in ``[start, end)``, credits, today's spend."""
-        gauges: dict[SeriesKey, float] = {}
+        reader = DatasetReader()
+        await reader.read_one(Dataset.BALANCE, self._balance)
+        await reader.read((Dataset.USAGE, Dataset.COST), lambda: self._usage_and_cost(start, end))
+        return reader.result()
+
+    async def _balance(self) -> Batch:
         remaining = await self._credits()
-        gauges[Family.CREDITS_REMAINING, Dims(), ()] = float(remaining)
+        balance = Batch(Dataset.BALANCE, 0, 0)
+        balance.gauges[Family.CREDITS_REMAINING, Dims(), ()] = float(remaining)
+        return balance
+
+    async def _usage_and_cost(self, start: int, end: int) -> tuple[Batch, Batch]:
+        """Both come from the same report (and today's spend from the keys)."""
         keys = await self._keys()
         by_key = "api_key" in self._group_by
         today: dict[str, Decimal] = {}
         for _, key_id, usage_daily in keys:
             dim = key_id if by_key else ""
             today[dim] = today.get(dim, Decimal(0)) + usage_daily
-        for dim, amount in today.items():
-            gauges[Family.BILLED_COST_TODAY, Dims(api_key_id=dim), ()] = float(amount)
 
-        cells = await self._activity({})
+        usage = Batch(Dataset.USAGE, start, end)
+        cells = await self._activity({}, usage)
         attributed: dict[tuple[Cell, str], _Totals] = {}
         if by_key:
             # /activity has no key dimension, only a key filter: one report per key, and
             # what no listed key explains (deleted keys, other workspaces) stays unattributed.
             for key_hash, key_id, _ in keys:
-                for cell, totals in (await self._activity({"api_key_hash": key_hash})).items():
+                report = await self._activity({"api_key_hash": key_hash}, usage)
+                for cell, totals in report.items():
                     attributed[cell, key_id] = totals
                     rest = cells.setdefault(cell, _Totals())
                     rest.add(totals, -1)
@@ -130,8 +140,9 @@ class OpenRouterProvider(HttpProvider):
             totals.usage = max(Decimal(0), totals.usage)
             attributed[cell, ""] = totals
 
-        usage = Batch(Dataset.USAGE, start, end)
         cost = Batch(Dataset.COST, start, end)
+        for dim, amount in today.items():
+            cost.gauges[Family.BILLED_COST_TODAY, Dims(api_key_id=dim), ()] = float(amount)
         money_totals: dict[tuple[int, SeriesKey], Decimal] = {}
         for ((day, workspace, model), key_id), totals in attributed.items():
             if not start <= day < end:
@@ -146,9 +157,11 @@ class OpenRouterProvider(HttpProvider):
                 key: SeriesKey = (Family.BILLED_COST, dims, (LINE_ITEM,))
                 money_totals[day, key] = money_totals.get((day, key), Decimal(0)) + totals.usage
         add_money(cost, money_totals)
+        cost.skipped_rows, cost.skipped_error = usage.skipped_rows, usage.skipped_error
+        usage.skipped_rows = 0  # the rows of both: counted once
         # The report claims every completed day: data is complete up to the last midnight.
         usage.watermark = cost.watermark = float(max(start, min(end, day_start(end))))
-        return FetchResult(batches=[usage, cost], gauges=gauges)
+        return usage, cost
 
     def _dims(self, workspace: str, model: str, key_id: str) -> Dims:
         group_by = self._group_by
@@ -187,22 +200,33 @@ class OpenRouterProvider(HttpProvider):
             for (key_hash, key_id), item in zip(ids, listed, strict=True)
         ]
 
-    async def _activity(self, params: Mapping[str, str]) -> dict[Cell, _Totals]:
-        """The whole report (last 30 completed days; no pagination) summed per cell."""
+    async def _activity(self, params: Mapping[str, str], batch: Batch) -> dict[Cell, _Totals]:
+        """The whole report (last 30 completed days; no pagination) summed per cell; malformed
+        rows are counted in ``batch``."""
         query = dict(params)
         if "project" in self._group_by:
             query["group_by"] = "workspace"  # adds workspace_id to every row
         body = await self._api.get_json(ACTIVITY_PATH, query)
         where = f"GET {ACTIVITY_PATH}"
         cells: dict[Cell, _Totals] = {}
-        for row in objects(body, "data", where):
-            day = _day(row.get("date"), where)
-            workspace = label(row, "workspace_id", where) or ""
-            model = label(row, "model", where) or ""
-            totals = cells.setdefault((day, workspace, model), _Totals())
-            totals.counts = [
-                total + count(row, name, where, required=name != "reasoning_tokens")
-                for total, name in zip(totals.counts, _COUNTS, strict=True)
-            ]
-            totals.usage += money(row.get("usage"), where)
+        rows = objects(body, "data", where)
+        skipped = batch.skipped_rows
+        for row in rows:
+            try:
+                cell = (
+                    _day(row.get("date"), where),
+                    label(row, "workspace_id", where) or "",
+                    label(row, "model", where) or "",
+                )
+                counts = [
+                    count(row, name, where, required=name != "reasoning_tokens") for name in _COUNTS
+                ]
+                usage = money(row.get("usage"), where)
+            except ProviderError as err:
+                skip_row(batch, err)
+                continue
+            totals = cells.setdefault(cell, _Totals())
+            totals.add(_Totals(counts, usage))
+        if rows and batch.skipped_rows - skipped >= len(rows):
+            raise ProviderError("parse", f"every row is malformed ({batch.skipped_error})")
         return cells
