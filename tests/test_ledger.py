@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from exporter.core.ledger import LOOKBACK, Ledger, history_start, month_start
 from exporter.core.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
 
@@ -181,12 +179,19 @@ def test_refetch_from_month_start_rebuilds_settled_days() -> None:
     assert ledger.totals == {TOKENS_IN: 13.0}
 
 
-def test_fetch_starting_inside_settled_days_is_refused() -> None:
+def test_a_fetch_starting_inside_settled_days_replaces_only_the_unsettled_ones() -> None:
+    # The window is longer when another dataset failed for a while: the days this dataset had
+    # settled are in its sum already and must not be counted again, nor replaced.
     ledger = Ledger()
-    now = NOV + 5 * DAY
-    ledger.apply(fetch(NOV + 4 * DAY, now, {NOV + 4 * DAY: {TOKENS_IN: 1.0}}), now)
-    with pytest.raises(ValueError, match="settled"):
-        ledger.apply(fetch(NOV + 2 * DAY, now + 60, {}), now + 60)
+    now = NOV + 5 * DAY + 3600
+    days = {NOV + d * DAY: {TOKENS_IN: 1.0} for d in range(6)}
+    ledger.apply(fetch(NOV, now, days), now, settled_before=NOV + 4 * DAY)
+    assert ledger.totals == {TOKENS_IN: 6.0}
+    again = {NOV + d * DAY: {TOKENS_IN: 1.0} for d in range(2, 6)}
+    again[NOV + 5 * DAY] = {TOKENS_IN: 3.0}  # today grew
+    ledger.apply(fetch(NOV + 2 * DAY, now + 60, again), now + 60, settled_before=NOV + 4 * DAY)
+    assert ledger.totals == {TOKENS_IN: 8.0}
+    assert ledger.revisions == 0
 
 
 def test_days_before_settled_before_are_folded_at_once() -> None:
@@ -203,8 +208,8 @@ def test_days_before_settled_before_are_folded_at_once() -> None:
     )
     assert ledger.totals == {TOKENS_IN: 6.0}  # two days came back empty: a revision, kept higher
     assert ledger.revisions == 1
-    with pytest.raises(ValueError, match="settled"):
-        ledger.apply(fetch(NOV + DAY, now + 120, {}), now + 120)
+    ledger.apply(fetch(NOV + DAY, now + 120, {}), now + 120)  # settled days are not replaced
+    assert ledger.totals == {TOKENS_IN: 6.0} and ledger.revisions == 2
 
 
 def test_label_sets_beyond_the_cap_count_under_other_with_exact_totals() -> None:

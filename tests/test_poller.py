@@ -12,7 +12,7 @@ import respx
 
 from exporter.core.budgets import AccountSpend
 from exporter.core.records import DAY, Dataset, Dims
-from exporter.core.snapshot import AccountSnapshot, Snapshot, SnapshotStore
+from exporter.core.snapshot import AccountSnapshot, DatasetStatus, Snapshot, SnapshotStore
 from exporter.scheduler import AccountPoller, reconciliation
 from exporter.sources.providers.base import ProviderSettings, RequestObserver
 from exporter.sources.providers.openai import OpenAIProvider
@@ -100,6 +100,13 @@ class Org:
                 "has_more": False,
             }
         )
+
+    def fail_all(self, response: httpx.Response) -> None:
+        """Every endpoint but the project list answers ``response``."""
+        for route in self.mock.routes:
+            if not str(route.pattern).endswith("/projects')"):
+                route.side_effect = None
+                route.return_value = response
 
     @staticmethod
     def _window(request: httpx.Request) -> tuple[int, int]:
@@ -218,6 +225,7 @@ def test_first_poll_publishes_month_to_date_including_today(
     assert (first["start_time"], first["end_time"]) == (str(NOV - 7 * DAY), str(NOV + 26 * DAY))
     # Each dataset with a watermark carries the lag OpenAI's data may have while all is well.
     data = snap.accounts[0].data
+    # (The other usage endpoints answer no bucket at all here: no watermark, no lag.)
     assert data.expected_lags == {Dataset.USAGE: 6 * 3600.0, Dataset.COST: 36 * 3600.0}
     assert data.expected_lags.keys() == data.watermarks.keys()
 
@@ -282,31 +290,93 @@ def test_later_polls_read_only_the_unsettled_window(
     ],
 )
 @respx.mock(assert_all_mocked=True)
-def test_failed_poll_keeps_last_good_values_and_counts_reason(
+def test_a_failed_dataset_keeps_its_last_good_values_and_the_others_publish(
     respx_mock: respx.MockRouter, store: SnapshotStore, failure: Any, reason: str
 ) -> None:
     org = Org(respx_mock)
     clock = Clock(NOW)
     poller = make_poller(clock, store)
     run(poller.poll_once())
-    before = values(store.current)
+    before = billed(store.current)
     org.costs.side_effect = failure
     clock.now += 300
-    org.tokens[NOV + 25 * DAY] = 10_000  # would change the values if anything partial leaked
+    org.tokens[NOV + 25 * DAY] = 10_000
+    org.dollars[NOV + 25 * DAY] = "9.75"  # would change the billed total if anything leaked
     delay = run(poller.poll_once())
     snap = store.current
-    assert values(snap) == before
+    assert billed(snap) == before == 1.75
+    assert tokens(snap, "input") == 100 + 50 + 10_000  # usage is read and published
     assert not status(snap).up and status(snap).last_success == NOW
+    datasets = status(snap).datasets
+    assert datasets[Dataset.COST] == DatasetStatus(up=False, last_success=NOW)
+    assert datasets[Dataset.USAGE] == DatasetStatus(up=True, last_success=NOW + 300)
+    assert {d for d, s in datasets.items() if not s.up} == {Dataset.COST}
     assert dict(status(snap).errors)[reason] == 1
     assert sum(dict(status(snap).errors).values()) == 1
-    assert delay == 300.0  # first failure: next poll after one interval
+    assert status(snap).last_error.startswith(f"cost: {reason}: GET /organization/costs")
+    assert delay == 300.0  # the datasets that were read stay on their interval
     assert KEY not in status(snap).last_error
-    # Recovery: the next successful poll publishes the new values.
+    # The cost dataset's watermark stays where its last good read left it.
+    assert snap.accounts[0].data.watermarks[Dataset.COST] == NOW
+    # Recovery: the next poll reads the costs from the failed dataset's own last success.
     org.costs.side_effect = org._costs
     clock.now += 300
     run(poller.poll_once())
-    assert tokens(store.current, "input") == 100 + 50 + 10_000
+    assert billed(store.current) == 1.5 + 9.75
     assert status(store.current).up
+    assert all(s.up for s in status(store.current).datasets.values())
+
+
+@respx.mock(assert_all_mocked=True)
+def test_a_dataset_failing_for_days_is_read_again_from_its_own_last_success(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    clock = Clock(NOW)
+    poller = make_poller(clock, store)
+    run(poller.poll_once())  # 26 Nov 13:00: everything read
+    down = httpx.Response(400, json={"error": {"message": "Invalid date range", "type": "x",
+                                               "param": None, "code": None}})
+    org.costs.side_effect = down
+    for hours in (24, 48, 72):  # costs fail for three days while usage is polled
+        clock.now = NOW + hours * 3600
+        org.dollars[NOV + 25 * DAY + hours // 24 * DAY] = "1.0"
+        run(poller.poll_once())
+        assert billed(store.current) == 1.75
+    org.costs.side_effect = org._costs
+    clock.now = NOW + 73 * 3600
+    run(poller.poll_once())
+    # Costs from the last good read minus the settle window, usage with them: nothing lost,
+    # nothing counted twice in the usage whose days had settled meanwhile.
+    params = org.costs.calls[-1].request.url.params
+    assert params["start_time"] == str(NOV + 23 * DAY)
+    assert org.completions.calls[-1].request.url.params["start_time"] == str(NOV + 23 * DAY)
+    assert billed(store.current) == 1.5 + 0.25 + 3 * 1.0
+    assert tokens(store.current, "input") == 157
+    assert status(store.current).up
+
+
+@respx.mock(assert_all_mocked=True)
+def test_a_poll_that_reads_no_dataset_keeps_everything(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    clock = Clock(NOW)
+    poller = make_poller(clock, store)
+    run(poller.poll_once())
+    before = values(store.current)
+    org.fail_all(httpx.Response(401, json={"error": {"message": "bad key", "type": "x",
+                                                     "param": None, "code": None}}))
+    clock.now += 300
+    org.tokens[NOV + 25 * DAY] = 10_000
+    assert run(poller.poll_once()) == 300.0
+    snap = store.current
+    assert values(snap) == before
+    assert not status(snap).up and status(snap).last_success == NOW
+    assert not any(s.up for s in status(snap).datasets.values())
+    assert len(status(snap).datasets) == 7
+    assert dict(status(snap).errors)["auth"] == 7  # every dataset answered 401
+    assert run(poller.poll_once()) == 600.0  # nothing read: back off
 
 
 @respx.mock(assert_all_mocked=True)
@@ -341,25 +411,28 @@ def test_repeated_failures_back_off_and_honour_long_retry_after(
     respx_mock: respx.MockRouter, store: SnapshotStore
 ) -> None:
     org = Org(respx_mock)
-    org.costs.side_effect = httpx.Response(
-        503, json={"error": {"message": "x", "type": "x", "param": None, "code": None}}
+    org.fail_all(
+        httpx.Response(
+            503, json={"error": {"message": "x", "type": "x", "param": None, "code": None}}
+        )
     )
     poller = make_poller(Clock(NOW), store)
     assert [run(poller.poll_once()) for _ in range(3)] == [300.0, 600.0, 1200.0]
-    org.costs.side_effect = httpx.Response(
+    org.fail_all(httpx.Response(
         429,
         headers={"Retry-After": "7200"},
         json={"error": {"message": "slow down", "type": "requests", "param": None, "code": None}},
-    )
+    ))
     # Honoured up to the backoff cap (8 poll intervals here), never longer.
     assert run(poller.poll_once()) == 8 * 300.0
     for hint in ("86400", "Fri, 01 Jan 2100 00:00:00 GMT"):
-        org.costs.side_effect = httpx.Response(429, headers={"Retry-After": hint}, json={})
+        org.fail_all(httpx.Response(429, headers={"Retry-After": hint}, json={}))
         assert run(poller.poll_once()) == 8 * 300.0
+    # A rate limit ends the poll: the other datasets are not tried, but are counted failed.
     assert dict(status(store.current).errors) == {
         "auth": 0,
-        "rate_limited": 3,
-        "http_5xx": 3,
+        "rate_limited": 3 * 7,
+        "http_5xx": 3 * 7,
         "http_4xx": 0,
         "timeout": 0,
         "connection": 0,
@@ -410,8 +483,10 @@ def test_backoff_is_capped_so_recovery_is_noticed(
     respx_mock: respx.MockRouter, store: SnapshotStore
 ) -> None:
     org = Org(respx_mock)
-    org.costs.side_effect = httpx.Response(
-        500, json={"error": {"message": "x", "type": "x", "param": None, "code": None}}
+    org.fail_all(
+        httpx.Response(
+            500, json={"error": {"message": "x", "type": "x", "param": None, "code": None}}
+        )
     )
     poller = make_poller(Clock(NOW), store)
     delays = [run(poller.poll_once()) for _ in range(6)]
@@ -460,7 +535,8 @@ def test_a_key_the_provider_echoes_reaches_no_log_metric_or_page(
     with caplog.at_level(logging.DEBUG):
         run(poller.poll_once())
     error = status(store.current).last_error
-    assert error.startswith("parse: GET /organization/costs: unsupported currency 'usd ")
+    assert error.startswith("cost: parse: every row is malformed (GET /organization/costs:")
+    assert "unsupported currency 'usd " in error
     page_html = render_landing(store.current, now=NOW, demo=False, version="test").decode()
     for where, text in (("error", error), ("log", caplog.text), ("page", page_html)):
         # Not the key, nor any run of 12 of its characters.

@@ -31,6 +31,7 @@ WS = "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"
 SONNET, HAIKU = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
 
 T, C = Family.TOKENS, Family.BILLED_COST
+DATASETS = [Dataset.USAGE, Dataset.COST]  # the order they are read in
 
 
 def fixture(name: str) -> Any:
@@ -97,11 +98,14 @@ class Env:
 
         return asyncio.run(go(provider or self.provider()))
 
-    def fail(self, provider: AnthropicProvider | None = None) -> ProviderError:
-        with pytest.raises(ProviderError) as info:
-            self.fetch(provider)
-        assert KEY not in str(info.value)
-        return info.value
+    def fail(self, dataset: Dataset, provider: AnthropicProvider | None = None
+             ) -> tuple[ProviderError, FetchResult]:
+        """The error of ``dataset``, the only one that failed, and the poll's result."""
+        result = self.fetch(provider)
+        err = only_failure(result)
+        assert list(result.failures) == [dataset]
+        assert [b.dataset for b in result.batches] == [d for d in DATASETS if d is not dataset]
+        return err, result
 
     @staticmethod
     def params(route: respx.Route, call: int = 0) -> list[tuple[str, str]]:
@@ -109,6 +113,21 @@ class Env:
 
     def set_usage(self, body: dict[str, Any]) -> None:
         self.usage.mock(side_effect=None, return_value=httpx.Response(200, json=body))
+
+
+def only_failure(result: FetchResult) -> ProviderError:
+    """The one error of the poll's failed dataset(s): one error object, never quoting the key."""
+    errors = {id(err): err for err in result.failures.values()}
+    assert len(errors) == 1, result.failures
+    (err,) = errors.values()
+    assert isinstance(err, ProviderError)
+    assert KEY not in str(err)
+    return err
+
+
+def batch_of(result: FetchResult, dataset: Dataset) -> Batch:
+    (found,) = [b for b in result.batches if b.dataset is dataset]
+    return found
 
 
 @pytest.fixture
@@ -244,63 +263,137 @@ def test_lagging_bucket_sets_the_watermark(env: Env) -> None:
     assert usage.watermark == float(D2)
 
 
-@pytest.mark.parametrize("row, message", [
+BAD_USAGE_ROWS = [
     (usage_row(cache_creation=None), "'cache_creation' is not an object"),
     (usage_row(output_tokens=None), "'output_tokens' missing"),
     (usage_row(cache_creation={"ephemeral_5m_input_tokens": 1}),
      "'ephemeral_1h_input_tokens' missing"),
     (usage_row(uncached_input_tokens=-1), "'uncached_input_tokens' not a non-negative integer"),
     (usage_row(service_tier=3), "'service_tier' is not a string"),
-])
+]
+
+
+@pytest.mark.parametrize("row, message", BAD_USAGE_ROWS)
 def test_bad_usage_rows_are_parse_errors(env: Env, row: dict[str, Any], message: str) -> None:
     env.set_usage(page([bucket(D1, [row])]))
-    err = env.fail()
+    err, result = env.fail(Dataset.USAGE)  # its only row is malformed: the dataset fails
     assert err.reason == "parse"
+    assert str(err).startswith(f"every row is malformed (GET {USAGE_PATH}: ")
     assert message in str(err)
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
 
 
-@pytest.mark.parametrize("body", [
-    page([{"starting_at": "yesterday", "ending_at": iso(D2), "results": []}]),
-    page([{"starting_at": "2026-03-01T00:00:00", "ending_at": iso(D2), "results": []}]),
-    page([{"starting_at": iso(D1), "ending_at": iso(D2)}]),
-    {"data": [], "has_more": True, "next_page": None},
-    {"data": "nope", "has_more": False},
+@pytest.mark.parametrize("row, message", BAD_USAGE_ROWS)
+def test_a_bad_usage_row_among_good_ones_is_skipped_and_counted(
+    env: Env, row: dict[str, Any], message: str
+) -> None:
+    first = fixture("usage_page1")
+    first["data"][0]["results"].insert(0, {**row, "workspace_id": WS, "model": SONNET})
+    env.usage.mock(side_effect=[httpx.Response(200, json=first),
+                                httpx.Response(200, json=fixture("usage_page2"))])
+    result = env.fetch()
+    assert result.failures == {}
+    usage = batch_of(result, Dataset.USAGE)
+    assert usage.days == EXPECTED_USAGE  # nothing of the skipped row, even its valid fields
+    assert usage.skipped_rows == 1
+    assert usage.skipped_error.startswith(f"GET {USAGE_PATH}: ")
+    assert message in usage.skipped_error
+    assert usage.watermark == float(END)
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
+
+
+@pytest.mark.parametrize("body, message", [
+    (page([{"starting_at": "yesterday", "ending_at": iso(D2), "results": []}]),
+     f"GET {USAGE_PATH}: bad timestamp 'yesterday'"),
+    (page([{"starting_at": "2026-03-01T00:00:00", "ending_at": iso(D2), "results": []}]),
+     f"GET {USAGE_PATH}: timestamp '2026-03-01T00:00:00' has no UTC offset"),
+    (page([{"starting_at": iso(D1), "ending_at": iso(D2)}]),
+     f"GET {USAGE_PATH}: 'results' is not a list of objects"),
+    ({"data": [], "has_more": True, "next_page": None},
+     f"GET {USAGE_PATH}: has_more without a next_page"),
+    ({"data": "nope", "has_more": False}, f"{USAGE_PATH}: 'data' is not a list of objects"),
 ])
-def test_wrong_shapes_are_parse_errors(env: Env, body: dict[str, Any]) -> None:
+def test_wrong_shapes_are_parse_errors(env: Env, body: dict[str, Any], message: str) -> None:
     env.set_usage(body)
-    assert env.fail().reason == "parse"
+    err, result = env.fail(Dataset.USAGE)
+    assert err.reason == "parse"
+    assert str(err).endswith(message)
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
 
 
-@pytest.mark.parametrize("row", [
-    {"currency": "EUR", "amount": "100", "workspace_id": None, "description": "x"},
-    {"amount": "100", "workspace_id": None, "description": "x"},
-    {"currency": "USD", "amount": "12,5", "workspace_id": None, "description": "x"},
-    {"currency": "USD", "amount": None, "workspace_id": None, "description": "x"},
-    {"currency": "USD", "amount": "NaN", "workspace_id": None, "description": "x"},
-])
-def test_bad_cost_rows_are_parse_errors(env: Env, row: dict[str, Any]) -> None:
+BAD_COST_ROWS = [
+    ({"currency": "EUR", "amount": "100", "workspace_id": None, "description": "x"},
+     "unsupported currency 'EUR'"),
+    ({"amount": "100", "workspace_id": None, "description": "x"}, "unsupported currency None"),
+    ({"currency": "USD", "amount": "12,5", "workspace_id": None, "description": "x"},
+     "amount '12,5' is not a number"),
+    ({"currency": "USD", "amount": None, "workspace_id": None, "description": "x"},
+     "amount None is not a number"),
+    ({"currency": "USD", "amount": "NaN", "workspace_id": None, "description": "x"},
+     "amount 'NaN' is not finite"),
+]
+
+
+@pytest.mark.parametrize("row, message", BAD_COST_ROWS)
+def test_bad_cost_rows_are_parse_errors(env: Env, row: dict[str, Any], message: str) -> None:
     env.cost.mock(return_value=httpx.Response(200, json=page([bucket(D1, [row])])))
-    assert env.fail().reason == "parse"
+    err, result = env.fail(Dataset.COST)
+    assert (err.reason, str(err)) == (
+        "parse", f"every row is malformed (GET {COST_PATH}: {message})")
+    assert batch_of(result, Dataset.USAGE).days == EXPECTED_USAGE
 
 
-def test_unauthorized_is_auth(env: Env) -> None:
+@pytest.mark.parametrize("row, message", BAD_COST_ROWS)
+def test_a_bad_cost_row_among_good_ones_is_skipped_and_counted(
+    env: Env, row: dict[str, Any], message: str
+) -> None:
+    cost_page = fixture("cost")
+    cost_page["data"][0]["results"].insert(1, row)
+    env.cost.mock(return_value=httpx.Response(200, json=cost_page))
+    result = env.fetch()
+    assert result.failures == {}
+    cost = batch_of(result, Dataset.COST)
+    assert cost.days == EXPECTED_COST
+    assert (cost.skipped_rows, cost.skipped_error) == (1, f"GET {COST_PATH}: {message}")
+    assert (batch_of(result, Dataset.USAGE).skipped_rows, cost.watermark) == (0, float(END))
+
+
+def test_an_invalid_date_range_on_the_cost_report_leaves_the_usage(env: Env) -> None:
+    # Seen in the wild: the cost report refuses a window the messages report accepts.
+    env.cost.mock(return_value=httpx.Response(400, json={
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "Invalid date range"}}))
+    err, result = env.fail(Dataset.COST)
+    assert (err.reason, err.status, str(err)) == (
+        "http_4xx", 400, f"GET {COST_PATH}: HTTP 400: Invalid date range")
+    assert env.cost.call_count == 1  # not retried
+    usage = batch_of(result, Dataset.USAGE)
+    assert (usage.days, usage.watermark) == (EXPECTED_USAGE, float(END))
+    assert result.project_names == {
+        "default": "default", WS: "Research", "wrkspc_01Old": "Old experiments"}
+
+
+def test_unauthorized_is_auth_and_fails_only_its_dataset(env: Env) -> None:
     env.usage.mock(side_effect=None, return_value=httpx.Response(401, json={
         "type": "error", "error": {"type": "authentication_error",
                                    "message": f"invalid x-api-key {KEY}"},
         "request_id": "req_011"}))
-    err = env.fail()
+    err, result = env.fail(Dataset.USAGE)
     assert (err.reason, str(err)) == (
         "auth", f"GET {USAGE_PATH}: HTTP 401: invalid x-api-key [redacted]")
-    assert env.cost.call_count == 0
+    # "auth" is not account-wide (a 403 may be one report's permission): the cost is read.
+    assert env.cost.call_count == 1
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
 
 
 def test_overloaded_529_is_retried_then_http_5xx(env: Env) -> None:
     env.cost.mock(return_value=httpx.Response(529, json={
         "type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
-    err = env.fail()
+    err, result = env.fail(Dataset.COST)
     assert (err.reason, str(err)) == ("http_5xx", f"GET {COST_PATH}: HTTP 529: Overloaded")
-    assert env.observed[-4:] == [(COST_PATH, "529")] * 4
+    assert env.observed[2:6] == [(COST_PATH, "529")] * 4
     assert env.slept == [0.5, 1.0, 2.0]
+    assert batch_of(result, Dataset.USAGE).days == EXPECTED_USAGE
 
 
 def test_rate_limited_then_success(env: Env) -> None:
@@ -309,37 +402,48 @@ def test_rate_limited_then_success(env: Env) -> None:
             "type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}),
         httpx.Response(200, json=fixture("cost")),
     ])
-    _, cost = env.fetch().batches
-    assert cost.days == EXPECTED_COST
+    result = env.fetch()
+    assert result.failures == {}
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
     assert env.slept == [30.0]
     assert env.observed[2:4] == [(COST_PATH, "429"), (COST_PATH, "200")]
 
 
-def test_long_rate_limit_is_handed_to_the_scheduler(env: Env) -> None:
+def test_long_rate_limit_fails_every_dataset_and_is_handed_to_the_scheduler(env: Env) -> None:
     limited = httpx.Response(429, headers={"retry-after": "61"})
     env.usage.mock(side_effect=None, return_value=limited)
-    err = env.fail()
-    assert (err.reason, err.retry_after) == ("rate_limited", 61.0)
+    result = env.fetch()
+    assert result.batches == []
+    assert list(result.failures) == DATASETS  # the first one's error, for both
+    err = only_failure(result)
+    assert (err.reason, err.retry_after, str(err)) == (
+        "rate_limited", 61.0, f"GET {USAGE_PATH}: HTTP 429")
     assert env.slept == []
+    assert (env.usage.call_count, env.cost.call_count) == (1, 0)
 
 
-def test_timeout(env: Env) -> None:
+def test_timeout_fails_only_its_dataset(env: Env) -> None:
     env.usage.mock(side_effect=httpx.ReadTimeout("slow"))
-    assert env.fail().reason == "timeout"
-    assert env.observed == [(USAGE_PATH, "timeout")] * 4
+    err, result = env.fail(Dataset.USAGE)
+    assert (err.reason, str(err)) == ("timeout", f"GET {USAGE_PATH}: no response within 30 s")
+    assert env.observed[:5] == [(USAGE_PATH, "timeout")] * 4 + [(COST_PATH, "200")]
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
 
 
 def test_connection_error(env: Env) -> None:
     env.cost.mock(side_effect=httpx.ConnectError("connection refused"))
-    err = env.fail()
+    err, result = env.fail(Dataset.COST)
     assert (err.reason, str(err)) == (
         "connection", f"GET {COST_PATH}: ConnectError: connection refused")
-    assert env.observed[-4:] == [(COST_PATH, "connection_error")] * 4
+    assert env.observed[2:6] == [(COST_PATH, "connection_error")] * 4
+    assert batch_of(result, Dataset.USAGE).days == EXPECTED_USAGE
 
 
 def test_malformed_json_is_parse(env: Env) -> None:
     env.usage.mock(side_effect=None, return_value=httpx.Response(200, text='{"data": ['))
-    assert env.fail().reason == "parse"
+    err, result = env.fail(Dataset.USAGE)
+    assert (err.reason, str(err)) == ("parse", f"GET {USAGE_PATH}: response is not valid JSON")
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
 
 
 def test_workspace_names_failure_keeps_default(env: Env, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,9 +1,12 @@
-"""Fake GitHub enhanced-billing REST API: usage report and premium request usage report.
+"""Fake GitHub enhanced-billing REST API: usage report, AI credit and premium request reports.
 
 Quirks kept from the real API: camelCase fields and float amounts; ``/usage`` without
-``month`` answers the whole year; the premium request report sums over the period asked
-for (no per-item date) and echoes it in ``timePeriod``; only the last 24 months exist;
-GitHub's ``{"message", "documentation_url", "status"}`` error envelope.
+``month`` answers the whole year; the AI credit and premium request reports sum over the
+period asked for (no per-item date) and echo it in ``timePeriod``; Copilot is billed in AI
+credits from 2026-06-01 (the premium request report has nothing after, the AI credit report
+nothing before); only the last 24 months exist; GitHub's ``{"message",
+"documentation_url", "status"}`` error envelope. Field for field as the official
+``ai_credit/usage`` example (``reference/specs/github-billing.json``).
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ from typing import Any
 
 from .github_data import (
     ACTIONS,
+    AI_CREDITS,
     DAY,
     ENTERPRISE,
     ORGS,
-    PREMIUM_PRICE,
-    PREMIUM_SKU,
+    PREMIUM_REQUESTS,
     PRODUCT,
     GitHubData,
     Org,
+    Unit,
     money,
+    unit_of,
 )
 from .query import ApiError, Query
 
@@ -35,7 +40,7 @@ VERSIONS = ("2022-11-28", "2026-03-10")
 DOCS = "https://docs.github.com/rest"
 _PATH = re.compile(
     r"/(?P<kind>organizations|enterprises)/(?P<owner>[^/]+)/settings/billing/"
-    r"(?P<report>usage|premium_request/usage)"
+    r"(?P<report>usage|premium_request/usage|ai_credit/usage)"
 )
 _ORGS = {org.name.lower(): org for org in ORGS}
 
@@ -76,7 +81,8 @@ def handle(path: str, query: Query, now: float, data: GitHubData) -> JSON:
         selected = [o for o in orgs if wanted is None or o.name.lower() == wanted.lower()]
     if match["report"] == "usage":
         return _usage(query, now, data, orgs)
-    body = _premium(query, now, data, selected)
+    unit = AI_CREDITS if match["report"] == "ai_credit/usage" else PREMIUM_REQUESTS
+    body = _report(query, now, data, selected, unit)
     if match["kind"] == "organizations":
         return {"timePeriod": body.pop("timePeriod"), "organization": orgs[0].name, **body}
     return {"timePeriod": body.pop("timePeriod"), "enterprise": ENTERPRISE, **body}
@@ -134,11 +140,13 @@ def _usage(query: Query, now: float, data: GitHubData, orgs: list[Org]) -> JSON:
             )
             lines = data.premium(org, day, now)
             if lines:
+                billed_in = unit_of(day)
                 gross = sum((line.gross for line in lines), Decimal(0))
                 discount = sum((line.discount for line in lines), Decimal(0))
+                price = billed_in.price
                 items.append(
-                    _item(when, PRODUCT, PREMIUM_SKU, gross, "Requests", PREMIUM_PRICE, org)
-                    | _amounts(money(gross * PREMIUM_PRICE), money(discount * PREMIUM_PRICE))
+                    _item(when, PRODUCT, billed_in.sku, gross, billed_in.unit_type, price, org)
+                    | _amounts(money(gross * price), money(discount * price))
                 )
             minutes = data.actions_minutes(org.name, day, now)
             if minutes:
@@ -174,7 +182,8 @@ def _amounts(gross: Decimal, discount: Decimal) -> JSON:
     }
 
 
-def _premium(query: Query, now: float, data: GitHubData, orgs: list[Org]) -> JSON:
+def _report(query: Query, now: float, data: GitHubData, orgs: list[Org], unit: Unit) -> JSON:
+    """The AI credit or premium request report: per model, summed over the period."""
     period, starts = _period(query, now, default_month=True)
     model_filter = (query.one("model") or "").lower()
     product_filter = (query.one("product") or "").lower()
@@ -182,6 +191,8 @@ def _premium(query: Query, now: float, data: GitHubData, orgs: list[Org]) -> JSO
     sums: dict[str, tuple[Decimal, Decimal]] = {}
     if user is None and product_filter in ("", PRODUCT.lower()):  # no per-user data here
         for day in starts:
+            if unit_of(day) is not unit:
+                continue
             for org in orgs:
                 for line in data.premium(org, day, now):
                     if model_filter and line.model.name.lower() != model_filter:
@@ -193,16 +204,16 @@ def _premium(query: Query, now: float, data: GitHubData, orgs: list[Org]) -> JSO
         items.append(
             {
                 "product": PRODUCT,
-                "sku": PREMIUM_SKU,
+                "sku": unit.sku,
                 "model": model,
-                "unitType": "requests",
-                "pricePerUnit": float(PREMIUM_PRICE),
+                "unitType": unit.unit_type,
+                "pricePerUnit": float(unit.price),
                 "grossQuantity": float(gross),
-                "grossAmount": float(money(gross * PREMIUM_PRICE)),
+                "grossAmount": float(money(gross * unit.price)),
                 "discountQuantity": float(discount),
-                "discountAmount": float(money(discount * PREMIUM_PRICE)),
+                "discountAmount": float(money(discount * unit.price)),
                 "netQuantity": float(gross - discount),
-                "netAmount": float(money((gross - discount) * PREMIUM_PRICE)),
+                "netAmount": float(money((gross - discount) * unit.price)),
             }
         )
     return {"timePeriod": period, "usageItems": items}
@@ -211,31 +222,49 @@ def _premium(query: Query, now: float, data: GitHubData, orgs: list[Org]) -> JSO
 def expected(
     data: GitHubData, owner: str, start: int, end: int, now: float
 ) -> dict[str, dict[tuple[str, ...], float]]:
-    """Ground truth of an organization's or the enterprise's Copilot billing.
+    """Ground truth of an organization's or the enterprise's Copilot billing, as the exporter
+    must publish it, over the UTC days starting in ``[start, end)`` and before ``now``.
 
-    ``cost``: net USD by (organization, sku); ``premium_requests``: gross quantity by
-    (model, sku); both over the UTC days starting in ``[start, end)`` and before ``now``.
+    ``cost``: net USD of ``/usage`` by (organization, sku), AI credits left out;
+    ``ai_credit_cost``: net USD of the AI credits by (model, sku), from the per-day reports;
+    ``ai_credits``: gross credits by (model,); ``premium_requests``: gross quantity by
+    (model, sku), before 2026-06-01.
     """
     orgs = list(ORGS) if owner == ENTERPRISE else [_ORGS[owner.lower()]]
     cost: dict[tuple[str, ...], Decimal] = {}
+    credit_cost: dict[tuple[str, ...], Decimal] = {}
+    credits: dict[tuple[str, ...], Decimal] = {}
     premium: dict[tuple[str, ...], Decimal] = {}
     first = -(-start // DAY) * DAY
     for day in range(first, min(end, int(now) // DAY * DAY + DAY), DAY):
+        unit = unit_of(day)
+        by_model: dict[str, tuple[Decimal, Decimal]] = {}
         for org in orgs:
             seat_key = (org.name, org.seat_sku)
             seat = money(data.seat_quantity(org, day) * org.seat_price)
             cost[seat_key] = cost.get(seat_key, Decimal(0)) + seat
             lines = data.premium(org, day, now)
-            if lines:
+            if lines and unit is PREMIUM_REQUESTS:
                 gross = sum((line.gross for line in lines), Decimal(0))
                 discount = sum((line.discount for line in lines), Decimal(0))
-                net = money(gross * PREMIUM_PRICE) - money(discount * PREMIUM_PRICE)
-                key = (org.name, PREMIUM_SKU)
+                net = money(gross * unit.price) - money(discount * unit.price)
+                key = (org.name, unit.sku)
                 cost[key] = cost.get(key, Decimal(0)) + net
             for line in lines:
-                key = (line.model.name, PREMIUM_SKU)
-                premium[key] = premium.get(key, Decimal(0)) + line.gross
+                key = (line.model.name, unit.sku)
+                if unit is PREMIUM_REQUESTS:
+                    premium[key] = premium.get(key, Decimal(0)) + line.gross
+                else:
+                    credits[key[:1]] = credits.get(key[:1], Decimal(0)) + line.gross
+                    gross, discount = by_model.get(line.model.name, (Decimal(0), Decimal(0)))
+                    by_model[line.model.name] = (gross + line.gross, discount + line.discount)
+        for model, (gross, discount) in by_model.items():  # one report per day, as the API
+            key = (model, AI_CREDITS.sku)
+            net = money((gross - discount) * AI_CREDITS.price)
+            credit_cost[key] = credit_cost.get(key, Decimal(0)) + net
     return {
         "cost": {k: float(v) for k, v in cost.items() if v},
+        "ai_credit_cost": {k: float(v) for k, v in credit_cost.items() if v},
+        "ai_credits": {k: float(v) for k, v in credits.items() if v},
         "premium_requests": {k: float(v) for k, v in premium.items() if v},
     }

@@ -22,6 +22,30 @@ CENT4 = Decimal("0.0001")
 PREMIUM_PRICE = Decimal("0.04")
 PREMIUM_SKU = "Copilot Premium Request"
 PRODUCT = "Copilot"
+AI_CREDITS_START = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
+"""GitHub bills Copilot in AI credits from this day on; premium requests before it."""
+AI_CREDIT_PRICE = Decimal("0.01")
+AI_CREDIT_SKU = "Copilot AI Credits"
+CREDITS_PER_REQUEST = 4  # the simulated models' credits per premium request's worth of tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What Copilot usage of a day is billed in: premium requests, or AI credits."""
+
+    sku: str
+    unit_type: str
+    price: Decimal
+    per_request: int  # units per premium request's worth of use
+
+
+PREMIUM_REQUESTS: Final = Unit(PREMIUM_SKU, "requests", PREMIUM_PRICE, 1)
+AI_CREDITS: Final = Unit(AI_CREDIT_SKU, "credits", AI_CREDIT_PRICE, CREDITS_PER_REQUEST)
+
+
+def unit_of(day: int) -> Unit:
+    """The billing unit of a UTC day."""
+    return AI_CREDITS if day >= AI_CREDITS_START else PREMIUM_REQUESTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +141,16 @@ class GitHubData:
         return tuple(math.floor(n * fraction) for n in full)
 
     def premium(self, org: Org, day: int, now: float) -> list[PremiumLine]:
-        """Premium request lines of ``day``; earlier days of the month used the allowance first."""
-        remaining = Decimal(org.seats * org.quota)
+        """Billed lines of ``day`` in its unit (premium requests, or AI credits from
+        2026-06-01); earlier days of the month used the allowance first."""
+        per_request = unit_of(day).per_request
+        remaining = Decimal(org.seats * org.quota * per_request)
         for earlier in range(month_of(day), day, DAY):
             for model, n in zip(MODELS, self.requests(org.name, earlier, now), strict=True):
-                remaining -= n * model.multiplier
+                remaining -= n * model.multiplier * per_request
         lines = []
         for model, n in zip(MODELS, self.requests(org.name, day, now), strict=True):
-            gross = n * model.multiplier
+            gross = n * model.multiplier * per_request
             discount = min(gross, max(remaining, Decimal(0)))
             remaining -= gross
             if gross:

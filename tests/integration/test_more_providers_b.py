@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,7 @@ CLAUDE_CODE = {
 FAMILIES = {
     "aicost_billed_cost_usd_total",
     "aicost_premium_requests_total",
+    "aicost_ai_credits_total",
     "aicost_tokens_total",
     *(metric for metric, _ in CLAUDE_CODE.values()),
 }
@@ -87,6 +89,13 @@ def expected_series(sim: Simulator, start: int, end: int) -> Series:
         for (org, sku), value in truth["cost"].items():
             labels = {**base, "project_id": org, "project": org, "line_item": sku}
             _put(out, "aicost_billed_cost_usd_total", labels, value)
+        # AI credits (every pinned moment is after 2026-06-01): billed by model from the
+        # credit report, and not again by organization from /usage.
+        for (model, sku), value in truth["ai_credit_cost"].items():
+            labels = {**base, "model": model, "line_item": sku}
+            _put(out, "aicost_billed_cost_usd_total", labels, value)
+        for (model,), value in truth["ai_credits"].items():
+            _put(out, "aicost_ai_credits_total", {**base, "model": model}, value)
         for (model, sku), value in truth["premium_requests"].items():
             _put(
                 out,
@@ -193,8 +202,8 @@ def test_faults_are_retried_or_fail_the_poll_then_recover(
 ) -> None:
     expected = month_to_date(expected_series, sim)
     org = sim.github_organizations[0]
-    premium = f"/organizations/{org}/settings/billing/premium_request/usage"
-    sim.inject("github", premium, "500", times=2)
+    credits = f"/organizations/{org}/settings/billing/ai_credit/usage"
+    sim.inject("github", credits, "500", times=2)
     sim.inject("github", "/enterprises/octo-ent/settings/billing/usage", "401")
     with ExporterProcess(config, env, tmp_path / "faults.log", now=sim.now()) as exporter:
         exporter.wait_ready()
@@ -202,11 +211,20 @@ def test_faults_are_retried_or_fail_the_poll_then_recover(
         org_base = {("provider", "github_copilot"), ("account", "gh-org")}
         ent_base = {("provider", "github_copilot"), ("account", "gh-ent")}
         assert first["aicost_collector_up"][frozenset(org_base)] == 1.0
-        code_500 = org_base | {("endpoint", premium), ("code", "500")}
+        code_500 = org_base | {("endpoint", credits), ("code", "500")}
         assert first["aicost_api_requests_total"][frozenset(code_500)] == 2.0
         assert first["aicost_collector_up"][frozenset(ent_base)] == 0.0
         errors = first["aicost_collector_errors_total"]
         assert errors[frozenset(ent_base | {("reason", "auth")})] == 1.0
+        # Only the enterprise's cost dataset failed: its AI credits are read and published.
+        datasets = first["aicost_dataset_up"]
+        assert datasets[frozenset(ent_base | {("dataset", "cost")})] == 0.0
+        assert datasets[frozenset(ent_base | {("dataset", "ai_credits")})] == 1.0
+        def ent_credits(series: Series) -> Series:
+            credits = series["aicost_ai_credits_total"]
+            return {"credits": {k: v for k, v in credits.items() if ("account", "gh-ent") in k}}
+
+        assert_same(ent_credits(relevant(first)), ent_credits(expected))
         final = exporter.wait_until(
             lambda s: s["aicost_collector_up"][frozenset(ent_base)] == 1.0, timeout=40
         )
@@ -214,7 +232,7 @@ def test_faults_are_retried_or_fail_the_poll_then_recover(
         assert exporter.stop() == 0
 
 
-def test_claude_code_malformed_page_publishes_nothing_partial(
+def test_claude_code_malformed_page_fails_only_its_dataset(
     sim: Simulator, config: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     expected = month_to_date(expected_series, sim)
@@ -226,7 +244,13 @@ def test_claude_code_malformed_page_publishes_nothing_partial(
         failed = [dict(k)["account"] for k, v in up.items() if v == 0.0]
         assert len(failed) == 1 and failed[0] in ("ant-cc", "ant-cc-users")
         account = failed[0]
-        assert not [k for k in first.get("aicost_tokens_total", {}) if ("account", account) in k]
+        base = {("provider", "anthropic"), ("account", account)}
+        assert first["aicost_dataset_up"][frozenset(base | {("dataset", "claude_code")})] == 0.0
+        assert first["aicost_dataset_up"][frozenset(base | {("dataset", "usage")})] == 1.0
+        # Nothing partial of the failed dataset; the account's messages usage is published.
+        assert not [k for k in first.get("aicost_claude_code_sessions_total", {})
+                    if ("account", account) in k]
+        assert [k for k in first.get("aicost_tokens_total", {}) if ("account", account) in k]
         final = exporter.wait_until(lambda s: set(s["aicost_collector_up"].values()) == {1.0})
         assert_same(relevant(final), expected)
         assert exporter.stop() == 0
@@ -270,15 +294,23 @@ def test_github_simulator_quirks(sim: Simulator) -> None:
     assert {i["product"] for i in month} == {"Copilot", "Actions"}
     assert all(isinstance(i["netAmount"], float) for i in month)
     day = time.gmtime(sim.now() - 86_400)
-    premium = _get(
-        sim,
-        f"/organizations/{org}/settings/billing/premium_request/usage",
-        year=day.tm_year,
-        month=day.tm_mon,
-        day=day.tm_mday,
-    ).json()
-    assert premium["timePeriod"] == {"year": day.tm_year, "month": day.tm_mon, "day": day.tm_mday}
-    assert premium["usageItems"] and all("date" not in i for i in premium["usageItems"])
+    period = {"year": day.tm_year, "month": day.tm_mon, "day": day.tm_mday}
+    credits = _get(sim, f"/organizations/{org}/settings/billing/ai_credit/usage", **period).json()
+    assert credits["timePeriod"] == period
+    assert credits["usageItems"] and all("date" not in i for i in credits["usageItems"])
+    assert {(i["sku"], i["unitType"], i["pricePerUnit"]) for i in credits["usageItems"]} == {
+        ("Copilot AI Credits", "credits", 0.01)
+    }
+    # Premium requests ended on 2026-05-31: none after, and no AI credits before.
+    premium = f"/organizations/{org}/settings/billing/premium_request/usage"
+    assert _get(sim, premium, **period).json()["usageItems"] == []
+    may = {"year": 2026, "month": 5, "day": 31}
+    if sim.now() < calendar.timegm((2028, 5, 1, 0, 0, 0)):  # within the 24 months kept
+        old = _get(sim, premium, **may).json()
+        assert old["timePeriod"] == may
+        assert {i["sku"] for i in old["usageItems"]} == {"Copilot Premium Request"}
+        ai_may = f"/organizations/{org}/settings/billing/ai_credit/usage"
+        assert _get(sim, ai_may, **may).json()["usageItems"] == []
 
 
 def test_claude_code_simulator_quirks(sim: Simulator) -> None:
