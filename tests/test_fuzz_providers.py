@@ -2,9 +2,9 @@
 
 Table-driven over ``exporter.sources.providers.PROVIDERS``: a provider added to the
 registry (with fixtures in ``tests/fixtures/<name>/``) is fuzzed without any
-change here. Whatever a provider answers, ``fetch`` must end in a classified
-``ProviderError`` or in finite data, never in another exception, and no error
-message may quote the API key.
+change here. Whatever a provider answers, ``fetch`` must return, every dataset
+either read in finite data or failed with a classified ``ProviderError`` (never
+another exception, never raised), and no error message may quote the API key.
 """
 
 from __future__ import annotations
@@ -180,20 +180,27 @@ def _run(name: str, handler: Any) -> None:
         finally:
             await provider.aclose()
 
-    try:
-        result = asyncio.run(fetch())
-    except ProviderError as exc:
+    result = asyncio.run(fetch())  # a dataset's ProviderError is in result.failures
+    assert isinstance(result, FetchResult)
+    read = [batch.dataset for batch in result.batches]
+    assert len(read) == len(set(read)), (name, read)
+    assert not set(read) & set(result.failures), (name, read, result.failures)
+    assert read or result.failures, name
+    for exc in result.failures.values():
+        assert isinstance(exc, ProviderError), (name, exc)
         assert exc.reason in REASONS
         assert SECRET not in str(exc) and SECRET not in repr(exc), str(exc)
         assert exc.__cause__ is None or SECRET not in str(exc.__cause__)
-        return
-    assert isinstance(result, FetchResult)
     for batch in result.batches:
-        for series in batch.days.values():
-            for key, value in series.items():
-                assert math.isfinite(value), (name, key, value)
-    for key, value in result.gauges.items():
-        assert math.isfinite(value), (name, key, value)
+        for days in (batch.days, batch.long_context):
+            for series in days.values():
+                for key, value in series.items():
+                    assert math.isfinite(value), (name, key, value)
+        for key, value in batch.gauges.items():
+            assert math.isfinite(value), (name, key, value)
+        assert batch.skipped_rows >= 0
+        assert bool(batch.skipped_rows) <= bool(batch.skipped_error), (name, batch)
+        assert SECRET not in batch.skipped_error, batch.skipped_error
 
 
 def _json_response(status: int, body: Any) -> httpx.Response:

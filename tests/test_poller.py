@@ -375,7 +375,7 @@ def test_a_poll_that_reads_no_dataset_keeps_everything(
     assert not status(snap).up and status(snap).last_success == NOW
     assert not any(s.up for s in status(snap).datasets.values())
     assert len(status(snap).datasets) == 7
-    assert dict(status(snap).errors)["auth"] == 7  # every dataset answered 401
+    assert dict(status(snap).errors)["auth"] == 7  # one 401, and every dataset failed by it
     assert run(poller.poll_once()) == 600.0  # nothing read: back off
 
 

@@ -207,9 +207,31 @@ def test_discount_needs_exactly_one_scope() -> None:
 
 
 def test_free_moderation_models_cost_zero_and_are_not_unpriced() -> None:
-    moderation = Dims("p", "omni-moderation-latest")
-    result = priced("openai", {tokens(moderation, "input", tier="default"): 5000.0})
-    assert result == {cost(moderation, "input", "default"): 0.0}
+    # "text-moderation" (no suffix) is the model of OpenAI's official moderations example.
+    for model in ("omni-moderation-latest", "text-moderation", "text-moderation-007"):
+        moderation = Dims("p", model)
+        result = priced("openai", {tokens(moderation, "input", tier="default"): 5000.0})
+        assert result == {cost(moderation, "input", "default"): 0.0}, model
+
+
+def test_tool_calls_are_priced_per_call_where_the_model_has_a_price() -> None:
+    def calls(dims: Dims, tool: str) -> SeriesKey:
+        return (Family.TOOL_CALLS, dims, (tool,))
+
+    no_model = Dims("proj_a")
+    result = priced(
+        "openai",
+        {
+            calls(MINI, "web_search"): 250.0,  # $10 per 1,000 (genai-prices)
+            calls(MINI, "file_search"): 400.0,  # $2.50 per 1,000
+            calls(MINI, "code_interpreter"): 3.0,  # no per-model price: not estimated
+            calls(no_model, "file_search"): 7.0,  # no model: no price
+        },
+    )
+    # Tool calls are no tokens: never in aicost_unpriced_tokens_total.
+    assert_costs(result, {cost(MINI, "web_search", ""): 2.5, cost(MINI, "file_search", ""): 1.0})
+    sonnet = priced("anthropic", {calls(SONNET, "web_search"): 1000.0})
+    assert_costs(sonnet, {cost(SONNET, "web_search", ""): 10.0})
 
 
 def test_tokens_without_modality_or_tier_are_priced_as_text() -> None:

@@ -373,17 +373,26 @@ def test_an_invalid_date_range_on_the_cost_report_leaves_the_usage(env: Env) -> 
         "default": "default", WS: "Research", "wrkspc_01Old": "Old experiments"}
 
 
-def test_unauthorized_is_auth_and_fails_only_its_dataset(env: Env) -> None:
+def test_unauthorized_is_auth_and_ends_the_poll(env: Env) -> None:
     env.usage.mock(side_effect=None, return_value=httpx.Response(401, json={
         "type": "error", "error": {"type": "authentication_error",
                                    "message": f"invalid x-api-key {KEY}"},
         "request_id": "req_011"}))
-    err, result = env.fail(Dataset.USAGE)
+    result = env.fetch()
+    err = only_failure(result)
     assert (err.reason, str(err)) == (
         "auth", f"GET {USAGE_PATH}: HTTP 401: invalid x-api-key [redacted]")
-    # "auth" is not account-wide (a 403 may be one report's permission): the cost is read.
-    assert env.cost.call_count == 1
-    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
+    # A 401 says the key is valid nowhere: the cost report is not asked.
+    assert set(result.failures) == {Dataset.USAGE, Dataset.COST} and result.batches == []
+    assert env.cost.call_count == 0
+
+
+def test_forbidden_cost_report_fails_only_its_dataset(env: Env) -> None:
+    env.cost.mock(side_effect=None, return_value=httpx.Response(403, json={
+        "type": "error", "error": {"type": "permission_error", "message": "not allowed"}}))
+    err, result = env.fail(Dataset.COST)
+    assert (err.reason, err.status) == ("auth", 403)
+    assert batch_of(result, Dataset.USAGE).days == EXPECTED_USAGE
 
 
 def test_overloaded_529_is_retried_then_http_5xx(env: Env) -> None:

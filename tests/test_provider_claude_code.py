@@ -31,6 +31,8 @@ SESS, LINES = Family.CLAUDE_CODE_SESSIONS, Family.CLAUDE_CODE_LINES
 COMMITS, PRS = Family.CLAUDE_CODE_COMMITS, Family.CLAUDE_CODE_PULL_REQUESTS
 TOOLS = Family.CLAUDE_CODE_TOOL_ACTIONS
 EMPTY = {"data": [], "has_more": False, "next_page": None}
+DATASETS = [Dataset.USAGE, Dataset.COST, Dataset.CLAUDE_CODE]  # the order they are read in
+USAGE_PATH, COST_PATH = "/v1/organizations/usage_report/messages", "/v1/organizations/cost_report"
 
 
 def fixture(name: str) -> Any:
@@ -48,8 +50,10 @@ class Env:
         self.router = router
         self.observed: list[tuple[str, str]] = []
         self.slept: list[float] = []
-        for path in ("/v1/organizations/usage_report/messages", "/v1/organizations/cost_report"):
+        self.usage, self.cost = (
             router.get(path).mock(return_value=httpx.Response(200, json=EMPTY))
+            for path in (USAGE_PATH, COST_PATH)
+        )
         router.get("/v1/organizations/workspaces").mock(return_value=httpx.Response(
             200, json={"data": [], "has_more": False, "first_id": None, "last_id": None}))
         self.cc = router.get(CC_PATH).mock(side_effect=[
@@ -79,16 +83,33 @@ class Env:
 
         return asyncio.run(go(provider or self.provider()))
 
-    def fail(self, provider: AnthropicProvider | None = None) -> ProviderError:
-        with pytest.raises(ProviderError) as info:
-            self.fetch(provider)
-        assert KEY not in str(info.value)
-        return info.value
+    def fail(self, provider: AnthropicProvider | None = None) -> tuple[ProviderError, FetchResult]:
+        """The error of the Claude Code dataset, the only one that failed, and the result."""
+        result = self.fetch(provider)
+        err = only_failure(result)
+        assert list(result.failures) == [Dataset.CLAUDE_CODE]
+        assert [(b.dataset, b.days) for b in result.batches] == [
+            (Dataset.USAGE, {}), (Dataset.COST, {})]  # read all the same
+        return err, result
 
     def set_day1(self, record: dict[str, Any]) -> None:
         body = {"data": [record], "has_more": False, "next_page": None}
         self.cc.mock(side_effect=[httpx.Response(200, json=body),
                                   httpx.Response(200, json=fixture("d2"))])
+
+
+def only_failure(result: FetchResult) -> ProviderError:
+    """The one error of the poll's failed dataset(s): one error object, never quoting the key."""
+    errors = {id(err): err for err in result.failures.values()}
+    assert len(errors) == 1, result.failures
+    (err,) = errors.values()
+    assert isinstance(err, ProviderError)
+    assert KEY not in str(err)
+    return err
+
+
+def page(*records: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, json={"data": list(records), "has_more": False, "next_page": None})
 
 
 @pytest.fixture
@@ -199,7 +220,7 @@ def record(**changes: Any) -> dict[str, Any]:
     return row
 
 
-@pytest.mark.parametrize("row, message", [
+BAD_RECORDS = [
     (record(date="2026-03-05T00:00:00Z"), "record dated '2026-03-05T00:00:00Z'"),
     (record(date="yesterday"), "bad timestamp"),
     (record(actor={"type": "robot"}), "unknown actor type 'robot'"),
@@ -211,12 +232,35 @@ def record(**changes: Any) -> dict[str, Any]:
         "input": 1, "output": 1, "cache_read": 0, "cache_creation": 0},
         "estimated_cost": {"currency": "EUR", "amount": 1}}]), "unsupported currency 'EUR'"),
     (record(tool_actions={"edit_tool": 3}), "'edit_tool' is not an object"),
-])
-def test_bad_records_are_parse_errors(env: Env, row: dict[str, Any], message: str) -> None:
-    env.set_day1(row)
-    err = env.fail()
-    assert err.reason == "parse"
-    assert message in str(err)
+]
+
+
+@pytest.mark.parametrize("row, message", BAD_RECORDS)
+def test_a_bad_record_is_skipped_and_counted(env: Env, row: dict[str, Any], message: str) -> None:
+    # The bot's record of day 1 (the second page) is malformed: the developer's records stay.
+    env.cc.mock(side_effect=[httpx.Response(200, json=fixture("d1_page1")), page(row),
+                             httpx.Response(200, json=fixture("d2"))])
+    result = env.fetch()
+    assert result.failures == {}
+    _, _, claude_code = result.batches
+    assert claude_code.skipped_rows == 1
+    assert claude_code.skipped_error.startswith(f"GET {CC_PATH}: ")
+    assert message in claude_code.skipped_error
+    developer = {k: v for k, v in EXPECTED[D1].items() if k[1].user_id == DEV}
+    assert claude_code.days == {D1: developer, D2: EXPECTED[D2]}  # nothing of the bot's
+    assert claude_code.watermark == float(END - 3600)
+
+
+def test_every_record_malformed_fails_only_the_claude_code_dataset(env: Env) -> None:
+    robot = {"type": "robot"}
+    env.cc.mock(side_effect=[
+        page({**fixture("d1_page1")["data"][0], "actor": robot}),
+        page(record(actor=robot)),
+        page({**fixture("d2")["data"][0], "actor": robot}),
+    ])
+    err, _ = env.fail()
+    assert (err.reason, str(err)) == (
+        "parse", f"every row is malformed (GET {CC_PATH}: unknown actor type 'robot')")
 
 
 def test_bare_date_is_accepted(env: Env) -> None:
@@ -225,14 +269,14 @@ def test_bare_date_is_accepted(env: Env) -> None:
     assert claude_code.days[D1][(SESS, Dims(user_id=BOT), ())] == 2.0
 
 
-def test_a_failed_day_fails_the_whole_poll(env: Env) -> None:
+def test_a_failed_day_fails_the_whole_dataset(env: Env) -> None:
     env.cc.mock(side_effect=[
         httpx.Response(200, json=fixture("d1_page1")),
         httpx.Response(200, json=fixture("d1_page2")),
         *[httpx.Response(500, json={"type": "error", "error": {
             "type": "api_error", "message": "Internal server error"}})] * 4,
     ])
-    err = env.fail()
+    err, _ = env.fail()  # day 1 was read, but a dataset is published complete or not at all
     assert (err.reason, str(err)) == ("http_5xx", f"GET {CC_PATH}: HTTP 500: Internal server error")
     assert env.slept == [0.5, 1.0, 2.0]
 
@@ -240,13 +284,36 @@ def test_a_failed_day_fails_the_whole_poll(env: Env) -> None:
 def test_permission_error_is_auth(env: Env) -> None:
     env.cc.mock(side_effect=None, return_value=httpx.Response(403, json={
         "type": "error", "error": {"type": "permission_error", "message": "no analytics"}}))
-    assert env.fail().reason == "auth"
+    err, _ = env.fail()  # the messages usage and cost reports are still published
+    assert (err.reason, str(err)) == ("auth", f"GET {CC_PATH}: HTTP 403: no analytics")
+    assert env.cc.call_count == 1
 
 
 def test_has_more_without_cursor_is_parse(env: Env) -> None:
     env.cc.mock(side_effect=None, return_value=httpx.Response(
         200, json={"data": [], "has_more": True, "next_page": None}))
-    assert env.fail().reason == "parse"
+    err, _ = env.fail()
+    assert (err.reason, str(err)) == ("parse", f"GET {CC_PATH}: has_more without a next_page")
+
+
+def test_a_long_rate_limit_on_the_first_dataset_skips_the_claude_code_report(env: Env) -> None:
+    env.usage.mock(return_value=httpx.Response(429, headers={"retry-after": "3600"}))
+    result = env.fetch()
+    assert result.batches == []
+    assert list(result.failures) == DATASETS
+    err = only_failure(result)
+    assert (err.reason, err.retry_after) == ("rate_limited", 3600.0)
+    assert (env.cost.call_count, env.cc.call_count) == (0, 0)
+    assert env.slept == []
+
+
+def test_a_connection_failure_on_the_cost_report_skips_the_claude_code_report(env: Env) -> None:
+    env.cost.mock(side_effect=httpx.ConnectError("connection refused"))
+    result = env.fetch()
+    assert [(b.dataset, b.days) for b in result.batches] == [(Dataset.USAGE, {})]
+    assert list(result.failures) == [Dataset.COST, Dataset.CLAUDE_CODE]
+    assert str(only_failure(result)) == f"GET {COST_PATH}: ConnectError: connection refused"
+    assert env.cc.call_count == 0
 
 
 def test_config_option() -> None:

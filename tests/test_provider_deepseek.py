@@ -132,6 +132,8 @@ def test_not_available_is_zero(env: Env) -> None:
     # neither the total nor both parts: the balance is unknown, so not published
     ({"is_available": True, "balance_infos": [{"currency": "USD"}]}, {AVAILABLE: 1.0}),
     ({"balance_infos": [{"currency": "USD", "granted_balance": "5.00"}]}, {}),
+    # an empty list says nothing about the balance: not a balance of 0
+    ({"is_available": False, "balance_infos": []}, {AVAILABLE: 0.0}),
     # one unknown part makes the sum unknown: no understated balance
     ({"balance_infos": [{"currency": "USD", "total_balance": "5.00"},
                         {"currency": "USD", "topped_up_balance": "1.00"}]}, {}),

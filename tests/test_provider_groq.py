@@ -79,10 +79,14 @@ class Env:
         return asyncio.run(run())
 
     def fail(self) -> ProviderError:
-        with pytest.raises(ProviderError) as info:
-            self.fetch()
-        assert KEY not in str(info.value)
-        return info.value
+        """The error of the one dataset, which failed: no batch, no partial data."""
+        result = self.fetch()
+        assert result.batches == []
+        assert list(result.failures) == [Dataset.USAGE]
+        err = result.failures[Dataset.USAGE]
+        assert isinstance(err, ProviderError)
+        assert KEY not in str(err)
+        return err
 
     def params(self, call: int) -> dict[str, str]:
         return dict(self.route.calls[call].request.url.params)
@@ -95,7 +99,9 @@ def env() -> Iterator[Env]:
 
 
 def test_rates_are_integrated_per_utc_day(env: Env) -> None:
-    (usage,) = env.fetch().batches
+    result = env.fetch()
+    assert result.failures == {}
+    (usage,) = result.batches
     d = Dims(PROJECT, LLAMA)
     assert (usage.dataset, usage.start, usage.end) == (Dataset.USAGE, D1, END)
     assert usage.days == {
@@ -163,10 +169,9 @@ def test_a_non_enterprise_key_is_unsupported_and_explained(
 def test_a_wrong_key_stays_an_auth_error(env: Env) -> None:
     body = {"error": {"message": "Invalid API Key", "type": "invalid_request_error"}}
     env.route.mock(return_value=httpx.Response(401, json=body))
-    assert (env.fail().reason, str(env.fail())) == (
-        "auth",
-        "GET /api/v1/query_range: HTTP 401: Invalid API Key",
-    )
+    err = env.fail()
+    assert (err.reason, str(err)) == ("auth", "GET /api/v1/query_range: HTTP 401: Invalid API Key")
+    assert env.route.call_count == 1
 
 
 @pytest.mark.parametrize(
@@ -207,3 +212,18 @@ def test_bad_answers_fail_the_poll(
     env.route.mock(return_value=response)
     err = env.fail()
     assert (err.reason, str(err)) == (reason, message)
+
+
+def test_a_bad_sample_in_a_later_query_fails_the_dataset_with_nothing_kept(env: Env) -> None:
+    # The four metrics make one dataset: the tokens already integrated are not published alone.
+    env.bodies["requests"] = matrix((LABELS, [[D1 + 300, "NaN"], [D1 + 600, "x"]]))
+    err = env.fail()
+    assert (err.reason, str(err)) == ("parse", "GET /api/v1/query_range: bad sample value 'x'")
+    assert env.route.call_count == 4
+
+
+def test_a_long_rate_limit_is_handed_to_the_scheduler(env: Env) -> None:
+    env.route.mock(return_value=httpx.Response(429, headers={"Retry-After": "3600"}))
+    err = env.fail()
+    assert (err.reason, err.retry_after) == ("rate_limited", 3600.0)
+    assert env.route.call_count == 1

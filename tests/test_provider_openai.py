@@ -23,13 +23,20 @@ BASE = "https://api.openai.com/v1"
 D1, D2, D3 = 1767225600, 1767312000, 1767398400  # 2026-01-01, -02, -03 00:00 UTC
 END = D2 + 43_200  # poll at 2026-01-02 12:00 UTC
 USAGE = ["completions", "embeddings", "moderations", "images", "audio_speeches",
-         "audio_transcriptions"]
+         "audio_transcriptions", "vector_stores", "code_interpreter_sessions",
+         "file_search_calls", "web_search_calls"]
+# The endpoints that group by every dimension (the others: by project only, or no model).
+ALL_DIMS = ["completions", "embeddings", "moderations", "images", "audio_speeches",
+            "audio_transcriptions", "web_search_calls"]
 
 USAGE_DATASETS = [Dataset.USAGE, Dataset.EMBEDDINGS, Dataset.MODERATIONS, Dataset.IMAGES,
-                  Dataset.AUDIO_SPEECHES, Dataset.AUDIO_TRANSCRIPTIONS]  # order of USAGE
+                  Dataset.AUDIO_SPEECHES, Dataset.AUDIO_TRANSCRIPTIONS, Dataset.VECTOR_STORES,
+                  Dataset.CODE_INTERPRETER_SESSIONS, Dataset.FILE_SEARCH_CALLS,
+                  Dataset.WEB_SEARCH_CALLS]  # order of USAGE
 DATASETS = [*USAGE_DATASETS, Dataset.COST]
 
 T, R, C = Family.TOKENS, Family.REQUESTS, Family.BILLED_COST
+TOOL = Family.TOOL_CALLS
 Days = dict[int, dict[SeriesKey, float]]
 
 
@@ -171,6 +178,9 @@ EXPECTED_USAGE = {
         (R, mini("text-embedding-3-small"), ("default",)): 40.0,
         (Family.AUDIO_SPEECH_CHARACTERS, mini("tts-1"), ()): 5200.0,
         (R, mini("tts-1"), ("default",)): 3.0,
+        # Tools group by project only (web search by model too): no request counts of their own.
+        (TOOL, Dims("proj_8fK2aQ"), ("code_interpreter",)): 3.0,
+        (TOOL, Dims("proj_8fK2aQ"), ("file_search",)): 40.0,
     },
     D2: {
         # no input_uncached_tokens: 9000 - 2000 cached - 0 cache write
@@ -182,6 +192,8 @@ EXPECTED_USAGE = {
         (R, Dims("proj_Zz9", "gpt-image-1"), ("default",)): 4.0,
         (Family.AUDIO_TRANSCRIPTION_SECONDS, Dims("proj_Zz9", "whisper-1"), ()): 95.0,
         (R, Dims("proj_Zz9", "whisper-1"), ("default",)): 2.0,
+        (TOOL, Dims("proj_Zz9"), ("code_interpreter",)): 1.0,
+        (TOOL, Dims("proj_Zz9", "gpt-4o-mini-2024-07-18"), ("web_search",)): 15.0,
     },
 }
 
@@ -212,7 +224,16 @@ def test_fetch_returns_exact_batches(env: Env) -> None:
         Dataset.IMAGES: {"gpt-image-1"},
         Dataset.AUDIO_SPEECHES: {"tts-1"},
         Dataset.AUDIO_TRANSCRIPTIONS: {"whisper-1"},
+        Dataset.VECTOR_STORES: set(),  # a level: a gauge, no days
+        Dataset.CODE_INTERPRETER_SESSIONS: {""},
+        Dataset.FILE_SEARCH_CALLS: {""},
+        Dataset.WEB_SEARCH_CALLS: {"gpt-4o-mini-2024-07-18"},
         Dataset.COST: {""},
+    }
+    # The latest day's storage, per project: bytes held, not bytes summed over days.
+    assert batch_of(result, Dataset.VECTOR_STORES).gauges == {
+        (Family.VECTOR_STORE_BYTES, Dims("proj_8fK2aQ"), ()): 3_221_225_472.0,
+        (Family.VECTOR_STORE_BYTES, Dims("proj_Zz9"), ()): 500.0,
     }
     assert batch_of(result, Dataset.COST).days == EXPECTED_COST
     assert result.project_names == {"proj_8fK2aQ": "Search", "proj_Zz9": "Support bot"}
@@ -226,8 +247,10 @@ def test_request_params_and_pagination(env: Env) -> None:
                       ("group_by[]", "batch"), ("group_by[]", "service_tier")]
     assert env.params("completions", 0) == first
     assert env.params("completions", 1) == first + [("page", "page_AAAAAGlWxYAAAAAAaVgZAA==")]
+    # Each endpoint is asked only for the dimensions it can group by (else a 400).
     for name in USAGE[1:]:
-        assert env.params(name) == window + [("group_by[]", "project_id"), ("group_by[]", "model")]
+        dims = ["project_id", "model"] if name in ALL_DIMS else ["project_id"]
+        assert env.params(name) == window + [("group_by[]", dim) for dim in dims], name
     assert env.params("costs") == window + [("group_by[]", "project_id"),
                                             ("group_by[]", "line_item")]
     assert env.params("projects") == [("limit", "100"), ("include_archived", "true")]
@@ -340,8 +363,8 @@ BAD_COMPLETIONS_ROWS = [
       "num_model_requests": 1}, "inconsistent token counts for input"),
     ({"input_tokens": 100, "input_uncached_tokens": 100, "input_audio_tokens": 101,
       "output_tokens": 1, "num_model_requests": 1}, "inconsistent token counts for input"),
-    ({"input_tokens": 100, "output_tokens": 5, "output_audio_tokens": 9,
-      "num_model_requests": 1}, "inconsistent token counts for output"),
+    ({"input_tokens": 100, "input_uncached_tokens": 100, "output_tokens": 5,
+      "output_audio_tokens": 9, "num_model_requests": 1}, "inconsistent token counts for output"),
     ({"input_tokens": 100, "num_model_requests": 1}, "'output_tokens' missing"),
     ({"input_tokens": "100", "output_tokens": 1, "num_model_requests": 1},
      "'input_tokens' not a non-negative integer ('100')"),
@@ -360,6 +383,46 @@ BAD_COMPLETIONS_ROWS = [
 ]
 COMPLETIONS_MODELS = ("gpt-4.1-mini-2025-04-14", "gpt-4o-audio-preview-2025-06-03",
                       "gpt-4.1-2025-04-14")
+
+
+def test_old_shape_completions_rows_are_read_with_their_own_semantics(env: Env) -> None:
+    # Before the 2026-07-15 spec input_tokens/output_tokens were text only (cached included)
+    # and input_audio_tokens audio with its cached part: audio beyond the text is no error.
+    old = {"object": "organization.usage.completions.result", "input_tokens": 1000,
+           "input_cached_tokens": 400, "input_audio_tokens": 3000, "output_tokens": 200,
+           "output_audio_tokens": 500, "num_model_requests": 4, "project_id": "p", "model": "m",
+           "batch": None, "service_tier": None}
+    env.routes["completions"].mock(return_value=httpx.Response(200, json=page([bucket(D1, [old])])))
+    usage = batch_of(env.fetch(), Dataset.USAGE)
+    d = Dims("p", "m")
+    assert usage.days == {D1: {
+        (T, d, ("input", "text", "default")): 600.0,
+        (T, d, ("input", "audio", "default")): 3000.0,
+        (T, d, ("input_cache_read", "text", "default")): 400.0,
+        (T, d, ("output", "text", "default")): 200.0,
+        (T, d, ("output", "audio", "default")): 500.0,
+        (R, d, ("default",)): 4.0,
+    }}
+    assert usage.skipped_rows == 0
+
+
+def test_a_cost_in_another_currency_is_counted_apart_unless_a_rate_is_configured(
+    env: Env,
+) -> None:
+    rows = [{"object": "organization.costs.result", "amount": {"value": 2.5, "currency": "eur"},
+             "line_item": "Text tokens", "project_id": "proj_Zz9", "api_key_id": None},
+            {"object": "organization.costs.result", "amount": {"value": 1.0, "currency": "usd"},
+             "line_item": "Text tokens", "project_id": "proj_Zz9", "api_key_id": None}]
+    env.set("/organization/costs", page([bucket(D2, rows)]))
+    empty = httpx.Response(200, json=page([]))
+    env.routes["completions"].mock(side_effect=None, return_value=empty)
+    cost = batch_of(env.fetch(), Dataset.COST)
+    assert cost.skipped_rows == 0  # counted, never a failed poll
+    assert cost.days == {D2: {(C, Dims("proj_Zz9"), ("Text tokens",)): 1.0,
+                              (Family.UNCONVERTED_COST, Dims("proj_Zz9"), ("eur",)): 2.5}}
+    converted = batch_of(env.fetch(env.provider(options={"currency_rates": {"EUR": 1.1}})),
+                         Dataset.COST)
+    assert converted.days == {D2: {(C, Dims("proj_Zz9"), ("Text tokens",)): 1.0 + 2.75}}
 
 
 @pytest.mark.parametrize("row, message", BAD_COMPLETIONS_ROWS)
@@ -401,7 +464,8 @@ def test_a_bad_completions_row_among_good_ones_is_skipped_and_counted(
              (R, d, ("default",)): 1.0},
     }
     assert usage.watermark == float(END)
-    assert [(b.skipped_rows, b.skipped_error) for b in result.batches[1:]] == [(0, "")] * 6
+    others = result.batches[1:]
+    assert [(b.skipped_rows, b.skipped_error) for b in others] == [(0, "")] * (len(DATASETS) - 1)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -422,7 +486,7 @@ def test_wrong_shapes_are_parse_errors(env: Env, body: dict[str, Any], message: 
     assert batch_of(result, Dataset.COST).days == EXPECTED_COST
 
 
-def test_a_400_on_one_usage_endpoint_leaves_the_other_six_datasets(env: Env) -> None:
+def test_a_400_on_one_usage_endpoint_leaves_the_other_datasets(env: Env) -> None:
     env.routes["images"].mock(return_value=httpx.Response(400, json={"error": {
         "message": "Invalid value for 'group_by'", "type": "invalid_request_error"}}))
     err, result = env.fail(Dataset.IMAGES)
@@ -440,7 +504,7 @@ def test_a_400_on_one_usage_endpoint_leaves_the_other_six_datasets(env: Env) -> 
 
 
 BAD_AMOUNTS = [
-    ({"value": 1.0, "currency": "eur"}, "unsupported currency 'eur'"),
+    ({"value": 1.0, "currency": "euro"}, "unsupported currency 'euro'"),
     ({"value": 1.0}, "unsupported currency None"),
     ({"value": None, "currency": "usd"}, "amount None is not a number"),
     ({"value": "1,5", "currency": "usd"}, "amount '1,5' is not a number"),
@@ -477,21 +541,28 @@ def test_a_bad_cost_row_among_good_ones_is_skipped_and_counted(
     assert usage_days(result) == EXPECTED_USAGE
 
 
-def test_unauthorized_is_auth_and_fails_only_its_dataset(env: Env) -> None:
+def test_unauthorized_is_auth_and_ends_the_poll(env: Env) -> None:
     env.routes["completions"].mock(return_value=httpx.Response(401, json={"error": {
         "message": f"Incorrect API key provided: {KEY}", "type": "invalid_request_error",
         "param": None, "code": "invalid_api_key"}}))
-    err, result = env.fail(Dataset.USAGE)
+    result = env.fetch()
+    err = only_failure(result)
     assert err.reason == "auth"
     assert str(err) == ("GET /organization/usage/completions: HTTP 401: "
                         "Incorrect API key provided: [redacted]")
-    # "auth" is not account-wide (a 403 may be one endpoint's permission): the rest is read.
-    assert env.observed == (
-        [("/organization/usage/completions", "401")]
-        + [(f"/organization/usage/{name}", "200") for name in USAGE[1:]]
-        + [("/organization/costs", "200"), ("/organization/projects", "200")]
-    )
-    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
+    # A 401 says the key is valid nowhere: every dataset fails, no other request is sent.
+    assert len(result.failures) == len(DATASETS) and result.batches == []
+    assert env.observed == [("/organization/usage/completions", "401")]
+
+
+def test_forbidden_on_one_endpoint_fails_only_its_dataset(env: Env) -> None:
+    # A 403 may be one endpoint's permission (a restricted admin key): the rest is read.
+    env.routes["costs"].mock(return_value=httpx.Response(403, json={"error": {
+        "message": "Missing scope api.usage.read", "type": "invalid_request_error",
+        "param": None, "code": None}}))
+    err, result = env.fail(Dataset.COST)
+    assert (err.reason, err.status) == ("auth", 403)
+    assert usage_days(result) == EXPECTED_USAGE
 
 
 def test_a_late_failure_keeps_the_datasets_read_before_it(env: Env) -> None:
@@ -536,8 +607,6 @@ def test_long_rate_limit_fails_every_dataset_and_is_handed_to_the_scheduler(env:
     assert dataset_requests(env) == [("/organization/usage/completions", "429")]
 
 
-@pytest.mark.xfail(strict=True, reason="the project names are still loaded after an "
-                   "account-wide failure (OpenAIProvider.fetch resolves names unconditionally)")
 def test_an_account_wide_failure_sends_no_further_request(env: Env) -> None:
     limited = httpx.Response(429, headers={"Retry-After": "3600"})
     env.routes["completions"].mock(return_value=limited)
@@ -558,6 +627,8 @@ def test_a_connection_failure_fails_the_datasets_not_read_yet(env: Env) -> None:
     expected = EXPECTED_USAGE
     for model in ("text-embedding-3-small", "gpt-image-1", "tts-1", "whisper-1"):
         expected = without_model(expected, model)
+    expected = {day: {k: v for k, v in series.items() if k[0] is not TOOL}
+                for day, series in expected.items()}  # no tool endpoint read either
     assert usage_days(result) == batch_of(result, Dataset.USAGE).days == expected
 
 
@@ -644,7 +715,7 @@ def test_loopback_base_url_over_http() -> None:
             observe=lambda e, c: None,
         )
         result = asyncio.run(Env._fetch(provider, D1, END))
-        assert router.calls.call_count == 7
+        assert router.calls.call_count == len(DATASETS)
         assert str(router.calls[0].request.url).startswith(
             "http://127.0.0.1:8099/v1/organization/usage/completions?")
     assert [(b.dataset, b.days) for b in result.batches] == [(d, {}) for d in DATASETS]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from exporter.core.records import Dataset, Dims, Family, FetchResult
+from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult
 from exporter.sources.providers.base import ProviderError, ProviderSettings
 from exporter.sources.providers.openrouter import OpenRouterProvider
 
@@ -24,6 +24,7 @@ END = D3 + 43_200  # poll at 2026-01-03 12:00 UTC
 
 T, R, C, RT = Family.TOKENS, Family.REQUESTS, Family.BILLED_COST, Family.REASONING_TOKENS
 CREDITS, TODAY = Family.CREDITS_REMAINING, Family.BILLED_COST_TODAY
+DATASETS = [Dataset.BALANCE, Dataset.USAGE, Dataset.COST]  # /credits, then /keys + /activity
 SONNET, MINI = "anthropic/claude-sonnet-4.5", "openai/gpt-5-mini"
 FREE = "deepseek/deepseek-chat-v3.1:free"
 CI_BOT, PROD = (
@@ -81,11 +82,33 @@ class Env:
 
         return asyncio.run(run())
 
-    def fail(self, **settings: Any) -> ProviderError:
-        with pytest.raises(ProviderError) as info:
-            self.fetch(**settings)
-        assert KEY not in str(info.value)
-        return info.value
+    def fail(self, *datasets: Dataset, **settings: Any) -> tuple[ProviderError, FetchResult]:
+        """The error of ``datasets``, the only ones that failed, and the poll's result."""
+        result = self.fetch(**settings)
+        err = only_failure(result)
+        assert list(result.failures) == list(datasets)
+        assert [b.dataset for b in result.batches] == [d for d in DATASETS if d not in datasets]
+        return err, result
+
+
+def only_failure(result: FetchResult) -> ProviderError:
+    """The one error of the poll's failed dataset(s): one error object, never quoting the key."""
+    errors = {id(err): err for err in result.failures.values()}
+    assert len(errors) == 1, result.failures
+    (err,) = errors.values()
+    assert isinstance(err, ProviderError)
+    assert KEY not in str(err)
+    return err
+
+
+def batch_of(result: FetchResult, dataset: Dataset) -> Batch:
+    (found,) = [b for b in result.batches if b.dataset is dataset]
+    return found
+
+
+def gauges(result: FetchResult) -> dict[Any, float]:
+    """The gauges of every batch (the balance's credits, the cost's spend today)."""
+    return {key: value for b in result.batches for key, value in b.gauges.items()}
 
 
 @pytest.fixture
@@ -111,7 +134,10 @@ def usage_series(d: Dims, prompt: int, completion: int, reasoning: int, requests
 
 def test_activity_tokens_requests_cost_per_workspace_and_model(env: Env) -> None:
     result = env.fetch()
-    usage, cost = result.batches
+    assert result.failures == {}
+    balance, usage, cost = result.batches
+    assert (balance.dataset, balance.days, balance.gauges) == (
+        Dataset.BALANCE, {}, {(CREDITS, Dims(), ()): 62.5769})
     assert (usage.dataset, usage.start, usage.end) == (Dataset.USAGE, D1, END)
     assert (cost.dataset, cost.start, cost.end) == (Dataset.COST, D1, END)
     sonnet, mini = dims(SONNET, "ws-main"), dims(MINI, "ws-research")
@@ -132,10 +158,11 @@ def test_activity_tokens_requests_cost_per_workspace_and_model(env: Env) -> None
         D2: {(C, mini, ("inference",)): 0.3},
     }
     assert usage.watermark == cost.watermark == float(D3)  # completed days only
-    assert result.gauges == {
-        (CREDITS, Dims(), ()): 62.5769,
+    assert usage.gauges == {}
+    assert cost.gauges == {
         (TODAY, Dims(), ()): 4.8,  # usage_daily of every key, the disabled one included
     }
+    assert [(b.skipped_rows, b.skipped_error) for b in result.batches] == [(0, "")] * 3
     assert result.project_names == {}
     assert dict(env.activity.calls[0].request.url.params) == {"group_by": "workspace"}
     assert list(env.keys.calls[0].request.url.params.multi_items()) == [
@@ -147,7 +174,7 @@ def test_activity_tokens_requests_cost_per_workspace_and_model(env: Env) -> None
 
 
 def test_window_after_the_first_poll_keeps_only_its_days(env: Env) -> None:
-    usage, cost = env.fetch(start=D2, group_by=("model",)).batches
+    _, usage, cost = env.fetch(start=D2, group_by=("model",)).batches
     assert usage.start == D2
     assert usage.days == {
         D2: {
@@ -162,7 +189,7 @@ def test_window_after_the_first_poll_keeps_only_its_days(env: Env) -> None:
 def test_per_key_attribution_with_an_unattributed_rest(env: Env) -> None:
     env.by_key = {CI_BOT: rows(1, 4), PROD: rows(3)}
     result = env.fetch(group_by=("model", "api_key"))
-    usage, cost = result.batches
+    _, usage, cost = result.batches
     assert usage.days == {
         D1: {
             **usage_series(dims(SONNET, key="ci-bot"), 402331, 61020, 0, 118),
@@ -182,7 +209,7 @@ def test_per_key_attribution_with_an_unattributed_rest(env: Env) -> None:
         },
         D2: {(C, dims(MINI, key="ci-bot"), ("inference",)): 0.3},
     }
-    assert result.gauges == {
+    assert gauges(result) == {
         (CREDITS, Dims(), ()): 62.5769,
         (TODAY, Dims(api_key_id="ci-bot"), ()): 1.25,
         (TODAY, Dims(api_key_id="prod"), ()): 3.5,
@@ -215,23 +242,74 @@ def test_keys_are_paged_by_offset_until_a_short_page(env: Env) -> None:
     result = env.fetch()
     offsets = [call.request.url.params["offset"] for call in env.keys.calls]
     assert offsets == ["0", "100"]
-    assert result.gauges[TODAY, Dims(), ()] == 3.5  # summed exactly (Decimal)
+    assert batch_of(result, Dataset.COST).gauges[TODAY, Dims(), ()] == 3.5  # summed exactly
 
 
 def test_duplicate_key_names_get_a_hash_prefix(env: Env) -> None:
     keys = fixture("keys")
     keys["data"][1]["name"] = "ci-bot"
     env.keys.mock(return_value=httpx.Response(200, json=keys))
-    gauges = env.fetch(group_by=("api_key",)).gauges
-    assert gauges[TODAY, Dims(api_key_id="ci-bot (f01d5260)"), ()] == 1.25
-    assert gauges[TODAY, Dims(api_key_id="ci-bot (a3c1e0f9)"), ()] == 3.5
+    today = batch_of(env.fetch(group_by=("api_key",)), Dataset.COST).gauges
+    assert today[TODAY, Dims(api_key_id="ci-bot (f01d5260)"), ()] == 1.25
+    assert today[TODAY, Dims(api_key_id="ci-bot (a3c1e0f9)"), ()] == 3.5
 
 
 def test_an_inference_key_is_refused_with_the_providers_message(env: Env) -> None:
-    env.credits.mock(return_value=httpx.Response(403, json=fixture("error_management_key")))
-    err = env.fail()
-    assert err.reason == "auth"
-    assert str(err) == ("GET /credits: HTTP 403: Only management keys can perform this operation")
+    refused = httpx.Response(403, json=fixture("error_management_key"))
+    for route in (env.credits, env.keys, env.activity):
+        route.mock(side_effect=None, return_value=refused)
+    result = env.fetch()
+    assert result.batches == []
+    # "auth" is not account-wide: each request series is tried, and refused, once.
+    assert {dataset: (err.reason, str(err)) for dataset, err in result.failures.items()} == {
+        Dataset.BALANCE: (
+            "auth", "GET /credits: HTTP 403: Only management keys can perform this operation"),
+        Dataset.USAGE: (
+            "auth", "GET /keys: HTTP 403: Only management keys can perform this operation"),
+        Dataset.COST: (
+            "auth", "GET /keys: HTTP 403: Only management keys can perform this operation"),
+    }
+    assert env.observed == [("/credits", "403"), ("/keys", "403")]
+
+
+def test_a_failing_credits_endpoint_leaves_usage_and_cost(env: Env) -> None:
+    env.credits.mock(return_value=httpx.Response(500, json={
+        "error": {"code": 500, "message": "Internal"}}))
+    err, result = env.fail(Dataset.BALANCE)
+    assert (err.reason, str(err)) == ("http_5xx", "GET /credits: HTTP 500: Internal")
+    assert env.slept == [0.5, 1.0, 2.0]
+    usage, cost = result.batches
+    assert usage.days[D2][(R, dims(MINI, "ws-research"), ("",))] == 60.0
+    assert cost.days == {
+        D1: {(C, dims(SONNET, "ws-main"), ("inference",)): 4.73,
+             (C, dims(MINI, "ws-research"), ("inference",)): 0.1},
+        D2: {(C, dims(MINI, "ws-research"), ("inference",)): 0.3},
+    }
+    assert gauges(result) == {(TODAY, Dims(), ()): 4.8}  # no credits gauge this poll
+
+
+def test_a_failing_activity_report_leaves_the_balance(env: Env) -> None:
+    env.activity.mock(side_effect=None, return_value=httpx.Response(400, json={
+        "error": {"code": 400, "message": "Invalid date"}}))
+    err, result = env.fail(Dataset.USAGE, Dataset.COST)
+    assert (err.reason, str(err)) == ("http_4xx", "GET /activity: HTTP 400: Invalid date")
+    assert gauges(result) == {(CREDITS, Dims(), ()): 62.5769}  # not the keys' spend either
+    assert env.observed == [("/credits", "200"), ("/keys", "200"), ("/activity", "400")]
+
+
+def test_a_long_rate_limit_on_credits_fails_every_dataset_without_more_requests(
+    env: Env,
+) -> None:
+    env.credits.mock(return_value=httpx.Response(429, headers={"Retry-After": "3600"}, json={
+        "error": {"code": 429, "message": "Rate limit exceeded"}}))
+    result = env.fetch()
+    assert result.batches == []
+    assert list(result.failures) == DATASETS
+    err = only_failure(result)
+    assert (err.reason, err.retry_after, str(err)) == (
+        "rate_limited", 3600.0, "GET /credits: HTTP 429: Rate limit exceeded")
+    assert env.observed == [("/credits", "429")]
+    assert env.slept == []
 
 
 def test_server_errors_are_retried_then_succeed(env: Env) -> None:
@@ -242,39 +320,74 @@ def test_server_errors_are_retried_then_succeed(env: Env) -> None:
         ]
     )
     result = env.fetch()
-    assert result.batches[1].days[D2] == {(C, dims(MINI, "ws-research"), ("inference",)): 0.3}
+    assert result.failures == {}
+    assert batch_of(result, Dataset.COST).days[D2] == {
+        (C, dims(MINI, "ws-research"), ("inference",)): 0.3}
     assert env.slept == [0.5]
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (
-            {"data": [{**fixture("activity")["data"][1], "prompt_tokens": "12"}]},
-            "GET /activity: 'prompt_tokens' not a non-negative integer ('12')",
-        ),
-        (
-            {"data": [{**fixture("activity")["data"][1], "date": "01/01/2026"}]},
-            "GET /activity: bad date '01/01/2026'",
-        ),
-        (
-            {"data": [{**fixture("activity")["data"][1], "usage": None}]},
-            "GET /activity: amount None is not a number",
-        ),
-        ({"rows": []}, "GET /activity: 'data' is not a list of objects"),
-    ],
-)
-def test_malformed_activity_fails_the_whole_poll(
-    env: Env, body: dict[str, Any], message: str
+MALFORMED_ROWS = [
+    ({"prompt_tokens": "12"}, "GET /activity: 'prompt_tokens' not a non-negative integer ('12')"),
+    ({"date": "01/01/2026"}, "GET /activity: bad date '01/01/2026'"),
+    ({"usage": None}, "GET /activity: amount None is not a number"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), MALFORMED_ROWS)
+def test_malformed_activity_fails_usage_and_cost(
+    env: Env, change: dict[str, Any], message: str
 ) -> None:
-    env.activity.mock(return_value=httpx.Response(200, json=body))
-    err = env.fail()
-    assert (err.reason, str(err)) == ("parse", message)
+    body = {"data": [{**fixture("activity")["data"][1], **change}]}  # its only row
+    env.activity.mock(side_effect=None, return_value=httpx.Response(200, json=body))
+    err, result = env.fail(Dataset.USAGE, Dataset.COST)
+    assert (err.reason, str(err)) == ("parse", f"every row is malformed ({message})")
+    assert gauges(result) == {(CREDITS, Dims(), ()): 62.5769}
+
+
+def test_an_activity_report_that_is_no_list_fails_usage_and_cost(env: Env) -> None:
+    env.activity.mock(side_effect=None, return_value=httpx.Response(200, json={"rows": []}))
+    err, _ = env.fail(Dataset.USAGE, Dataset.COST)
+    assert (err.reason, str(err)) == ("parse", "GET /activity: 'data' is not a list of objects")
+
+
+@pytest.mark.parametrize(("change", "message"), MALFORMED_ROWS)
+def test_a_malformed_activity_row_is_skipped_and_counted_once(
+    env: Env, change: dict[str, Any], message: str
+) -> None:
+    data = fixture("activity")["data"]
+    data.insert(3, {**data[3], **change})  # a broken copy of the gpt-5-mini row of day 1
+    env.activity.mock(side_effect=None, return_value=httpx.Response(200, json={"data": data}))
+    result = env.fetch()
+    assert result.failures == {}
+    _, usage, cost = result.batches
+    sonnet, mini = dims(SONNET, "ws-main"), dims(MINI, "ws-research")
+    assert usage.days == {  # exactly as without the broken row
+        D1: {
+            **usage_series(sonnet, 442331, 66020, 0, 130),
+            **usage_series(mini, 20000, 30000, 12000, 40),
+        },
+        D2: {
+            **usage_series(mini, 50000, 45000, 20000, 60),
+            **usage_series(dims(FREE, "ws-main"), 700, 350, 0, 7),
+        },
+    }
+    assert cost.days == {
+        D1: {(C, sonnet, ("inference",)): 4.73, (C, mini, ("inference",)): 0.1},
+        D2: {(C, mini, ("inference",)): 0.3},
+    }
+    # One report feeds both datasets: the row is counted once, in the cost batch.
+    assert usage.skipped_rows == 0
+    assert (cost.skipped_rows, cost.skipped_error) == (1, message)
 
 
 def test_malformed_credits_and_keys(env: Env) -> None:
     env.credits.mock(return_value=httpx.Response(200, json={"data": {"total_credits": 5}}))
-    assert str(env.fail()) == "GET /credits: amount None is not a number"
+    err, result = env.fail(Dataset.BALANCE)
+    assert (err.reason, str(err)) == ("parse", "GET /credits: amount None is not a number")
+    assert batch_of(result, Dataset.COST).days[D2] == {
+        (C, dims(MINI, "ws-research"), ("inference",)): 0.3}
     env.credits.mock(return_value=httpx.Response(200, json=fixture("credits")))
     env.keys.mock(return_value=httpx.Response(200, json={"data": [{"name": "x"}]}))
-    assert str(env.fail()) == "GET /keys: key without a 'hash'"
+    err, result = env.fail(Dataset.USAGE, Dataset.COST)
+    assert (err.reason, str(err)) == ("parse", "GET /keys: key without a 'hash'")
+    assert gauges(result) == {(CREDITS, Dims(), ()): 62.5769}

@@ -547,6 +547,7 @@ def test_openai_costs_mix_number_and_string_amounts(oai: httpx.Client) -> None:
             assert r["object"] == "organization.costs.result"
             assert r["amount"]["currency"] == "usd" and r["api_key_id"] is None
             assert r["quantity"] > 0 and r["quantity_unit"] in (
+                None,  # tool calls: no unit of the spec's list applies
                 "tokens",
                 "images",
                 "characters",
@@ -624,6 +625,7 @@ def served_openai(oai: httpx.Client, start: int, end: int) -> dict[str, dict[Any
             "images",
             "audio_speech_characters",
             "audio_transcription_seconds",
+            "tool_calls",
         )
     }
     out["cost"] = defaultdict(Decimal)
@@ -675,6 +677,22 @@ def served_openai(oai: httpx.Client, start: int, end: int) -> dict[str, dict[Any
                     key = (*key, "input", "text", "default")
                 out[family][key] += r[value_field[endpoint]]
                 out["requests"][(r["project_id"], r["model"], "default")] += r["num_model_requests"]
+    tools = {  # endpoint: (tool, group_by, the count field)
+        "code_interpreter_sessions": ("code_interpreter", ["project_id"], "num_sessions"),
+        "file_search_calls": ("file_search", ["project_id"], "num_requests"),
+        "web_search_calls": ("web_search", ["project_id", "model"], "num_requests"),
+    }
+    for endpoint, (tool, group, field) in tools.items():
+        path = f"/organization/usage/{endpoint}"
+        buckets = all_pages(oai, path, {**window, "group_by": group})[0]
+        for b in buckets:
+            for r in b["results"]:
+                out["tool_calls"][(r["project_id"], r.get("model") or "", tool)] += r[field]
+    stores = all_pages(
+        oai, "/organization/usage/vector_stores", {**window, "group_by": ["project_id"]}
+    )[0]
+    latest = max(stores, key=lambda b: b["start_time"])  # a level: the latest day's bytes
+    out["vector_store_bytes"] = {(r["project_id"],): r["usage_bytes"] for r in latest["results"]}
     costs = all_pages(
         oai, "/organization/costs", {**window, "group_by": ["project_id", "line_item"]}
     )[0]

@@ -1,4 +1,5 @@
-"""Estimated cost: each day's tokens priced per token type at that day's list price.
+"""Estimated cost: each day's tokens priced per token type at that day's list price, and
+server-side tool calls (web search, file search) at the model's price per call.
 
 Prices come from the ``genai-prices`` data bundled with the package (historic
 prices: a bucket is priced at its own start time), unless a configured
@@ -106,8 +107,9 @@ class PriceOverride(BaseModel):
 
 FREE_MODELS = (
     # OpenAI's moderation endpoint is free: a known price of $0, not an unknown one.
-    PriceOverride(provider="openai", model="omni-moderation-*", input=0, output=0),
-    PriceOverride(provider="openai", model="text-moderation-*", input=0, output=0),
+    # (The official usage example's model is plain "text-moderation", without a suffix.)
+    PriceOverride(provider="openai", model="omni-moderation*", input=0, output=0),
+    PriceOverride(provider="openai", model="text-moderation*", input=0, output=0),
     # OpenRouter's ":free" model variants cost nothing.
     PriceOverride(provider="openrouter", model="*:free", input=0, output=0),
 )
@@ -147,13 +149,22 @@ class _Prices:
     long_context: Mapping[tuple[str, str], float]
 
 
-_Plan = tuple[tuple[str, str], tuple[str, str], SeriesKey, SeriesKey]
-"""((model, service tier), (token type, modality), estimated cost key, unpriced key)."""
+_Plan = tuple[tuple[str, str], tuple[str, str], SeriesKey, SeriesKey | None]
+"""((model, service tier), (token type, modality) or (tool, "call"), estimated cost key,
+unpriced key: None for a tool call, whose count is no token)."""
+CALL = "call"
+_TOOL_PRICES = {"web_search": "web_searches_kcount", "file_search": "storage_searches_kcount"}
+"""genai-prices' per-thousand-calls price of each tool the providers report per model."""
 _UNPLANNED: Any = object()
 
 
 def _plan(key: SeriesKey) -> _Plan | None:
-    """How to price a series: None unless it counts tokens."""
+    """How to price a series: None unless it counts tokens or tool calls of a model."""
+    if key[0] is Family.TOOL_CALLS:
+        _, dims, (tool,) = key
+        if tool not in _TOOL_PRICES or not dims.model:
+            return None
+        return (dims.model, ""), (tool, CALL), (Family.ESTIMATED_COST, dims, (tool, "")), None
     if key[0] is not Family.TOKENS:
         return None
     _, dims, (token_type, modality, service_tier) = key
@@ -193,6 +204,10 @@ def _library_prices(model_price: ModelPrice, factor: float) -> _Prices:
                         float(value) * factor / MILLION
                     )
                 break
+    for tool, key in _TOOL_PRICES.items():
+        per_thousand: Decimal | None = getattr(model_price, key, None)
+        if per_thousand is not None:
+            base[tool, CALL] = long[tool, CALL] = float(per_thousand) * factor / 1000
     return _Prices(base, long)
 
 
@@ -243,7 +258,8 @@ class Pricer:
                         provider, account, model_tier[0], model_tier[1], day, factor
                     )
                 if table is None or kind not in table.base:  # unknown model or kind of token
-                    added[unpriced_key] = added.get(unpriced_key, 0.0) + value
+                    if unpriced_key is not None:
+                        added[unpriced_key] = added.get(unpriced_key, 0.0) + value
                     continue
                 price = table.base[kind]
                 usd = price * value

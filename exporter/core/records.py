@@ -40,6 +40,9 @@ class Family(StrEnum):
     CLAUDE_CODE_TOOL_ACTIONS = "claude_code_tool_actions"  # extra labels: tool, decision
     REASONING_TOKENS = "reasoning_tokens"  # OpenRouter; a subset of output tokens; extra: none
     BILLED_COST_TODAY = "billed_cost_today_usd"  # a gauge (OpenRouter key counters); extra: none
+    TOOL_CALLS = "tool_calls"  # server-side tool calls (web search, ...); extra labels: tool
+    VECTOR_STORE_BYTES = "vector_store_bytes"  # a gauge (OpenAI vector stores); extra: none
+    UNCONVERTED_COST = "unconverted_cost"  # billed in a currency without a rate; extra: currency
 
 
 class Dataset(StrEnum):
@@ -55,6 +58,10 @@ class Dataset(StrEnum):
     IMAGES = "images"
     AUDIO_SPEECHES = "audio_speeches"
     AUDIO_TRANSCRIPTIONS = "audio_transcriptions"
+    VECTOR_STORES = "vector_stores"  # a level (gauges only)
+    CODE_INTERPRETER_SESSIONS = "code_interpreter_sessions"
+    FILE_SEARCH_CALLS = "file_search_calls"
+    WEB_SEARCH_CALLS = "web_search_calls"
     BALANCE = "balance"  # a prepaid balance (gauges only)
     PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot, until 2026-05-31
     AI_CREDITS = "ai_credits"  # GitHub Copilot, from 2026-06-01

@@ -62,6 +62,10 @@ COMPONENTS: Final[dict[str, tuple[str, ...]]] = {
     "images": ("requests", "images"),
     "audio_speeches": ("requests", "characters"),
     "audio_transcriptions": ("requests", "seconds"),
+    # Tool calls: index 0 drives the others (model requests for web search).
+    "code_interpreter_sessions": ("requests", "sessions"),
+    "file_search_calls": ("requests", "calls"),
+    "web_search_calls": ("requests", "calls"),
     "messages": ("requests", "uncached_input_tokens", "cache_read_input_tokens",
                  "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens", "output_tokens",
                  "web_search_requests"),
@@ -173,8 +177,27 @@ OPENAI_STREAMS: Final = (
             size="1024x1792", source="image.edit"),
     _simple("audio_speeches", _SUPPORT, _U2, _KA2, "tts-1", 30, 400),
     _simple("audio_transcriptions", _SUPPORT, _U2, _KA2, "whisper-1", 25, 45),
+    # Built-in tools of the Responses API, billed per call or session.
+    _simple("code_interpreter_sessions", _SUPPORT, _U1, _KA1, MINI, 40, 0.25),
+    _simple("file_search_calls", _SEARCH, _U3, _KB1, MINI, 60, 1.5,
+            vector_store_id="vs_Kp4Tz8Qm2Lx6Rw9N"),
+    _simple("web_search_calls", _SEARCH, _U3, _KB1, MINI, 40, 1.2, context_level="medium"),
 )
 # fmt: on
+
+# Vector store storage by project: (bytes on 2026-01-01, bytes added per day). A level, not a
+# sum over hours: every bucket of a day reports the same bytes.
+VECTOR_STORES: Final = {
+    _SEARCH: (3_400_000_000, 12_000_000),
+    _SUPPORT: (650_000_000, 1_500_000),
+}
+_VECTOR_EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def vector_store_bytes(project: str, day: int) -> int:
+    """Bytes the project's vector stores hold on the UTC day starting at ``day``."""
+    base, growth = VECTOR_STORES[project]
+    return max(0, base + growth * ((day - _VECTOR_EPOCH) // 86_400))
 
 # Dollars per million tokens:
 # (input, cached input, output, audio input, cached audio input, audio output).
@@ -190,6 +213,13 @@ OPENAI_TIER_FACTOR: Final = {"batch": 0.5, "flex": 0.5, "default": 1.0}
 IMAGE_PRICES: Final = {"1024x1024": 0.042, "1024x1792": 0.063}
 SPEECH_PRICE_PER_CHAR: Final = 15.0 / 1_000_000
 TRANSCRIPTION_PRICE_PER_SECOND: Final = 0.006 / 60
+# Dollars per tool call or session (OpenAI's price list: file search $2.50 and web search
+# $10 per 1,000 calls, code interpreter $0.03 per session).
+TOOL_PRICES: Final = {
+    "code_interpreter_sessions": 0.03,
+    "file_search_calls": 0.0025,
+    "web_search_calls": 0.01,
+}
 
 # ------------------------------------------------------------------------ Anthropic
 

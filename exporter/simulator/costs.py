@@ -21,6 +21,7 @@ from .catalog import (
     OPENAI_TIER_FACTOR,
     OPENAI_TOKEN_PRICES,
     SPEECH_PRICE_PER_CHAR,
+    TOOL_PRICES,
     TRANSCRIPTION_PRICE_PER_SECOND,
     WEB_SEARCH_CENTS,
     DimValue,
@@ -64,7 +65,12 @@ def _money(quantity: int, unit_price: Decimal, step: Decimal) -> Decimal:
 
 
 def _openai_line(
-    base: Mapping[str, DimValue], model: str, name: str, quantity: int, unit: str, price: Decimal
+    base: Mapping[str, DimValue],
+    model: str,
+    name: str,
+    quantity: int,
+    unit: str | None,
+    price: Decimal,
 ) -> CostLine:
     fields = {**base, "line_item": f"{model}, {name}"}
     return CostLine(_money(quantity, price, _DOLLAR_STEP), quantity, unit, fields)
@@ -117,6 +123,16 @@ def _openai_lines(rows: Iterator[tuple[Stream, tuple[int, ...] | None]]) -> Iter
             yield _openai_line(
                 base, model, "transcription", values[1], "duration_seconds", unit_price
             )
+        elif kind in TOOL_PRICES:
+            # UNVERIFIED: the line_item names of tool calls are this simulator's own.
+            name = {
+                "code_interpreter_sessions": "code interpreter sessions",
+                "file_search_calls": "file search tool calls",
+                "web_search_calls": "web search tool calls",
+            }[kind]
+            unit_price = Decimal(str(TOOL_PRICES[kind]))
+            # No unit of the spec's list applies to calls: quantity_unit is null, as documented.
+            yield _openai_line(base, model, name, values[1], None, unit_price)
         # moderations are free: no cost line
 
 

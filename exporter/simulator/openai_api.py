@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .buckets import USAGE_LIMITS, WIDTHS, page_of, snap
-from .catalog import ARCHIVED_AT, OPENAI, OPENAI_STREAMS, PROJECTS, DimValue
-from .data import SyntheticData
+from .catalog import (
+    ARCHIVED_AT,
+    OPENAI,
+    OPENAI_STREAMS,
+    PROJECTS,
+    VECTOR_STORES,
+    DimValue,
+    vector_store_bytes,
+)
+from .data import DAY, SyntheticData
 from .query import ApiError, Query
 from .report import group_costs, group_streams
 
@@ -33,6 +41,11 @@ class _Endpoint:
     kind: str
     groups: tuple[str, ...]
     choice_filters: Mapping[str, tuple[str, tuple[str, ...]]]  # param -> (dim, allowed values)
+    result: str = ""  # the results' ``object`` name, if not derived from ``kind``
+
+    @property
+    def object(self) -> str:
+        return f"organization.usage.{self.result or self.kind}.result"
 
 
 _USAGE = {
@@ -49,6 +62,22 @@ _USAGE = {
     "/organization/usage/audio_speeches": _Endpoint("audio_speeches", _COMMON_GROUPS, {}),
     "/organization/usage/audio_transcriptions": _Endpoint(
         "audio_transcriptions", _COMMON_GROUPS, {}
+    ),
+    "/organization/usage/vector_stores": _Endpoint("vector_stores", ("project_id",), {}),
+    "/organization/usage/code_interpreter_sessions": _Endpoint(
+        "code_interpreter_sessions", ("project_id",), {}
+    ),
+    "/organization/usage/file_search_calls": _Endpoint(
+        "file_search_calls",
+        ("project_id", "user_id", "api_key_id", "vector_store_id"),
+        {},
+        result="file_searches",
+    ),
+    "/organization/usage/web_search_calls": _Endpoint(
+        "web_search_calls",
+        ("project_id", "user_id", "api_key_id", "model", "context_level"),
+        {},
+        result="web_searches",
     ),
 }
 _COST_GROUPS = ("project_id", "line_item", "api_key_id")
@@ -128,17 +157,17 @@ def _usage(endpoint: _Endpoint, query: Query, now: float, data: SyntheticData) -
     starts, next_page = page_of(_bucket_starts(query, width, now), query.one("page"), limit)
     buckets = []
     for start in starts:
-        totals = data.totals(PROVIDER, start, min(start + width, now))
+        if endpoint.kind == "vector_stores":
+            grouped = _vector_stores(start, group_by, filters)
+        else:
+            totals = data.totals(PROVIDER, start, min(start + width, now))
+            grouped = group_streams(OPENAI_STREAMS, totals, endpoint.kind, filters, group_by)
         results = []
-        for key, values in group_streams(OPENAI_STREAMS, totals, endpoint.kind, filters, group_by):
+        for key, values in grouped:
             dims: dict[str, DimValue] = dict.fromkeys(endpoint.groups)
             dims.update(zip(group_by, key, strict=True))
             results.append(
-                {
-                    "object": f"organization.usage.{endpoint.kind}.result",
-                    **_value_fields(endpoint.kind, values),
-                    **dims,
-                }
+                {"object": endpoint.object, **_value_fields(endpoint.kind, values), **dims}
             )
         buckets.append(
             {"object": "bucket", "start_time": start, "end_time": start + width, "results": results}
@@ -151,8 +180,30 @@ def _usage(endpoint: _Endpoint, query: Query, now: float, data: SyntheticData) -
     }
 
 
+def _vector_stores(
+    start: int, group_by: list[str], filters: Mapping[str, set[DimValue]]
+) -> list[tuple[tuple[DimValue, ...], list[int]]]:
+    """Bytes stored on the bucket's day, per project or in total."""
+    day = start - start % DAY
+    acc: dict[tuple[DimValue, ...], int] = {}
+    for project in VECTOR_STORES:
+        if "project_id" in filters and project not in filters["project_id"]:
+            continue
+        key = (project,) if group_by else ()
+        acc[key] = acc.get(key, 0) + vector_store_bytes(project, day)
+    return [(key, [value]) for key, value in sorted(acc.items(), key=lambda kv: str(kv[0]))]
+
+
 def _value_fields(kind: str, values: list[int]) -> dict[str, int]:
     requests = values[0]
+    if kind == "vector_stores":
+        return {"usage_bytes": requests}
+    if kind == "code_interpreter_sessions":
+        return {"num_sessions": values[1]}
+    if kind == "file_search_calls":
+        return {"num_requests": values[1]}
+    if kind == "web_search_calls":
+        return {"num_model_requests": requests, "num_requests": values[1]}
     if kind != "completions":
         name = {
             "embeddings": "input_tokens",

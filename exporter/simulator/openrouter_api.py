@@ -30,6 +30,8 @@ from .query import ApiError, Query
 PROVIDER: Final = "openrouter"
 PREFIX: Final = "/openrouter/api/v1"
 INFERENCE_KEY: Final = "sk-or-v1-inference-demo"
+CREATOR_USER_ID: Final = "user_2sImULaTeD0penR0uTer00000"
+"""Who created the keys: a personal account, whose keys are all its own user's."""
 PAGE_SIZE: Final = 100
 WINDOW_DAYS: Final = 30
 JSON = dict[str, Any]
@@ -129,6 +131,8 @@ def _keys(query: Query, now: float, data: MoreData) -> JSON:
                 "byok_usage_monthly": 0,
                 "created_at": key.created_at,
                 "updated_at": key.created_at,
+                "creator_user_id": CREATOR_USER_ID,  # required (string or null) by the spec
+                "expires_at": None,  # no key of the account expires
                 "workspace_id": key.workspace_id,
             }
         )

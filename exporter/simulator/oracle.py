@@ -6,7 +6,14 @@ import math
 from collections import defaultdict
 from decimal import Decimal
 
-from .catalog import ANTHROPIC, ANTHROPIC_STREAMS, OPENAI, OPENAI_STREAMS
+from .catalog import (
+    ANTHROPIC,
+    ANTHROPIC_STREAMS,
+    OPENAI,
+    OPENAI_STREAMS,
+    VECTOR_STORES,
+    vector_store_bytes,
+)
 from .data import DAY, SyntheticData
 
 Expected = dict[str, dict[tuple[str, ...], float]]
@@ -29,6 +36,8 @@ def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Ex
             "images",
             "audio_speech_characters",
             "audio_transcription_seconds",
+            "tool_calls",
+            "vector_store_bytes",
         )
     }
     stop = min(end, now)
@@ -59,6 +68,12 @@ def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Ex
                     tokens[(project, model, token_type, modality, tier)] += value
         elif stream.kind in ("embeddings", "moderations"):
             tokens[(project, model, "input", "text", tier)] += values[1]
+        elif stream.kind in _TOOLS:
+            # (project, model, tool): only web search calls are grouped by model.
+            tool = _TOOLS[stream.kind]
+            by_model = model if tool == "web_search" else ""
+            out["tool_calls"][(project, by_model, tool)] += values[1]
+            continue  # no model requests of their own: those are in completions
         else:
             family = {
                 "images": "images",
@@ -72,7 +87,18 @@ def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Ex
         for line in data.cost_lines(OPENAI, day, now):
             cost[(str(line.fields["project_id"]), str(line.fields["line_item"]))] += line.amount
     out["cost"].update({key: float(amount) for key, amount in cost.items()})
+    days = _days(start, end, now)
+    if days:  # the gauge shows the latest day's storage
+        for project in VECTOR_STORES:
+            out["vector_store_bytes"][(project,)] = vector_store_bytes(project, days[-1])
     return {name: dict(values) for name, values in out.items()}
+
+
+_TOOLS = {
+    "code_interpreter_sessions": "code_interpreter",
+    "file_search_calls": "file_search",
+    "web_search_calls": "web_search",
+}
 
 
 _ANTHROPIC_TOKENS = (

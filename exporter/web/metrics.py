@@ -73,7 +73,8 @@ ESTIMATED_COST = MetricDef(
     "aicost_estimated_cost_usd",
     "counter",
     "Cost in US dollars estimated from usage: tokens of each type times the model's list"
-    " price on the day of use (genai-prices, or a configured override), less discounts." + _MTD,
+    " price on the day of use (genai-prices, or a configured override), less discounts; tool"
+    " calls priced per call carry the tool as token_type." + _MTD,
     ("token_type", "service_tier"),
     unit="usd",
 )
@@ -163,6 +164,28 @@ BILLED_COST_TODAY = MetricDef(
     unit="usd",
 )
 
+TOOL_CALLS = MetricDef(
+    "aicost_tool_calls",
+    "counter",
+    "Server-side tool calls the provider reports and bills per call (web_search, file_search,"
+    " code_interpreter sessions)." + _MTD,
+    ("tool",),
+)
+VECTOR_STORE_BYTES = MetricDef(
+    "aicost_vector_store_bytes",
+    "gauge",
+    "Bytes held in the provider's vector stores (OpenAI: the latest day reported), billed per"
+    " GB-day.",
+    unit="bytes",
+)
+UNCONVERTED_COST = MetricDef(
+    "aicost_unconverted_cost",
+    "counter",
+    "Billed cost reported in a currency other than US dollars and without a configured rate"
+    " (options.currency_rates), in that currency: not in aicost_billed_cost_usd_total." + _MTD,
+    ("currency",),
+)
+
 FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.PREMIUM_REQUESTS: PREMIUM_REQUESTS,
     Family.AI_CREDITS: AI_CREDITS,
@@ -185,6 +208,9 @@ FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.UNPRICED_TOKENS: UNPRICED_TOKENS,
     Family.REASONING_TOKENS: REASONING_TOKENS,
     Family.BILLED_COST_TODAY: BILLED_COST_TODAY,
+    Family.TOOL_CALLS: TOOL_CALLS,
+    Family.VECTOR_STORE_BYTES: VECTOR_STORE_BYTES,
+    Family.UNCONVERTED_COST: UNCONVERTED_COST,
 }
 
 DATA_WATERMARK = MetricDef(

@@ -204,7 +204,7 @@ def test_faults_are_retried_or_fail_the_poll_then_recover(
     org = sim.github_organizations[0]
     credits = f"/organizations/{org}/settings/billing/ai_credit/usage"
     sim.inject("github", credits, "500", times=2)
-    sim.inject("github", "/enterprises/octo-ent/settings/billing/usage", "401")
+    sim.inject("github", "/enterprises/octo-ent/settings/billing/usage", "wrong_shape")
     with ExporterProcess(config, env, tmp_path / "faults.log", now=sim.now()) as exporter:
         exporter.wait_ready()
         first = exporter.scrape()
@@ -215,7 +215,7 @@ def test_faults_are_retried_or_fail_the_poll_then_recover(
         assert first["aicost_api_requests_total"][frozenset(code_500)] == 2.0
         assert first["aicost_collector_up"][frozenset(ent_base)] == 0.0
         errors = first["aicost_collector_errors_total"]
-        assert errors[frozenset(ent_base | {("reason", "auth")})] == 1.0
+        assert errors[frozenset(ent_base | {("reason", "parse")})] == 1.0
         # Only the enterprise's cost dataset failed: its AI credits are read and published.
         datasets = first["aicost_dataset_up"]
         assert datasets[frozenset(ent_base | {("dataset", "cost")})] == 0.0

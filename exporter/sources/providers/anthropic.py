@@ -164,7 +164,7 @@ class AnthropicProvider(HttpProvider):
                 lambda: fetch_claude_code(self._api, start, end, self._group_by),
             )
         names: dict[str, str] = {}
-        if "project" in self._group_by:
+        if "project" in self._group_by and not reader.stopped:
             seen = project_ids(reader.batches) - {DEFAULT_WORKSPACE}
             names = {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE, **await self._names.resolve(seen)}
         return reader.result(names)

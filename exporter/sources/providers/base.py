@@ -114,7 +114,14 @@ ProviderFactory = Callable[..., Provider]
 """``cls(settings, *, observe, transport=None, sleep=asyncio.sleep, rng=random.random)``."""
 
 ACCOUNT_WIDE = frozenset(("secret", "rate_limited", "connection"))
-"""Failures that concern every endpoint of the account: the datasets not read yet are not tried."""
+"""Failures that concern every endpoint of the account: the datasets not read yet are not tried
+(nor is anything else of the poll, such as project names). A 401 is one too: the key is not
+valid anywhere; a 403 may be one endpoint's permission."""
+
+
+def account_wide(err: ProviderError) -> bool:
+    """Whether ``err`` concerns every endpoint of the account (see :data:`ACCOUNT_WIDE`)."""
+    return err.reason in ACCOUNT_WIDE or (err.reason == "auth" and err.status == 401)
 
 
 class DatasetReader:
@@ -141,7 +148,7 @@ class DatasetReader:
             batches = await fetch()
         except ProviderError as err:
             self.failures.update(dict.fromkeys(datasets, err))
-            if err.reason in ACCOUNT_WIDE:
+            if account_wide(err):
                 self._stopped = err
             return None
         self.batches.extend(batches)
@@ -157,6 +164,11 @@ class DatasetReader:
 
         batches = await self.read((dataset,), one)
         return None if batches is None else batches[0]
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a failure of the whole account ended the poll's reads."""
+        return self._stopped is not None
 
     def result(self, project_names: Mapping[str, str] | None = None) -> FetchResult:
         """What the poll read, and what it could not."""

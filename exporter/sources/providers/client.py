@@ -335,8 +335,8 @@ class ApiClient:
         query: dict[str, ParamValue] = dict(params)
         for _ in range(page_cap):
             body = await self.get_json(path, query)
-            items.extend(objects(body, "data", path))
-            if not _has_more(body, path):
+            items.extend(objects(body, "data", f"GET {path}"))
+            if not _has_more(body, f"GET {path}"):
                 return items
             value = body.get(token)
             if not isinstance(value, str) or not value:

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult
 from exporter.sources.providers.base import DatasetReader, ProviderError, ProviderSettings
 from exporter.sources.providers.client import HttpProvider, objects
-from exporter.sources.providers.fields import label, money, quote
+from exporter.sources.providers.fields import CurrencyRates, label, money
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +31,8 @@ class DeepSeekOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    currency_rates: dict[str, float] = Field(default_factory=dict)
+    currency_rates: CurrencyRates = Field(default_factory=dict)
     """US dollars per unit of each non-USD currency, e.g. ``{CNY: 0.14}``."""
-
-    @field_validator("currency_rates")
-    @classmethod
-    def _check_rates(cls, value: dict[str, float]) -> dict[str, float]:
-        rates: dict[str, float] = {}
-        for code, rate in value.items():
-            if len(code) != 3 or not code.isalpha():
-                raise ValueError(f"{quote(code)} is not a three-letter currency code")
-            if not 0 < rate < float("inf"):
-                raise ValueError(f"rate for {code} must be a positive number")
-            rates[code.upper()] = rate
-        return rates
 
 
 def _total(info: Mapping[str, Any], where: str) -> Decimal | None:
@@ -95,23 +83,33 @@ class DeepSeekProvider(HttpProvider):
             batch.gauges[Family.CREDITS_AVAILABLE, Dims(), ()] = float(available)
         elif available is not None:
             raise ProviderError("parse", f"{where}: 'is_available' is not a boolean")
-        if body.get("balance_infos") is None:
+        if not body.get("balance_infos"):  # absent, null or empty: the balance is unknown
+            if body.get("balance_infos") not in (None, []):
+                objects(body, "balance_infos", where)  # the precise parse error
             return batch
         total = Decimal(0)
         unconvertible: list[str] = []
+        missing: list[str] = []
         for info in objects(body, "balance_infos", where):
             currency = (label(info, "currency", where) or "").upper()
             amount = _total(info, where)
             if amount is None:
-                unconvertible.append(currency or "?")
+                missing.append(currency or "?")
             elif currency == "USD":
                 total += amount
             elif currency in self.options.currency_rates:
                 total += amount * Decimal(str(self.options.currency_rates[currency]))
             elif amount:
                 unconvertible.append(currency or "?")
-        if unconvertible:
+        if missing:
             # A partial sum would understate the balance: publish nothing instead.
+            logger.warning(
+                "account %s: a DeepSeek balance (%s) has no amount; not exporting "
+                "aicost_credits_remaining_usd",
+                self._account,
+                ", ".join(sorted(set(missing))),
+            )
+        elif unconvertible:
             self._warn(unconvertible)
         else:
             batch.gauges[Family.CREDITS_REMAINING, Dims(), ()] = float(total)

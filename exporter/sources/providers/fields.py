@@ -7,7 +7,9 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from exporter.core.records import DAY, Batch, Dims, SeriesKey
 from exporter.sources.providers.base import DIMENSIONS, ProviderError
@@ -91,6 +93,22 @@ def money(value: Any, where: str) -> Decimal:
     if not amount.is_finite():
         raise ProviderError("parse", f"{where}: amount {quote(value)} is not finite")
     return amount
+
+
+def _check_rates(value: dict[str, float]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for code, rate in value.items():
+        if len(code) != 3 or not code.isalpha():
+            raise ValueError(f"{quote(code)} is not a three-letter currency code")
+        if not 0 < rate < math.inf:
+            raise ValueError(f"rate for {code} must be a positive number")
+        rates[code.upper()] = rate
+    return rates
+
+
+CurrencyRates = Annotated[dict[str, float], AfterValidator(_check_rates)]
+"""``options.currency_rates``: US dollars per unit of each other currency, e.g. ``{CNY: 0.14}``;
+an amount in a currency without a rate is never relabelled as dollars."""
 
 
 def make_dims(

@@ -135,7 +135,7 @@ def _check_period(body: Mapping[str, Any], expected: Mapping[str, int], where: s
         raise ProviderError("parse", f"{where}: 'timePeriod' is not an object")
     for key, value in expected.items():
         got = period.get(key)
-        if got != value:
+        if type(got) is not int or got != value:  # (a JSON true would equal 1)
             message = f"{where}: timePeriod.{key} is {quote(got)}, asked {value}"
             raise ProviderError("parse", message)
 
@@ -151,8 +151,9 @@ class GitHubCopilotProvider(HttpProvider):
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     # Usage items are per day and only for days with usage: a quiet weekend is not stale data.
     expected_lag: ClassVar[Mapping[Dataset, float]] = {
-        Dataset.USAGE: 72 * HOUR,
         Dataset.COST: 72 * HOUR,
+        Dataset.AI_CREDITS: 72 * HOUR,
+        Dataset.PREMIUM_REQUESTS: 72 * HOUR,
     }
     Options: ClassVar[type[GitHubCopilotOptions]] = GitHubCopilotOptions
 
@@ -220,8 +221,10 @@ class GitHubCopilotProvider(HttpProvider):
             for item in await self._items(path, {"year": year, "month": month}):
                 rows += 1
                 try:
+                    if not self._wanted(item, where):
+                        continue  # another product's item: not ours to judge
                     day = _item_day(item.get("date"), where)
-                    if day not in wanted_days or not self._wanted(item, where):
+                    if day not in wanted_days:
                         continue
                     sku = label(item, "sku", where) or ""
                     if day >= AI_CREDITS_START and _is_ai_credits(sku):

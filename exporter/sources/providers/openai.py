@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from exporter.core.gcpause import paused_gc
 from exporter.core.records import (
@@ -18,10 +20,11 @@ from exporter.core.records import (
     TokenType,
     day_start,
 )
-from exporter.sources.providers.base import HOUR, DatasetReader, ProviderError, ProviderSettings
+from exporter.sources.providers.base import HOUR, DatasetReader, ProviderError
 from exporter.sources.providers.client import HttpProvider, objects
 from exporter.sources.providers.fields import (
     Counts,
+    CurrencyRates,
     DimsReader,
     add_money,
     check_usable,
@@ -72,6 +75,20 @@ _COMPLETION_FIELDS = (
     "output_image_tokens",
 )
 _REQUIRED = 3
+_OLD_SHAPE = frozenset(
+    (
+        "input_uncached_tokens",
+        "input_cache_write_tokens",
+        "input_text_tokens",
+        "output_text_tokens",
+        "input_cached_text_tokens",
+        "input_cached_audio_tokens",
+        "input_image_tokens",
+        "input_cached_image_tokens",
+        "output_image_tokens",
+    )
+)
+"""The completions fields added on 2026-07-15: a row with none of them has the old semantics."""
 
 
 _counts = Counts(_COMPLETION_FIELDS, required=_REQUIRED)
@@ -105,22 +122,41 @@ def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
         out_audio,
         out_image,
     ) = _counts(row, where)
-    if row.get("input_uncached_tokens") is None:
-        # Older responses: input_tokens includes cached and cache-write tokens.
-        uncached = input_tokens - cached - cache_write
-    values = (
-        uncached - in_audio - in_image,
-        in_audio,
-        in_image,
-        cached - cached_audio - cached_image,
-        cached_audio,
-        cached_image,
-        output - out_audio - out_image,
-        out_audio,
-        out_image,
-        cache_write,
-        requests,
-    )
+    cached_text = cached - cached_audio - cached_image
+    if _OLD_SHAPE.isdisjoint(row):
+        # A row of the spec before 2026-07-15 (none of the fields added since): input_tokens
+        # and output_tokens count text only (cached text included), input_audio_tokens is
+        # audio with its cached part, which that spec does not split off.
+        values = (
+            input_tokens - cached,
+            in_audio,
+            0,
+            cached,
+            0,
+            0,
+            output,
+            out_audio,
+            0,
+            0,
+            requests,
+        )
+    else:
+        if row.get("input_uncached_tokens") is None:
+            # input_tokens includes cached and cache-write tokens, of every modality.
+            uncached = input_tokens - cached - cache_write
+        values = (
+            uncached - in_audio - in_image,
+            in_audio,
+            in_image,
+            cached_text,
+            cached_audio,
+            cached_image,
+            output - out_audio - out_image,
+            out_audio,
+            out_image,
+            cache_write,
+            requests,
+        )
     if min(values) < 0:
         first = min(i for i, v in enumerate(values) if v < 0)
         kind = ("input", "input_cache_read", "output")[first // 3]
@@ -156,28 +192,97 @@ def _input_tokens(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], wh
     batch.add_all(day, (key, (Family.REQUESTS, dims, ("default",))), (tokens, requests))
 
 
-USAGE_ENDPOINTS: tuple[tuple[Dataset, str, tuple[str, ...], RowHandler], ...] = (
-    # (dataset, path, group_by fields beyond the dimensions, what one result row adds)
-    (
+def _tool(tool: str, field: str) -> RowHandler:
+    """A row handler for a tool billed per call or session."""
+
+    def add(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+        batch.add(day, (Family.TOOL_CALLS, dims, (tool,)), count(row, field, where))
+
+    return add
+
+
+def _stored_bytes(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    # A level, not a sum: folded into the latest day's gauge by ``_latest_level``.
+    batch.add(day, (Family.VECTOR_STORE_BYTES, dims, ()), count(row, "usage_bytes", where))
+
+
+def _latest_level(batch: Batch) -> None:
+    """Vector storage: the gauge is the latest day that reports any, the days are not counted."""
+    if batch.days:
+        batch.gauges.update(batch.days[max(batch.days)])
+    batch.days.clear()
+
+
+class Endpoint(NamedTuple):
+    """One usage endpoint: its dataset, the dimensions it can group by, the group_by fields
+    beyond them, and what one result row adds."""
+
+    dataset: Dataset
+    path: str
+    dims: tuple[str, ...]
+    extra: tuple[str, ...]
+    add: RowHandler
+
+
+_ALL = ("project", "model", "api_key", "user")
+USAGE_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
         Dataset.USAGE,
         "/organization/usage/completions",
+        _ALL,
         ("batch", "service_tier"),
         _completions,
     ),
-    (Dataset.EMBEDDINGS, "/organization/usage/embeddings", (), _input_tokens),
-    (Dataset.MODERATIONS, "/organization/usage/moderations", (), _input_tokens),
-    (Dataset.IMAGES, "/organization/usage/images", (), _counted(Family.IMAGES, "images", count)),
-    (
+    Endpoint(Dataset.EMBEDDINGS, "/organization/usage/embeddings", _ALL, (), _input_tokens),
+    Endpoint(Dataset.MODERATIONS, "/organization/usage/moderations", _ALL, (), _input_tokens),
+    Endpoint(
+        Dataset.IMAGES,
+        "/organization/usage/images",
+        _ALL,
+        (),
+        _counted(Family.IMAGES, "images", count),
+    ),
+    Endpoint(
         Dataset.AUDIO_SPEECHES,
         "/organization/usage/audio_speeches",
+        _ALL,
         (),
         _counted(Family.AUDIO_SPEECH_CHARACTERS, "characters", count),
     ),
-    (
+    Endpoint(
         Dataset.AUDIO_TRANSCRIPTIONS,
         "/organization/usage/audio_transcriptions",
+        _ALL,
         (),
         _counted(Family.AUDIO_TRANSCRIPTION_SECONDS, "seconds", quantity),
+    ),
+    Endpoint(
+        Dataset.VECTOR_STORES,
+        "/organization/usage/vector_stores",
+        ("project",),
+        (),
+        _stored_bytes,
+    ),
+    Endpoint(
+        Dataset.CODE_INTERPRETER_SESSIONS,
+        "/organization/usage/code_interpreter_sessions",
+        ("project",),
+        (),
+        _tool("code_interpreter", "num_sessions"),
+    ),
+    Endpoint(
+        Dataset.FILE_SEARCH_CALLS,
+        "/organization/usage/file_search_calls",
+        ("project", "api_key", "user"),
+        (),
+        _tool("file_search", "num_requests"),
+    ),
+    Endpoint(
+        Dataset.WEB_SEARCH_CALLS,
+        "/organization/usage/web_search_calls",
+        _ALL,
+        (),
+        _tool("web_search", "num_requests"),
     ),
 )
 
@@ -194,21 +299,24 @@ def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[s
 
 
 def _cost_row(
-    row: Mapping[str, Any], read_dims: DimsReader, where: str
+    row: Mapping[str, Any], read_dims: DimsReader, rates: Mapping[str, float], where: str
 ) -> tuple[SeriesKey, Decimal]:
+    """A cost row in dollars, converted at a configured rate; without a rate, in its own
+    currency as ``UNCONVERTED_COST`` (never relabelled as dollars)."""
     amount = row.get("amount")
     if not isinstance(amount, dict):
         raise ProviderError("parse", f"{where}: 'amount' is not an object")
     currency = amount.get("currency")
-    if not isinstance(currency, str) or currency.lower() != "usd":
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
         raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
     value = money(amount.get("value"), where)
-    key: SeriesKey = (
-        Family.BILLED_COST,
-        read_dims(row, where),
-        (label(row, "line_item", where) or "",),
-    )
-    return key, value
+    dims = read_dims(row, where)
+    code = currency.upper()
+    if code != "USD" and code not in rates:
+        return (Family.UNCONVERTED_COST, dims, (currency.lower(),)), value
+    if code != "USD":
+        value *= Decimal(str(rates[code]))
+    return (Family.BILLED_COST, dims, (label(row, "line_item", where) or "",)), value
 
 
 class OpenAIProvider(HttpProvider):
@@ -220,9 +328,15 @@ class OpenAIProvider(HttpProvider):
     # Costs come in daily buckets, and the current day's may be missing: a day and a half.
     expected_lag: ClassVar[Mapping[Dataset, float]] = {Dataset.COST: 36 * HOUR}
 
-    def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
-        super().__init__(settings, **kwargs)
-        self._read_dims = DimsReader(self._group_by, DIM_FIELDS)
+    class Options(BaseModel):
+        """``options:`` of an OpenAI account."""
+
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+        currency_rates: CurrencyRates = Field(default_factory=dict)
+        """US dollars per unit of a cost currency other than ``usd``, e.g. ``{EUR: 1.08}``."""
+
+    options: Options
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
@@ -238,38 +352,29 @@ class OpenAIProvider(HttpProvider):
             "limit": 31,
         }
         reader = DatasetReader()
-        for dataset, path, extra, add_result in USAGE_ENDPOINTS:
+        for endpoint in USAGE_ENDPOINTS:
             await reader.read_one(
-                dataset,
-                functools.partial(
-                    self._usage, dataset, path, extra, add_result, start, end, window
-                ),
+                endpoint.dataset, functools.partial(self._usage, endpoint, start, end, window)
             )
         await reader.read_one(Dataset.COST, lambda: self._costs(start, end, window))
         names: dict[str, str] = {}
-        if "project" in self._group_by:
+        if "project" in self._group_by and not reader.stopped:
             names = await self._names.resolve(project_ids(reader.batches))
         return reader.result(names)
 
     async def _usage(
-        self,
-        dataset: Dataset,
-        path: str,
-        extra: tuple[str, ...],
-        add_result: RowHandler,
-        start: int,
-        end: int,
-        window: Mapping[str, str | int],
+        self, endpoint: Endpoint, start: int, end: int, window: Mapping[str, str | int]
     ) -> Batch:
-        params = {**window, "group_by": grouped_fields(self._group_by, DIM_FIELDS) + extra}
-        buckets = await self._api.paginate_buckets(path, params)
-        read_dims = self._read_dims
-        where = f"GET {path}"
-        batch = Batch(dataset, start, end)
+        group_by = [dim for dim in self._group_by if dim in endpoint.dims]
+        params = {**window, "group_by": grouped_fields(group_by, DIM_FIELDS) + endpoint.extra}
+        buckets = await self._api.paginate_buckets(endpoint.path, params)
+        read_dims = DimsReader(group_by, DIM_FIELDS)
+        add_result, where = endpoint.add, f"GET {endpoint.path}"
+        batch = Batch(endpoint.dataset, start, end)
         ends, rows = [], 0
         with paused_gc():
             for bucket in buckets:
-                b_start, b_end, results = _bucket(bucket, path)
+                b_start, b_end, results = _bucket(bucket, endpoint.path)
                 ends.append(b_end)
                 day = day_start(b_start)
                 if start <= day < end:
@@ -280,6 +385,8 @@ class OpenAIProvider(HttpProvider):
                         except ProviderError as err:
                             skip_row(batch, err)
         batch.watermark = watermark(end, ends)
+        if endpoint.add is _stored_bytes:
+            _latest_level(batch)
         return check_usable(batch, rows)
 
     async def _costs(self, start: int, end: int, window: Mapping[str, int | str]) -> Batch:
@@ -305,7 +412,7 @@ class OpenAIProvider(HttpProvider):
             rows += len(results)
             for row in results:
                 try:
-                    key, value = _cost_row(row, read_dims, where)
+                    key, value = _cost_row(row, read_dims, self.options.currency_rates, where)
                 except ProviderError as err:
                     skip_row(batch, err)
                     continue

@@ -130,7 +130,9 @@ class OpenRouterProvider(HttpProvider):
             # /activity has no key dimension, only a key filter: one report per key, and
             # what no listed key explains (deleted keys, other workspaces) stays unattributed.
             for key_hash, key_id, _ in keys:
-                report = await self._activity({"api_key_hash": key_hash}, usage)
+                # The same rows again, by key: a malformed one was counted in the full report.
+                scratch = Batch(Dataset.USAGE, start, end)
+                report = await self._activity({"api_key_hash": key_hash}, scratch, check=False)
                 for cell, totals in report.items():
                     attributed[cell, key_id] = totals
                     rest = cells.setdefault(cell, _Totals())
@@ -158,7 +160,7 @@ class OpenRouterProvider(HttpProvider):
                 money_totals[day, key] = money_totals.get((day, key), Decimal(0)) + totals.usage
         add_money(cost, money_totals)
         cost.skipped_rows, cost.skipped_error = usage.skipped_rows, usage.skipped_error
-        usage.skipped_rows = 0  # the rows of both: counted once
+        usage.skipped_rows, usage.skipped_error = 0, ""  # the rows of both: counted once
         # The report claims every completed day: data is complete up to the last midnight.
         usage.watermark = cost.watermark = float(max(start, min(end, day_start(end))))
         return usage, cost
@@ -200,9 +202,11 @@ class OpenRouterProvider(HttpProvider):
             for (key_hash, key_id), item in zip(ids, listed, strict=True)
         ]
 
-    async def _activity(self, params: Mapping[str, str], batch: Batch) -> dict[Cell, _Totals]:
+    async def _activity(
+        self, params: Mapping[str, str], batch: Batch, *, check: bool = True
+    ) -> dict[Cell, _Totals]:
         """The whole report (last 30 completed days; no pagination) summed per cell; malformed
-        rows are counted in ``batch``."""
+        rows are counted in ``batch`` (and, if ``check``, fail it when they are all there is)."""
         query = dict(params)
         if "project" in self._group_by:
             query["group_by"] = "workspace"  # adds workspace_id to every row
@@ -227,6 +231,6 @@ class OpenRouterProvider(HttpProvider):
                 continue
             totals = cells.setdefault(cell, _Totals())
             totals.add(_Totals(counts, usage))
-        if rows and batch.skipped_rows - skipped >= len(rows):
+        if check and rows and batch.skipped_rows - skipped >= len(rows):
             raise ProviderError("parse", f"every row is malformed ({batch.skipped_error})")
         return cells
