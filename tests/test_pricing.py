@@ -252,3 +252,28 @@ def test_price_cache_keeps_only_recent_days() -> None:
     for day in range(120):
         pricer.prices("openai", "acct", "gpt-4.1-mini-2025-04-14", "default", NOV2 + day * DAY)
     assert len(pricer._cache) == 41  # days NOV2+79 .. NOV2+119
+
+
+def test_fast_mode_and_us_only_inference_are_priced_at_their_rates() -> None:
+    opus = Dims("wrk_a", "claude-opus-4-8")
+    standard = (Family.TOKENS, opus, ("input", "text", "standard"))
+    fast = (Family.TOKENS, opus, ("input", "text", "standard", "fast"))
+    us_only = (Family.TOKENS, opus, ("output", "text", "standard", "", "us"))
+    fast_us = (Family.TOKENS, opus, ("output", "text", "standard", "fast", "us"))
+    result = priced("anthropic", {standard: M, fast: M, us_only: M, fast_us: M})
+    # Opus 4.8: $5/$25 per Mtok, fast mode $10/$50 (genai-prices' variant on speed); US-only
+    # inference 1.1x by default. The estimate sums them by token type and tier.
+    assert_costs(result, {
+        cost(opus, "input", "standard"): 5.0 + 10.0,
+        cost(opus, "output", "standard"): 25.0 * 1.1 + 50.0 * 1.1,
+    })
+
+
+def test_the_inference_geo_multiplier_is_configurable() -> None:
+    opus = Dims("wrk_a", "claude-opus-4-8")
+    us_only = (Family.TOKENS, opus, ("input", "text", "standard", "", "us"))
+    config = PricingConfig(inference_geo_multipliers={"us": 1.25})
+    assert_costs(priced("anthropic", {us_only: M}, config=config),
+                 {cost(opus, "input", "standard"): 5.0 * 1.25})
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        PricingConfig(inference_geo_multipliers={"us": 0})

@@ -30,7 +30,8 @@ END = D2 + 55_800  # poll at 2026-03-02 15:30 UTC
 WS = "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"
 SONNET, HAIKU = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
 
-T, C = Family.TOKENS, Family.BILLED_COST
+T, C, W = Family.TOKENS, Family.BILLED_COST, Family.TOOL_CALLS
+BETA = "fast-mode-2026-02-01"  # the anthropic-beta header that allows grouping by speed
 DATASETS = [Dataset.USAGE, Dataset.COST]  # the order they are read in
 
 
@@ -142,6 +143,7 @@ EXPECTED_USAGE = {
         (T, Dims(WS, SONNET), ("input_cache_read", "text", "standard")): 912400.0,
         (T, Dims(WS, SONNET), ("input_cache_write", "text", "standard")): 15300.0,
         (T, Dims(WS, SONNET), ("output", "text", "standard")): 22180.0,
+        (W, Dims(WS, SONNET), ("web_search",)): 3.0,
     },
     D2: {
         (T, Dims("default", HAIKU), ("input", "text", "batch")): 1000.0,
@@ -155,11 +157,16 @@ EXPECTED_USAGE = {
     },
 }
 
+SONNET_INPUT = ("Claude Sonnet 4.5 Usage - Input Tokens", "tokens", "uncached_input_tokens",
+                "standard", "0-200k")  # inference_geo null: left out
+WEB_SEARCH = ("Web Search Usage", "web_search")  # the rest null: left out
+HAIKU_OUTPUT = ("Claude Haiku 4.5 Usage - Output Tokens", "tokens", "output_tokens", "batch",
+                "0-200k")
 EXPECTED_COST = {
     D1: {
-        (C, Dims("default", SONNET), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
-        (C, Dims(WS, ""), ("Web Search Usage",)): 2.5,
-        (C, Dims("default", HAIKU), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
+        (C, Dims("default", SONNET), SONNET_INPUT): 14.57235,
+        (C, Dims(WS, ""), WEB_SEARCH): 2.5,
+        (C, Dims("default", HAIKU), HAIKU_OUTPUT): 0.99,
     },
 }
 
@@ -183,17 +190,22 @@ def test_request_params_headers_and_pagination(env: Env) -> None:
     window = [("starting_at", "2026-03-01T00:00:00Z"), ("ending_at", "2026-03-03T00:00:00Z"),
               ("bucket_width", "1d"), ("limit", "31")]
     first = window + [("group_by[]", "workspace_id"), ("group_by[]", "model"),
-                      ("group_by[]", "service_tier"), ("group_by[]", "context_window")]
+                      ("group_by[]", "service_tier"), ("group_by[]", "context_window"),
+                      ("group_by[]", "inference_geo"), ("group_by[]", "speed")]
     assert env.params(env.usage, 0) == first
     assert env.params(env.usage, 1) == first + [("page", "page_MjAyNi0wMy0wMlQwMDowMDowMFo=")]
     assert env.params(env.cost) == window + [("group_by[]", "workspace_id"),
                                              ("group_by[]", "description")]
     assert env.params(env.names) == [("limit", "100"), ("include_archived", "true")]
-    headers = env.cost.calls[0].request.headers
-    assert headers["x-api-key"] == KEY
-    assert headers["anthropic-version"] == "2023-06-01"
-    assert headers["user-agent"] == "ai-cost-exporter/0.1.0"
-    assert "authorization" not in headers
+    calls = [*env.usage.calls, *env.cost.calls, *env.names.calls]
+    for call in calls:
+        headers = call.request.headers
+        assert headers["x-api-key"] == KEY
+        assert headers["anthropic-version"] == "2023-06-01"
+        assert headers["user-agent"] == "ai-cost-exporter/0.1.0"
+        assert "authorization" not in headers
+    # The fast-mode beta header, needed to group by speed, goes on every usage page only.
+    assert [c.request.headers.get("anthropic-beta") for c in calls] == [BETA, BETA, None, None]
     assert env.observed == [(USAGE_PATH, "200"), (USAGE_PATH, "200"), (COST_PATH, "200"),
                             (NAMES_PATH, "200")]
 
@@ -210,9 +222,10 @@ def test_all_dimensions_opt_in(env: Env) -> None:
         (T, dims, ("input_cache_write", "text", "flex")): 3.0,
         (T, dims, ("input_cache_write_1h", "text", "flex")): 4.0,
         (T, dims, ("output", "text", "flex")): 5.0,
-    }}
+    }}  # web_search_requests 0: no tool-call series
     assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
-        "workspace_id", "model", "api_key_id", "account_id", "service_tier", "context_window"]
+        "workspace_id", "model", "api_key_id", "account_id", "service_tier", "context_window",
+        "inference_geo", "speed"]
     assert cost.days == EXPECTED_COST  # the cost report has no key/user dimension
 
 
@@ -222,22 +235,23 @@ def test_without_project_grouping(env: Env) -> None:
     assert result.project_names == {}
     assert env.names.call_count == 0
     assert [v for k, v in env.params(env.usage) if k == "group_by[]"] == [
-        "model", "service_tier", "context_window"]
+        "model", "service_tier", "context_window", "inference_geo", "speed"]
     assert [v for k, v in env.params(env.cost) if k == "group_by[]"] == ["description"]
     assert usage.days[D2][(T, Dims("", HAIKU), ("input", "text", "batch"))] == 1000.0
+    assert usage.days[D1][(W, Dims("", SONNET), ("web_search",))] == 3.0
     assert cost.days[D1] == {
-        (C, Dims("", SONNET), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
-        (C, Dims(), ("Web Search Usage",)): 2.5,
-        (C, Dims("", HAIKU), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
+        (C, Dims("", SONNET), SONNET_INPUT): 14.57235,
+        (C, Dims(), WEB_SEARCH): 2.5,
+        (C, Dims("", HAIKU), HAIKU_OUTPUT): 0.99,
     }
 
 
 def test_without_model_grouping_cost_has_no_model(env: Env) -> None:
     _, cost = env.fetch(env.provider(group_by=("project",))).batches
     assert cost.days[D1] == {
-        (C, Dims("default"), ("Claude Sonnet 4.5 Usage - Input Tokens",)): 14.57235,
-        (C, Dims(WS), ("Web Search Usage",)): 2.5,
-        (C, Dims("default"), ("Claude Haiku 4.5 Usage - Output Tokens",)): 0.99,
+        (C, Dims("default"), SONNET_INPUT): 14.57235,
+        (C, Dims(WS), WEB_SEARCH): 2.5,
+        (C, Dims("default"), HAIKU_OUTPUT): 0.99,
     }
 
 
@@ -270,6 +284,14 @@ BAD_USAGE_ROWS = [
      "'ephemeral_1h_input_tokens' missing"),
     (usage_row(uncached_input_tokens=-1), "'uncached_input_tokens' not a non-negative integer"),
     (usage_row(service_tier=3), "'service_tier' is not a string"),
+    (usage_row(speed=1), "'speed' is not a string (1)"),
+    (usage_row(inference_geo=["us"]), "'inference_geo' is not a string (['us'])"),
+    (usage_row(server_tool_use="x"), "'server_tool_use' is not an object"),
+    (usage_row(server_tool_use=[]), "'server_tool_use' is not an object"),  # falsy, still wrong
+    (usage_row(server_tool_use={"web_search_requests": -1}),
+     "'web_search_requests' not a non-negative integer (-1)"),
+    (usage_row(server_tool_use={"web_search_requests": "3"}),
+     "'web_search_requests' not a non-negative integer ('3')"),
 ]
 
 
@@ -331,6 +353,11 @@ BAD_COST_ROWS = [
      "amount None is not a number"),
     ({"currency": "USD", "amount": "NaN", "workspace_id": None, "description": "x"},
      "amount 'NaN' is not finite"),
+    ({"currency": "USD", "amount": "1", "workspace_id": None, "description": "x",
+      "cost_type": 7}, "'cost_type' is not a string (7)"),
+    ({"currency": "USD", "amount": "1", "workspace_id": None, "description": "x",
+      "cost_type": "tokens", "inference_geo": {"geo": "us"}},
+     "'inference_geo' is not a string ({'geo': 'us'})"),
 ]
 
 
@@ -505,3 +532,175 @@ def test_tokens_at_the_long_context_tier_are_counted_and_marked_for_pricing() ->
     output = (T, dims, ("output", "text", "standard"))
     assert batch.days == {D1: {uncached: 20, output: 10}}  # every token counted
     assert batch.long_context == {D1: {uncached: 10, output: 5}}  # priced at the long tier
+
+
+def tokens(dims: Dims, extra: tuple[str, ...], scale: float = 1.0) -> dict[Any, float]:
+    """The five token series of a :func:`usage_row` (1..5 tokens, times ``scale``)."""
+    types = ("input", "input_cache_read", "input_cache_write", "input_cache_write_1h", "output")
+    return {(T, dims, (t, "text", *extra)): (i + 1) * scale for i, t in enumerate(types)}
+
+
+def test_fast_mode_and_us_only_inference_are_series_of_their_own(env: Env) -> None:
+    ws = {"workspace_id": WS, "model": SONNET}
+    env.set_usage(page([bucket(D2, [
+        usage_row(**ws, service_tier="standard", speed="standard", inference_geo="global"),
+        usage_row(**ws, speed="fast"),
+        usage_row(**ws, speed="fast", inference_geo="global"),  # same series as the one above
+        usage_row(**ws, inference_geo="us"),
+        usage_row(**ws, speed="standard", inference_geo="us"),  # same series as the one above
+        usage_row(**ws, speed="fast", inference_geo="us"),
+        usage_row(**ws, service_tier="priority", inference_geo="not_available"),
+    ])]))
+    usage, _ = env.fetch().batches
+    dims = Dims(WS, SONNET)
+    assert usage.days == {D2: {
+        **tokens(dims, ("standard",)),  # standard speed, global inference: no extra labels
+        **tokens(dims, ("standard", "fast"), 2),
+        **tokens(dims, ("standard", "", "us"), 2),
+        **tokens(dims, ("standard", "fast", "us")),
+        **tokens(dims, ("priority", "", "not_available")),
+    }}
+    assert usage.skipped_rows == 0
+    group_by = [v for k, v in env.params(env.usage) if k == "group_by[]"]
+    assert group_by == [
+        "workspace_id", "model", "service_tier", "context_window", "inference_geo", "speed"]
+    assert env.usage.calls[0].request.headers["anthropic-beta"] == BETA
+    assert "anthropic-beta" not in env.cost.calls[0].request.headers
+    assert "anthropic-beta" not in env.names.calls[0].request.headers
+
+
+def test_long_context_fast_mode_tokens_are_marked_under_their_own_series() -> None:
+    row = usage_row(model=SONNET, speed="fast", context_window="200k-1M",
+                    server_tool_use=None)
+    batch = Batch(Dataset.USAGE, D1, D1 + DAY)
+    read_dims = DimsReader(("project", "model"), anthropic.DIM_FIELDS, null_project="default")
+    anthropic.add_message_row(batch, D1, read_dims(row, "here"), row, "here")
+    expected = tokens(Dims("default", SONNET), ("standard", "fast"))
+    assert batch.days == {D1: expected}
+    assert batch.long_context == {D1: expected}
+
+
+def test_web_searches_are_tool_calls_of_the_rows_dims(env: Env) -> None:
+    # Shaped like the documented example row.
+    row = {
+        "api_key_id": "apikey_01Rj2N8SVvo6BePZj99NhmiT",
+        "workspace_id": WS,
+        "model": SONNET,
+        "service_tier": "standard",
+        "context_window": "0-200k",
+        "inference_geo": "global",
+        "speed": "standard",
+        "account_id": None,
+        "service_account_id": None,
+        "uncached_input_tokens": 1500,
+        "cache_creation": {"ephemeral_1h_input_tokens": 1000, "ephemeral_5m_input_tokens": 500},
+        "cache_read_input_tokens": 200,
+        "output_tokens": 500,
+        "server_tool_use": {"web_search_requests": 3},
+    }
+    env.set_usage(page([bucket(D1, [row]), bucket(D2, [{**row, "speed": "fast"}])]))
+    usage, _ = env.fetch(env.provider(group_by=("project", "model", "api_key"))).batches
+    dims = Dims(WS, SONNET, "apikey_01Rj2N8SVvo6BePZj99NhmiT")
+    assert usage.days[D1] == {
+        (T, dims, ("input", "text", "standard")): 1500.0,
+        (T, dims, ("input_cache_read", "text", "standard")): 200.0,
+        (T, dims, ("input_cache_write", "text", "standard")): 500.0,
+        (T, dims, ("input_cache_write_1h", "text", "standard")): 1000.0,
+        (T, dims, ("output", "text", "standard")): 500.0,
+        (W, dims, ("web_search",)): 3.0,
+    }
+    # The tool-call series has no tier, speed or geo label: fast-mode searches count there too.
+    assert usage.days[D2][(W, dims, ("web_search",))] == 3.0
+    assert (T, dims, ("output", "text", "standard", "fast")) in usage.days[D2]
+
+
+def test_web_searches_of_rows_of_one_day_add_up(env: Env) -> None:
+    env.set_usage(page([bucket(D1, [
+        usage_row(model=SONNET, server_tool_use={"web_search_requests": 3}),
+        usage_row(model=SONNET, service_tier="batch", server_tool_use={"web_search_requests": 4}),
+        usage_row(model=HAIKU, server_tool_use={"web_search_requests": 1}),
+    ])]))
+    usage, _ = env.fetch().batches
+    day = usage.days[D1]
+    assert {k: v for k, v in day.items() if k[0] is W} == {
+        (W, Dims("default", SONNET), ("web_search",)): 7.0,
+        (W, Dims("default", HAIKU), ("web_search",)): 1.0,
+    }
+
+
+@pytest.mark.parametrize("fields", [
+    {"server_tool_use": None},
+    {"server_tool_use": {}},
+    {"server_tool_use": {"web_search_requests": None}},
+    {"server_tool_use": {"web_search_requests": 0}},
+])
+def test_no_web_searches_add_no_tool_call_series(env: Env, fields: dict[str, Any]) -> None:
+    row = usage_row(model=SONNET, **fields)
+    absent = {k: v for k, v in usage_row(model=SONNET).items() if k != "server_tool_use"}
+    env.set_usage(page([bucket(D1, [row]), bucket(D2, [absent])]))  # older rows: absent
+    usage, _ = env.fetch().batches
+    dims = Dims("default", SONNET)
+    assert usage.days == {D1: tokens(dims, ("standard",)), D2: tokens(dims, ("standard",))}
+    assert usage.skipped_rows == 0
+
+
+def test_a_row_whose_server_tool_use_is_not_an_object_is_skipped_and_counted(env: Env) -> None:
+    env.set_usage(page([bucket(D1, [
+        usage_row(model=SONNET, server_tool_use={"web_search_requests": 2}),
+        usage_row(model=HAIKU, server_tool_use="x"),
+    ])]))
+    result = env.fetch()
+    assert result.failures == {}
+    usage = batch_of(result, Dataset.USAGE)
+    dims = Dims("default", SONNET)
+    assert usage.days == {D1: {**tokens(dims, ("standard",)), (W, dims, ("web_search",)): 2.0}}
+    assert (usage.skipped_rows, usage.skipped_error) == (
+        1, f"GET {USAGE_PATH}: 'server_tool_use' is not an object")
+
+
+def cost_row(amount: str, description: str | None, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "currency": "USD", "amount": amount, "workspace_id": None, "description": description,
+        "model": None, "cost_type": None, "token_type": None, "service_tier": None,
+        "context_window": None, "inference_geo": None,
+    }
+    row.update(fields)
+    return row
+
+
+def test_cost_rows_keep_their_cost_type_token_type_tier_context_and_geo(env: Env) -> None:
+    sonnet = "Claude Sonnet 4.5 Usage - Input Tokens"
+    env.cost.mock(return_value=httpx.Response(200, json=page([bucket(D1, [
+        cost_row("100", sonnet, model=SONNET, cost_type="tokens",
+                 token_type="uncached_input_tokens", service_tier="standard",
+                 context_window="200k-1M", inference_geo="us"),
+        cost_row("50", sonnet, model=SONNET, cost_type="tokens",
+                 token_type="uncached_input_tokens", service_tier="standard",
+                 context_window="200k-1M", inference_geo="us"),  # same labels: summed
+        cost_row("40", sonnet, model=SONNET, cost_type="tokens",
+                 token_type="uncached_input_tokens", service_tier="standard",
+                 context_window="200k-1M", inference_geo="global"),
+        cost_row("30", sonnet, model=SONNET, cost_type="tokens",
+                 token_type="uncached_input_tokens", service_tier="standard",
+                 context_window="0-200k"),
+        cost_row("20", "Fast", model=SONNET, cost_type="tokens", service_tier="priority",
+                 inference_geo="us"),  # nulls between values stay as ""
+        cost_row("10", None, cost_type="web_search"),
+        cost_row("5", "Code Execution Usage", cost_type="code_execution"),
+        cost_row("3", "Other"),
+        cost_row("1", None),
+    ])])))
+    _, cost = env.fetch().batches
+    dims = Dims("default", SONNET)
+    tokens_in = (sonnet, "tokens", "uncached_input_tokens", "standard")
+    assert cost.days == {D1: {
+        (C, dims, (*tokens_in, "200k-1M", "us")): 1.5,
+        (C, dims, (*tokens_in, "200k-1M", "global")): 0.4,
+        (C, dims, (*tokens_in, "0-200k")): 0.3,
+        (C, dims, ("Fast", "tokens", "", "priority", "", "us")): 0.2,
+        (C, Dims("default"), ("", "web_search")): 0.1,
+        (C, Dims("default"), ("Code Execution Usage", "code_execution")): 0.05,
+        (C, Dims("default"), ("Other",)): 0.03,
+        (C, Dims("default"), ("",)): 0.01,
+    }}
+    assert cost.skipped_rows == 0

@@ -139,6 +139,17 @@ class PricingConfig(BaseModel):
     auto_update: bool = False
     overrides: tuple[PriceOverride, ...] = ()
     discounts: tuple[Discount, ...] = ()
+    inference_geo_multipliers: dict[str, float] = Field(
+        default_factory=lambda: {"us": 1.1},
+        description="price multiplier by Anthropic inference_geo (US-only inference: 1.1x)",
+    )
+
+    @model_validator(mode="after")
+    def _check_multipliers(self) -> PricingConfig:
+        for geo, multiplier in self.inference_geo_multipliers.items():
+            if not 0 < multiplier < 100:
+                raise ValueError(f"inference_geo_multipliers.{geo} must be between 0 and 100")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +160,9 @@ class _Prices:
     long_context: Mapping[tuple[str, str], float]
 
 
-_Plan = tuple[tuple[str, str], tuple[str, str], SeriesKey, SeriesKey | None]
-"""((model, service tier), (token type, modality) or (tool, "call"), estimated cost key,
-unpriced key: None for a tool call, whose count is no token)."""
+_Plan = tuple[tuple[str, str, str, str], tuple[str, str], SeriesKey, SeriesKey | None]
+"""((model, service tier, speed, inference geo), (token type, modality) or (tool, "call"),
+estimated cost key, unpriced key: None for a tool call, whose count is no token)."""
 CALL = "call"
 _TOOL_PRICES = {"web_search": "web_searches_kcount", "file_search": "storage_searches_kcount"}
 """genai-prices' per-thousand-calls price of each tool the providers report per model."""
@@ -164,26 +175,32 @@ def _plan(key: SeriesKey) -> _Plan | None:
         _, dims, (tool,) = key
         if tool not in _TOOL_PRICES or not dims.model:
             return None
-        return (dims.model, ""), (tool, CALL), (Family.ESTIMATED_COST, dims, (tool, "")), None
+        cost_key: SeriesKey = (Family.ESTIMATED_COST, dims, (tool, ""))
+        return (dims.model, "", "", ""), (tool, CALL), cost_key, None
     if key[0] is not Family.TOKENS:
         return None
-    _, dims, (token_type, modality, service_tier) = key
+    _, dims, extra = key
+    token_type, modality, service_tier = extra[:3]
+    speed, geo = (*extra[3:], "", "")[:2]  # Anthropic's fast mode and US-only inference
     # A provider that reports no modality (OpenRouter, Groq) reports text tokens.
     kind = (token_type, modality if modality in _MODALITY_INPUT else "text")
     return (
-        (dims.model, service_tier),
+        (dims.model, service_tier, speed, geo),
         kind,
         (Family.ESTIMATED_COST, dims, (token_type, service_tier)),
         (Family.UNPRICED_TOKENS, dims, (token_type,)),
     )
 
 
-def _price_context(service_tier: str) -> dict[str, str] | None:
+def _price_context(service_tier: str, speed: str = "") -> dict[str, str] | None:
+    context: dict[str, str] = {}
     if service_tier == "batch":
-        return {"processing": "batch"}
-    if service_tier in ("", "default", "standard"):
-        return None
-    return {"service_tier": service_tier}
+        context["processing"] = "batch"
+    elif service_tier not in ("", "default", "standard"):
+        context["service_tier"] = service_tier
+    if speed:
+        context["speed"] = speed  # genai-prices' fast-mode prices are variants on speed
+    return context or None
 
 
 def _library_prices(model_price: ModelPrice, factor: float) -> _Prices:
@@ -216,7 +233,7 @@ class Pricer:
 
     def __init__(self, config: PricingConfig | None = None) -> None:
         self.config = config or PricingConfig()
-        self._cache: dict[tuple[str, str, str, str, int], _Prices | None] = {}
+        self._cache: dict[tuple[str, str, str, str, int, str, float], _Prices | None] = {}
         self._newest_day = 0
         self._unknown_logged: set[tuple[str, str]] = set()
         self._converted: dict[tuple[int, float], tuple[ModelPrice, _Prices]] = {}
@@ -243,7 +260,7 @@ class Pricer:
         plans: dict[SeriesKey, _Plan | None] = {}
         for day, series in batch.days.items():
             long_context = batch.long_context.get(day, {})
-            prices: dict[tuple[str, str], _Prices | None] = {}
+            prices: dict[tuple[str, str, str, str], _Prices | None] = {}
             added: dict[SeriesKey, float] = {}
             for key, value in series.items():
                 plan = plans.get(key, _UNPLANNED)
@@ -254,8 +271,15 @@ class Pricer:
                 model_tier, kind, cost_key, unpriced_key = plan
                 table = prices.get(model_tier, _UNPLANNED)
                 if table is _UNPLANNED:
+                    model, tier, speed, geo = model_tier
                     table = prices[model_tier] = self.prices(
-                        provider, account, model_tier[0], model_tier[1], day, factor
+                        provider,
+                        account,
+                        model,
+                        tier,
+                        day,
+                        factor * self.config.inference_geo_multipliers.get(geo, 1.0),
+                        speed=speed,
                     )
                 if table is None or kind not in table.base:  # unknown model or kind of token
                     if unpriced_key is not None:
@@ -276,9 +300,11 @@ class Pricer:
         service_tier: str,
         day: int,
         factor: float = 1.0,
+        *,
+        speed: str = "",
     ) -> _Prices | None:
-        """Per-token prices of ``model`` on ``day`` (None: no price known)."""
-        cache_key = (provider, account, model, service_tier, day)
+        """Per-token prices of ``model`` on ``day`` times ``factor`` (None: no price known)."""
+        cache_key = (provider, account, model, service_tier, day, speed, factor)
         if day > self._newest_day:
             self._newest_day = day
             # A daemon runs for months: keep the days a poll can still ask for, no more.
@@ -286,7 +312,7 @@ class Pricer:
             self._cache = {k: v for k, v in self._cache.items() if k[4] >= oldest}
         if cache_key in self._cache:
             return self._cache[cache_key]
-        prices = self._lookup(provider, model, service_tier, day, factor)
+        prices = self._lookup(provider, model, service_tier, day, factor, speed)
         self._cache[cache_key] = prices
         if prices is None and (provider, model) not in self._unknown_logged:
             self._unknown_logged.add((provider, model))
@@ -297,7 +323,7 @@ class Pricer:
         return prices
 
     def _lookup(
-        self, provider: str, model: str, service_tier: str, day: int, factor: float
+        self, provider: str, model: str, service_tier: str, day: int, factor: float, speed: str
     ) -> _Prices | None:
         if not model:
             return None
@@ -315,7 +341,7 @@ class Pricer:
         except LookupError:
             return None
         when = datetime.fromtimestamp(day, UTC)
-        model_price = info.get_prices(when, _price_context(service_tier))
+        model_price = info.get_prices(when, _price_context(service_tier, speed))
         # The library returns the same price object for every day a price holds: convert it
         # once (about 0.1 ms each), not once per model and day of a first poll.
         cached = self._converted.get((id(model_price), factor))

@@ -19,9 +19,9 @@ DAY = 86_400
 class Family(StrEnum):
     """Month-to-date counter families a provider can report (see ``web/metrics.py``)."""
 
-    TOKENS = "tokens"  # extra labels: token_type, modality, service_tier
+    TOKENS = "tokens"  # extra labels: token_type, modality, service_tier[, speed, inference_geo]
     REQUESTS = "requests"  # extra labels: service_tier
-    BILLED_COST = "billed_cost_usd"  # extra labels: line_item
+    BILLED_COST = "billed_cost_usd"  # extra labels: line_item[, cost_type, token_type, ...]
     IMAGES = "images"  # extra labels: none
     AUDIO_SPEECH_CHARACTERS = "audio_speech_characters"  # extra labels: none
     AUDIO_TRANSCRIPTION_SECONDS = "audio_transcription_seconds"  # extra labels: none

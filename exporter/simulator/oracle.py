@@ -111,8 +111,17 @@ _ANTHROPIC_TOKENS = (
 
 
 def expected_anthropic(data: SyntheticData, start: int, end: int, now: float) -> Expected:
-    """Anthropic tokens over ``[start, min(end, now))`` and cost (dollars) per day."""
+    """Anthropic tokens over ``[start, min(end, now))`` and cost (dollars) per day.
+
+    ``tokens``: by (workspace, model, token_type, modality, tier); ``labelled_tokens`` adds
+    the speed and inference geo as the exporter labels them ("" for standard and global);
+    ``tool_calls``: web searches by (workspace, model, "web_search"); ``cost``: by
+    (workspace, model, description); ``labelled_cost`` adds cost_type, token_type,
+    service_tier, context_window and inference_geo ("" where null).
+    """
     tokens: defaultdict[tuple[str, ...], float] = defaultdict(float)
+    labelled: defaultdict[tuple[str, ...], float] = defaultdict(float)
+    tools: defaultdict[tuple[str, ...], float] = defaultdict(float)
     stop = min(end, now)
     totals = (
         data.totals(ANTHROPIC, start, stop) if stop > start else [None] * len(ANTHROPIC_STREAMS)
@@ -123,10 +132,16 @@ def expected_anthropic(data: SyntheticData, start: int, end: int, now: float) ->
         dims = stream.dims
         workspace = str(dims["workspace_id"] or "default")
         model, tier = str(dims["model"]), str(dims["service_tier"])
+        speed = "" if dims["speed"] in (None, "standard") else str(dims["speed"])
+        geo = "" if dims["inference_geo"] in (None, "global") else str(dims["inference_geo"])
         for index, token_type in _ANTHROPIC_TOKENS:
             if values[index]:
                 tokens[(workspace, model, token_type, "text", tier)] += values[index]
+                labelled[(workspace, model, token_type, "text", tier, speed, geo)] += values[index]
+        if values[6]:
+            tools[(workspace, model, "web_search")] += values[6]
     cents: defaultdict[tuple[str, ...], Decimal] = defaultdict(Decimal)
+    labelled_cents: defaultdict[tuple[str, ...], Decimal] = defaultdict(Decimal)
     for day in _days(start, end, now):
         for line in data.cost_lines(ANTHROPIC, day, now):
             fields = line.fields
@@ -136,5 +151,21 @@ def expected_anthropic(data: SyntheticData, start: int, end: int, now: float) ->
                 str(fields["description"]),
             )
             cents[key] += line.amount
-    cost = {key: float(amount / 100) for key, amount in cents.items()}
-    return {"tokens": dict(tokens), "cost": cost}
+            extra = tuple(
+                str(fields[name] or "")
+                for name in (
+                    "cost_type",
+                    "token_type",
+                    "service_tier",
+                    "context_window",
+                    "inference_geo",
+                )
+            )
+            labelled_cents[(*key, *extra)] += line.amount
+    return {
+        "tokens": dict(tokens),
+        "labelled_tokens": dict(labelled),
+        "tool_calls": dict(tools),
+        "cost": {key: float(amount / 100) for key, amount in cents.items()},
+        "labelled_cost": {key: float(amount / 100) for key, amount in labelled_cents.items()},
+    }

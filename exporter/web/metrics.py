@@ -39,7 +39,7 @@ TOKENS = MetricDef(
     "aicost_tokens",
     "counter",
     "Tokens the provider reports, split into disjoint token types (sum is meaningful)." + _MTD,
-    ("token_type", "modality", "service_tier"),
+    ("token_type", "modality", "service_tier", "speed", "inference_geo"),  # the last two: Anthropic
 )
 REQUESTS = MetricDef(
     "aicost_requests",
@@ -51,7 +51,8 @@ BILLED_COST = MetricDef(
     "aicost_billed_cost_usd",
     "counter",
     "Cost in US dollars as reported by the provider's cost API." + _MTD,
-    ("line_item",),
+    # cost_type ... inference_geo: the fields of Anthropic's cost report, where it has them.
+    ("line_item", "cost_type", "token_type", "service_tier", "context_window", "inference_geo"),
     unit="usd",
 )
 IMAGES = MetricDef(

@@ -43,11 +43,24 @@ OPENAI_FAMILIES = {
     "vector_store_bytes": ("aicost_vector_store_bytes", ("project_id",)),
 }
 ANTHROPIC_FAMILIES = {
-    "tokens": (
+    "labelled_tokens": (
         "aicost_tokens_total",
-        ("project_id", "model", "token_type", "modality", "service_tier"),
+        ("project_id", "model", "token_type", "modality", "service_tier", "speed", "inference_geo"),
     ),
-    "cost": ("aicost_billed_cost_usd_total", ("project_id", "model", "line_item")),
+    "tool_calls": ("aicost_tool_calls_total", ("project_id", "model", "tool")),
+    "labelled_cost": (
+        "aicost_billed_cost_usd_total",
+        (
+            "project_id",
+            "model",
+            "line_item",
+            "cost_type",
+            "token_type",
+            "service_tier",
+            "context_window",
+            "inference_geo",
+        ),
+    ),
 }
 SERIES_FAMILIES = {name for name, _ in [*OPENAI_FAMILIES.values(), *ANTHROPIC_FAMILIES.values()]}
 

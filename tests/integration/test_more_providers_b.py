@@ -106,9 +106,8 @@ def expected_series(sim: Simulator, start: int, end: int) -> Series:
     # ant-cc: the messages tokens are exactly the messages report's (no Claude Code added).
     names = {**sim.anthropic_workspace_names(), "default": "default"}
     base = {"provider": "anthropic", "account": "ant-cc"}
-    for (workspace, model, token_type, modality, tier), value in sim.expected_anthropic(start, end)[
-        "tokens"
-    ].items():
+    truth_ant = sim.expected_anthropic(start, end)["labelled_tokens"]
+    for (workspace, model, token_type, modality, tier, speed, geo), value in truth_ant.items():
         labels = {
             **base,
             "project_id": workspace,
@@ -117,6 +116,8 @@ def expected_series(sim: Simulator, start: int, end: int) -> Series:
             "token_type": token_type,
             "modality": modality,
             "service_tier": tier,
+            "speed": speed,
+            "inference_geo": geo,
         }
         _put(out, "aicost_tokens_total", labels, value)
     truth_cc = sim.expected_claude_code(start, end)

@@ -54,6 +54,9 @@ DIM_FIELDS = {
 LONG_CONTEXT = "200k-1M"  # context_window value of the long-context price tier
 DEFAULT_WORKSPACE = "default"  # workspace_id is null for the default workspace
 CENTS = Decimal(100)
+FAST_MODE_HEADERS = {"anthropic-beta": "fast-mode-2026-02-01"}
+_COST_FIELDS = ("cost_type", "token_type", "service_tier", "context_window", "inference_geo")
+"""The cost report's fields beside the description, kept as labels (null where not apply)."""
 
 
 def _buckets_by_day(
@@ -84,32 +87,46 @@ _TOKEN_FIELDS = (
 
 
 @functools.lru_cache(maxsize=65_536)
-def _message_keys(dims: Dims, tier: str) -> tuple[SeriesKey, ...]:
-    """The token series of a messages row, in the order of :data:`_TOKEN_FIELDS`."""
-    return tuple(
-        (Family.TOKENS, dims, (token_type, "text", tier)) for *_, token_type in _TOKEN_FIELDS
+def _message_keys(dims: Dims, tier: str, speed: str, geo: str) -> tuple[SeriesKey, ...]:
+    """The series of a messages row, in the order of :data:`_TOKEN_FIELDS`, then its web
+    searches. ``speed``/``geo`` are "" for standard speed and global inference (no label)."""
+    extra: tuple[str, ...] = (tier, speed, geo) if geo else (tier, speed) if speed else (tier,)
+    tokens = tuple(
+        (Family.TOKENS, dims, (token_type, "text", *extra)) for *_, token_type in _TOKEN_FIELDS
     )
+    return (*tokens, (Family.TOOL_CALLS, dims, ("web_search",)))
 
 
 def _values(row: Mapping[str, Any], where: str) -> tuple[int, ...]:
-    """A messages row's token counts in the order of :data:`_TOKEN_FIELDS`."""
+    """A messages row's token counts in the order of :data:`_TOKEN_FIELDS`, then its web
+    searches (``server_tool_use``, absent in older rows)."""
     cache = row.get("cache_creation")
     if not isinstance(cache, dict):
         raise ProviderError("parse", f"{where}: 'cache_creation' is not an object")
-    return tuple(
-        count(cache if nested else row, field, where) for field, nested, _ in _TOKEN_FIELDS
-    )
+    tools = row.get("server_tool_use")
+    if tools is None:  # older rows have none
+        tools = {}
+    if not isinstance(tools, dict):
+        raise ProviderError("parse", f"{where}: 'server_tool_use' is not an object")
+    tokens = (count(cache if nested else row, field, where) for field, nested, _ in _TOKEN_FIELDS)
+    return (*tokens, count(tools, "web_search_requests", where, required=False))
 
 
 def add_message_row(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
     """Add one messages usage row on UTC ``day``.
 
     Tokens of a row at the long-context tier (``context_window`` 200k-1M) are
-    marked so pricing uses that tier for them.
+    marked so pricing uses that tier for them; fast mode (``speed``) and US-only inference
+    (``inference_geo``) are labels of their own, priced at their rates.
     """
     tier = label(row, "service_tier", where) or "standard"
     long_context = label(row, "context_window", where) == LONG_CONTEXT
-    batch.add_all(day, _message_keys(dims, tier), _values(row, where), long_context=long_context)
+    speed = label(row, "speed", where) or ""
+    geo = label(row, "inference_geo", where) or ""
+    keys = _message_keys(
+        dims, tier, "" if speed == "standard" else speed, "" if geo == "global" else geo
+    )
+    batch.add_all(day, keys, _values(row, where), long_context=long_context)
 
 
 def _cost_row(
@@ -119,8 +136,10 @@ def _cost_row(
     if not isinstance(currency, str) or currency.upper() != "USD":
         raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
     dollars = money(row.get("amount"), where) / CENTS  # amounts are in cents
-    line_item = label(row, "description", where) or ""
-    return (Family.BILLED_COST, read_dims(row, where), (line_item,)), dollars
+    labels = [label(row, field, where) or "" for field in ("description", *_COST_FIELDS)]
+    while len(labels) > 1 and not labels[-1]:  # trailing empty labels are left out
+        labels.pop()
+    return (Family.BILLED_COST, read_dims(row, where), tuple(labels)), dollars
 
 
 class AnthropicProvider(HttpProvider):
@@ -172,8 +191,18 @@ class AnthropicProvider(HttpProvider):
     async def _usage(self, start: int, end: int, window: Mapping[str, str | int]) -> Batch:
         # context_window: tokens of requests over 200k input are billed at the long-context
         # tier; pricing needs to know which (Batch.long_context).
-        group_by = (*grouped_fields(self._group_by, DIM_FIELDS), "service_tier", "context_window")
-        buckets = await self._api.paginate_buckets(USAGE_PATH, {**window, "group_by": group_by})
+        # speed (fast mode) and inference_geo (US-only inference) are priced above the standard
+        # rates; grouping by speed needs the fast-mode beta header.
+        group_by = (
+            *grouped_fields(self._group_by, DIM_FIELDS),
+            "service_tier",
+            "context_window",
+            "inference_geo",
+            "speed",
+        )
+        buckets = await self._api.paginate_buckets(
+            USAGE_PATH, {**window, "group_by": group_by}, headers=FAST_MODE_HEADERS
+        )
         days, mark = _buckets_by_day(buckets, start, end, USAGE_PATH)
         batch = Batch(Dataset.USAGE, start, end, watermark=mark)
         where = f"GET {USAGE_PATH}"

@@ -219,9 +219,12 @@ class ApiClient:
             raise ProviderError("secret", "the API key contains characters not allowed in a header")
         return key
 
-    async def get_json(self, path: str, params: Params) -> JSONObject:
-        """GET ``path`` and return its JSON object, retrying what is worth retrying."""
-        body, _ = await self._get(path, encode_params(params))
+    async def get_json(
+        self, path: str, params: Params, headers: Mapping[str, str] | None = None
+    ) -> JSONObject:
+        """GET ``path`` and return its JSON object, retrying what is worth retrying;
+        ``headers`` are sent besides the auth headers (a beta flag)."""
+        body, _ = await self._get(path, encode_params(params), headers)
         return body
 
     async def get_linked(self, path: str, params: Params, page_cap: int = 50) -> list[JSONObject]:
@@ -244,9 +247,11 @@ class ApiClient:
             path, query = parts.path, list(parse_qsl(parts.query, keep_blank_values=True))
         raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
 
-    async def _get(self, path: str, query: Query) -> tuple[JSONObject, httpx.Headers]:
+    async def _get(
+        self, path: str, query: Query, extra: Mapping[str, str] | None = None
+    ) -> tuple[JSONObject, httpx.Headers]:
         key = self._key()
-        headers = dict(self._auth_headers(key))
+        headers = {**(extra or {}), **self._auth_headers(key)}
         what = f"GET {path}"
         for attempt in range(1, self._attempts + 1):
             delay: float | None = None
@@ -315,10 +320,15 @@ class ApiClient:
         return body
 
     async def paginate_buckets(
-        self, path: str, params: Params, page_cap: int = 50
+        self,
+        path: str,
+        params: Params,
+        page_cap: int = 50,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> list[JSONObject]:
         """All buckets of a ``data``/``has_more``/``next_page`` report, page after page."""
-        return await self._paginate(path, params, "next_page", "page", page_cap)
+        return await self._paginate(path, params, "next_page", "page", page_cap, headers)
 
     async def paginate_list(
         self, path: str, params: Params, *, cursor: str, page_cap: int = 50
@@ -327,14 +337,20 @@ class ApiClient:
         return await self._paginate(path, params, "last_id", cursor, page_cap)
 
     async def _paginate(
-        self, path: str, params: Params, token: str, param: str, page_cap: int
+        self,
+        path: str,
+        params: Params,
+        token: str,
+        param: str,
+        page_cap: int,
+        headers: Mapping[str, str] | None = None,
     ) -> list[JSONObject]:
         """``data`` of every page, sending the body's ``token`` back as ``param`` while
         ``has_more``; a missing token or more than ``page_cap`` pages is a parse error."""
         items: list[JSONObject] = []
         query: dict[str, ParamValue] = dict(params)
         for _ in range(page_cap):
-            body = await self.get_json(path, query)
+            body = await self.get_json(path, query, headers)
             items.extend(objects(body, "data", f"GET {path}"))
             if not _has_more(body, f"GET {path}"):
                 return items
