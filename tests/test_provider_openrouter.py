@@ -53,9 +53,20 @@ class Env:
         self.keys = router.get("/keys").mock(return_value=httpx.Response(200, json=fixture("keys")))
         self.activity = router.get("/activity").mock(side_effect=self._activity)
         self.by_key: dict[str, dict[str, Any]] = {}
+        self.by_user: dict[str, dict[str, Any]] = {}
+        # No workspace besides the default one, no member: tests that need them set them.
+        self.workspaces = router.get("/workspaces").mock(
+            return_value=httpx.Response(200, json={"data": [], "total_count": 0})
+        )
+        self.members = router.get("/organization/members").mock(
+            return_value=httpx.Response(200, json={"data": [], "total_count": 0})
+        )
 
     def _activity(self, request: httpx.Request) -> httpx.Response:
         key_hash = request.url.params.get("api_key_hash")
+        user = request.url.params.get("user_id")
+        if user is not None:
+            return httpx.Response(200, json=self.by_user.get(user, {"data": []}))
         if key_hash is None:
             return httpx.Response(200, json=fixture("activity"))
         return httpx.Response(200, json=self.by_key.get(key_hash, {"data": []}))
@@ -152,9 +163,10 @@ def test_activity_tokens_requests_cost_per_workspace_and_model(env: Env) -> None
             **usage_series(dims(FREE, "ws-main"), 700, 350, 0, 7),
         },
     }
-    # BYOK inference (paid to the upstream provider) is not OpenRouter's bill; $0 rows add nothing.
+    # BYOK inference (paid to the upstream provider) is kept apart; $0 rows add nothing.
     assert cost.days == {
-        D1: {(C, sonnet, ("inference",)): 4.73, (C, mini, ("inference",)): 0.1},
+        D1: {(C, sonnet, ("inference",)): 4.73, (C, mini, ("inference",)): 0.1,
+             (C, mini, ("byok",)): 0.02},
         D2: {(C, mini, ("inference",)): 0.3},
     }
     assert usage.watermark == cost.watermark == float(D3)  # completed days only
@@ -170,7 +182,8 @@ def test_activity_tokens_requests_cost_per_workspace_and_model(env: Env) -> None
         ("offset", "0"),
     ]
     assert env.credits.calls[0].request.headers["authorization"] == f"Bearer {KEY}"
-    assert env.observed == [("/credits", "200"), ("/keys", "200"), ("/activity", "200")]
+    assert env.observed == [
+        ("/credits", "200"), ("/workspaces", "200"), ("/keys", "200"), ("/activity", "200")]
 
 
 def test_window_after_the_first_poll_keeps_only_its_days(env: Env) -> None:
@@ -206,6 +219,7 @@ def test_per_key_attribution_with_an_unattributed_rest(env: Env) -> None:
             (C, dims(SONNET, key="ci-bot"), ("inference",)): 4.2175,
             (C, dims(SONNET), ("inference",)): 0.5125,
             (C, dims(MINI, key="prod"), ("inference",)): 0.1,
+            (C, dims(MINI, key="prod"), ("byok",)): 0.02,
         },
         D2: {(C, dims(MINI, key="ci-bot"), ("inference",)): 0.3},
     }
@@ -256,7 +270,7 @@ def test_duplicate_key_names_get_a_hash_prefix(env: Env) -> None:
 
 def test_an_inference_key_is_refused_with_the_providers_message(env: Env) -> None:
     refused = httpx.Response(403, json=fixture("error_management_key"))
-    for route in (env.credits, env.keys, env.activity):
+    for route in (env.credits, env.workspaces, env.keys, env.activity):
         route.mock(side_effect=None, return_value=refused)
     result = env.fetch()
     assert result.batches == []
@@ -269,7 +283,8 @@ def test_an_inference_key_is_refused_with_the_providers_message(env: Env) -> Non
         Dataset.COST: (
             "auth", "GET /keys: HTTP 403: Only management keys can perform this operation"),
     }
-    assert env.observed == [("/credits", "403"), ("/keys", "403")]
+    # (The workspace names are optional: their 403 is logged, the keys' fails the datasets.)
+    assert env.observed == [("/credits", "403"), ("/workspaces", "403"), ("/keys", "403")]
 
 
 def test_a_failing_credits_endpoint_leaves_usage_and_cost(env: Env) -> None:
@@ -282,7 +297,8 @@ def test_a_failing_credits_endpoint_leaves_usage_and_cost(env: Env) -> None:
     assert usage.days[D2][(R, dims(MINI, "ws-research"), ("",))] == 60.0
     assert cost.days == {
         D1: {(C, dims(SONNET, "ws-main"), ("inference",)): 4.73,
-             (C, dims(MINI, "ws-research"), ("inference",)): 0.1},
+             (C, dims(MINI, "ws-research"), ("inference",)): 0.1,
+             (C, dims(MINI, "ws-research"), ("byok",)): 0.02},
         D2: {(C, dims(MINI, "ws-research"), ("inference",)): 0.3},
     }
     assert gauges(result) == {(TODAY, Dims(), ()): 4.8}  # no credits gauge this poll
@@ -294,7 +310,8 @@ def test_a_failing_activity_report_leaves_the_balance(env: Env) -> None:
     err, result = env.fail(Dataset.USAGE, Dataset.COST)
     assert (err.reason, str(err)) == ("http_4xx", "GET /activity: HTTP 400: Invalid date")
     assert gauges(result) == {(CREDITS, Dims(), ()): 62.5769}  # not the keys' spend either
-    assert env.observed == [("/credits", "200"), ("/keys", "200"), ("/activity", "400")]
+    assert env.observed == [
+        ("/credits", "200"), ("/workspaces", "200"), ("/keys", "200"), ("/activity", "400")]
 
 
 def test_a_long_rate_limit_on_credits_fails_every_dataset_without_more_requests(
@@ -372,7 +389,8 @@ def test_a_malformed_activity_row_is_skipped_and_counted_once(
         },
     }
     assert cost.days == {
-        D1: {(C, sonnet, ("inference",)): 4.73, (C, mini, ("inference",)): 0.1},
+        D1: {(C, sonnet, ("inference",)): 4.73, (C, mini, ("inference",)): 0.1,
+             (C, mini, ("byok",)): 0.02},
         D2: {(C, mini, ("inference",)): 0.3},
     }
     # One report feeds both datasets: the row is counted once, in the cost batch.
@@ -391,3 +409,89 @@ def test_malformed_credits_and_keys(env: Env) -> None:
     err, result = env.fail(Dataset.USAGE, Dataset.COST)
     assert (err.reason, str(err)) == ("parse", "GET /keys: key without a 'hash'")
     assert gauges(result) == {(CREDITS, Dims(), ()): 62.5769}
+
+
+def research_key(usage_daily: float) -> dict[str, Any]:
+    return {"hash": "e" * 64, "name": "research-bot", "label": "sk-or-v1-eee...eee",
+            "disabled": False, "usage": 9.0, "usage_daily": usage_daily,
+            "workspace_id": "ws-research"}
+
+
+def test_every_workspace_is_read_and_named(env: Env) -> None:
+    # /keys without workspace_id lists the default workspace's keys only: the others' spend
+    # today was missing. /workspaces names them (the project label) and lists their keys.
+    env.workspaces.mock(return_value=httpx.Response(200, json={
+        "data": [{"id": "ws-main", "name": "Production", "slug": "production"},
+                 {"id": "ws-research", "name": "Research", "slug": "research"}],
+        "total_count": 2}))
+
+    def keys(request: httpx.Request) -> httpx.Response:
+        workspace = request.url.params.get("workspace_id")
+        if workspace == "ws-research":
+            return httpx.Response(200, json={"data": [research_key(2.0)]})
+        return httpx.Response(200, json=fixture("keys"))  # default and ws-main: the same keys
+
+    env.keys.mock(side_effect=keys)
+    result = env.fetch()
+    assert result.failures == {}
+    assert result.project_names == {"ws-main": "Production", "ws-research": "Research"}
+    # Every key once (ws-main's listed twice): 4.8 of the fixture's keys plus 2.0.
+    assert gauges(result)[TODAY, Dims(), ()] == pytest.approx(6.8)
+    assert [call.request.url.params.get("workspace_id") for call in env.keys.calls] == [
+        None, "ws-main", "ws-research"]
+    assert dict(env.workspaces.calls[0].request.url.params) == {"offset": "0", "limit": "100"}
+    assert env.workspaces.call_count == 1  # the names of the poll's keys and of its labels
+
+
+def test_a_failing_workspace_list_keeps_the_default_workspace(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.workspaces.mock(return_value=httpx.Response(403, json={
+        "error": {"code": 403, "message": "forbidden"}}))
+    result = env.fetch()
+    assert result.failures == {} and result.project_names == {}
+    assert gauges(result)[TODAY, Dims(), ()] == 4.8
+    assert "could not load project names" in caplog.text
+
+
+def test_group_by_user_attributes_through_the_member_filter(env: Env) -> None:
+    env.members.mock(return_value=httpx.Response(200, json={
+        "data": [{"id": "user_jane", "email": "jane@example.com", "first_name": "Jane",
+                  "last_name": "Doe", "role": "org:member"},
+                 {"id": "user_bob", "email": None, "first_name": None, "last_name": None,
+                  "role": "org:admin"}],
+        "total_count": 2}))
+    env.by_user = {"user_jane": rows(1, 4), "user_bob": rows(3)}
+    result = env.fetch(group_by=("model", "user"))
+    usage, cost = batch_of(result, Dataset.USAGE), batch_of(result, Dataset.COST)
+    jane, bob = Dims(model=SONNET, user_id="jane@example.com"), Dims(model=MINI, user_id="user_bob")
+    assert usage.days[D1] == {
+        **usage_series(jane, 402331, 61020, 0, 118),
+        **usage_series(dims(SONNET), 40000, 5000, 0, 12),  # no member explains it
+        **usage_series(bob, 20000, 30000, 12000, 40),  # no email: the member id
+    }
+    assert cost.days[D1] == {
+        (C, jane, ("inference",)): 4.2175,
+        (C, dims(SONNET), ("inference",)): 0.5125,
+        (C, bob, ("inference",)): 0.1,
+        (C, bob, ("byok",)): 0.02,
+    }
+    users = [call.request.url.params.get("user_id") for call in env.activity.calls]
+    assert users == [None, "user_bob", "user_jane"]
+    # Without grouping by user no member is listed and no per-member report asked.
+    env.fetch(group_by=("model",))
+    assert env.members.call_count == 1 and len(env.activity.calls) == 4
+
+
+def test_byok_inference_is_exported_but_no_spend_of_the_account() -> None:
+    from exporter.core.ledger import Ledger
+    from exporter.core.records import Batch as LedgerBatch
+
+    batch = LedgerBatch(Dataset.COST, D1, END)
+    batch.add(D1, (C, dims(MINI), ("inference",)), 0.1)
+    batch.add(D1, (C, dims(MINI), ("byok",)), 0.02)
+    ledger = Ledger()
+    ledger.apply(FetchResult([batch]), END)
+    assert ledger.totals[(C, dims(MINI), ("byok",))] == 0.02  # on /metrics, apart
+    # Paid to the upstream provider on the user's own key: not this account's spend.
+    assert ledger.daily_spend(C) == {D1: {dims(MINI): 0.1}}

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from exporter.core.gcpause import paused_gc
 from exporter.core.records import (
     DAY,
+    ELSEWHERE_BILLED,
     Batch,
     Dataset,
     Dims,
@@ -188,8 +189,10 @@ class Ledger:
             if not (first <= day < batch.end and day >= month - LOOKBACK):
                 continue
             spend: dict[tuple[Family, Dims], float] = {}
-            for (family, dims, _), value in series.items():
-                if family in SPEND_FAMILIES:
+            for (family, dims, labels), value in series.items():
+                if family in SPEND_FAMILIES and not (
+                    family is Family.BILLED_COST and labels[:1] and labels[0] in ELSEWHERE_BILLED
+                ):
                     spend[family, dims] = spend.get((family, dims), 0.0) + value
             if spend:
                 days[day] = spend

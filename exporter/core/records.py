@@ -45,6 +45,11 @@ class Family(StrEnum):
     UNCONVERTED_COST = "unconverted_cost"  # billed in a currency without a rate; extra: currency
 
 
+ELSEWHERE_BILLED = frozenset(("byok",))
+"""Billed-cost line items paid to another provider (OpenRouter's BYOK inference, on the user's
+own upstream key): exported, but never spend of this account (budgets, recording rules)."""
+
+
 class Dataset(StrEnum):
     """A provider's data set: fetched, published and failing on its own, with its own
     freshness (watermark). One that fails keeps its last good data published."""
