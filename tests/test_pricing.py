@@ -277,3 +277,16 @@ def test_the_inference_geo_multiplier_is_configurable() -> None:
                  {cost(opus, "input", "standard"): 5.0 * 1.25})
     with pytest.raises(ValueError, match="between 0 and 100"):
         PricingConfig(inference_geo_multipliers={"us": 0})
+
+
+def test_speech_and_transcription_are_priced_per_character_and_second() -> None:
+    tts, whisper, image = Dims("p", "tts-1"), Dims("p", "whisper-1"), Dims("p", "gpt-image-1")
+    result = priced(
+        "openai",
+        {
+            (Family.AUDIO_SPEECH_CHARACTERS, tts, ()): 200_000.0,  # $15 per million characters
+            (Family.AUDIO_TRANSCRIPTION_SECONDS, whisper, ()): 1800.0,  # $0.36 an hour
+            (Family.IMAGES, image, ()): 4.0,  # genai-prices has no per-image price
+        },
+    )
+    assert_costs(result, {cost(tts, "speech", ""): 3.0, cost(whisper, "transcription", ""): 0.18})

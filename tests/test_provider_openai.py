@@ -250,6 +250,8 @@ def test_request_params_and_pagination(env: Env) -> None:
     # Each endpoint is asked only for the dimensions it can group by (else a 400).
     for name in USAGE[1:]:
         dims = ["project_id", "model"] if name in ALL_DIMS else ["project_id"]
+        if name == "images":
+            dims += ["size", "source"]  # image prices depend on them
         assert env.params(name) == window + [("group_by[]", dim) for dim in dims], name
     assert env.params("costs") == window + [("group_by[]", "project_id"),
                                             ("group_by[]", "line_item")]
@@ -288,7 +290,7 @@ def test_all_dimensions_opt_in(env: Env) -> None:
     assert [v for k, v in env.params("completions") if k == "group_by[]"] == [
         "project_id", "model", "api_key_id", "user_id", "batch", "service_tier"]
     assert [v for k, v in env.params("images") if k == "group_by[]"] == [
-        "project_id", "model", "api_key_id", "user_id"]
+        "project_id", "model", "api_key_id", "user_id", "size", "source"]
     assert [v for k, v in env.params("costs") if k == "group_by[]"] == [
         "project_id", "line_item", "api_key_id"]
 
@@ -383,6 +385,24 @@ BAD_COMPLETIONS_ROWS = [
 ]
 COMPLETIONS_MODELS = ("gpt-4.1-mini-2025-04-14", "gpt-4o-audio-preview-2025-06-03",
                       "gpt-4.1-2025-04-14")
+
+
+def test_images_are_labelled_by_size_and_source(env: Env) -> None:
+    rows = [{"object": "organization.usage.images.result", "images": 3, "num_model_requests": 3,
+             "size": "1024x1024", "source": "image.generation", "project_id": "p", "model": "m"},
+            {"object": "organization.usage.images.result", "images": 1, "num_model_requests": 1,
+             "size": "1024x1536", "source": "image.edit", "project_id": "p", "model": "m"},
+            {"object": "organization.usage.images.result", "images": 2, "num_model_requests": 2,
+             "size": None, "source": None, "project_id": "p", "model": "m"}]
+    env.set("/organization/usage/images", page([bucket(D1, rows)]))
+    images = batch_of(env.fetch(), Dataset.IMAGES)
+    d = Dims("p", "m")
+    assert images.days == {D1: {
+        (Family.IMAGES, d, ("1024x1024", "image.generation")): 3.0,
+        (Family.IMAGES, d, ("1024x1536", "image.edit")): 1.0,
+        (Family.IMAGES, d, ()): 2.0,  # not reported: no label
+        (R, d, ("default",)): 6.0,
+    }}
 
 
 def test_old_shape_completions_rows_are_read_with_their_own_semantics(env: Env) -> None:

@@ -688,6 +688,17 @@ def served_openai(oai: httpx.Client, start: int, end: int) -> dict[str, dict[Any
         for b in buckets:
             for r in b["results"]:
                 out["tool_calls"][(r["project_id"], r.get("model") or "", tool)] += r[field]
+    images = all_pages(
+        oai,
+        "/organization/usage/images",
+        {**window, "group_by": ["project_id", "model", "size", "source"]},
+    )[0]
+    out["labelled_images"] = defaultdict(int)
+    for b in images:
+        for r in b["results"]:
+            out["labelled_images"][(r["project_id"], r["model"], r["size"], r["source"])] += r[
+                "images"
+            ]
     stores = all_pages(
         oai, "/organization/usage/vector_stores", {**window, "group_by": ["project_id"]}
     )[0]

@@ -166,16 +166,33 @@ estimated cost key, unpriced key: None for a tool call, whose count is no token)
 CALL = "call"
 _TOOL_PRICES = {"web_search": "web_searches_kcount", "file_search": "storage_searches_kcount"}
 """genai-prices' per-thousand-calls price of each tool the providers report per model."""
+_UNIT_PRICES = {
+    # family: (the estimate's token_type, genai-prices keys in order, units per price unit)
+    Family.AUDIO_SPEECH_CHARACTERS: ("speech", ("input_mchars",), 1_000_000),
+    Family.AUDIO_TRANSCRIPTION_SECONDS: (
+        "transcription",
+        ("input_audio_hours", "audio_hours"),
+        3600,
+    ),
+}
+"""Usage counted in units other than tokens that genai-prices prices per unit (per model)."""
 _UNPLANNED: Any = object()
 
 
 def _plan(key: SeriesKey) -> _Plan | None:
-    """How to price a series: None unless it counts tokens or tool calls of a model."""
+    """How to price a series: None unless it counts tokens, or tool calls or units of a model."""
+    unit = _UNIT_PRICES.get(key[0])
+    if unit is not None:
+        dims = key[1]
+        if not dims.model:
+            return None
+        cost_key: SeriesKey = (Family.ESTIMATED_COST, dims, (unit[0], ""))
+        return (dims.model, "", "", ""), (unit[0], CALL), cost_key, None
     if key[0] is Family.TOOL_CALLS:
         _, dims, (tool,) = key
         if tool not in _TOOL_PRICES or not dims.model:
             return None
-        cost_key: SeriesKey = (Family.ESTIMATED_COST, dims, (tool, ""))
+        cost_key = (Family.ESTIMATED_COST, dims, (tool, ""))
         return (dims.model, "", "", ""), (tool, CALL), cost_key, None
     if key[0] is not Family.TOKENS:
         return None
@@ -225,6 +242,10 @@ def _library_prices(model_price: ModelPrice, factor: float) -> _Prices:
         per_thousand: Decimal | None = getattr(model_price, key, None)
         if per_thousand is not None:
             base[tool, CALL] = long[tool, CALL] = float(per_thousand) * factor / 1000
+    for kind, keys, per in _UNIT_PRICES.values():
+        found = [v for v in (getattr(model_price, k, None) for k in keys) if v is not None]
+        if found and isinstance(found[0], Decimal):
+            base[kind, CALL] = long[kind, CALL] = float(found[0]) * factor / per
     return _Prices(base, long)
 
 

@@ -7,6 +7,12 @@ credits from 2026-06-01 (the premium request report has nothing after, the AI cr
 nothing before); only the last 24 months exist; GitHub's ``{"message",
 "documentation_url", "status"}`` error envelope. Field for field as the official
 ``ai_credit/usage`` example (``reference/specs/github-billing.json``).
+
+Where the published schema and the real API differ, the API wins: ``/usage`` items'
+``quantity`` is fractional (seats prorated per day in user-months, premium requests with
+multipliers such as 0.33) though the docs type it ``integer``: GitHub serves floats
+(google/go-github#3610, citing github/docs#39074). tests/test_contracts.py keeps that one
+violation as a known departure.
 """
 
 from __future__ import annotations

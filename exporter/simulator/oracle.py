@@ -26,7 +26,10 @@ def _days(start: int, end: int, now: float) -> range:
 
 
 def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Expected:
-    """OpenAI tokens/requests/images/audio over ``[start, min(end, now))``, cost per day."""
+    """OpenAI tokens/requests/images/audio over ``[start, min(end, now))``, cost per day.
+
+    ``images`` are by (project, model), ``labelled_images`` also by size and source.
+    """
     out: dict[str, defaultdict[tuple[str, ...], float]] = {
         name: defaultdict(float)
         for name in (
@@ -38,6 +41,7 @@ def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Ex
             "audio_transcription_seconds",
             "tool_calls",
             "vector_store_bytes",
+            "labelled_images",
         )
     }
     stop = min(end, now)
@@ -75,6 +79,9 @@ def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Ex
             out["tool_calls"][(project, by_model, tool)] += values[1]
             continue  # no model requests of their own: those are in completions
         else:
+            if stream.kind == "images":  # as the exporter labels them: by size and source
+                key = (project, model, str(dims["size"]), str(dims["source"]))
+                out["labelled_images"][key] += values[1]
             family = {
                 "images": "images",
                 "audio_speeches": "audio_speech_characters",

@@ -56,7 +56,10 @@ BILLED_COST = MetricDef(
     unit="usd",
 )
 IMAGES = MetricDef(
-    "aicost_images", "counter", "Images generated, as the provider reports them." + _MTD
+    "aicost_images",
+    "counter",
+    "Images generated, as the provider reports them." + _MTD,
+    ("size", "source"),
 )
 AUDIO_SPEECH_CHARACTERS = MetricDef(
     "aicost_audio_speech_characters",

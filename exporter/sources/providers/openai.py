@@ -186,6 +186,15 @@ def _counted(
     return add
 
 
+def _images(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
+    # Image prices depend on the size (and the quality), so the size and the source
+    # (generation, edit, variation) are labels of their own.
+    labels = (label(row, "size", where) or "", label(row, "source", where) or "")
+    images, requests = count(row, "images", where), _requests(row, where)
+    keys = ((Family.IMAGES, dims, labels if labels[1] else labels[:1] if labels[0] else ()),)
+    batch.add_all(day, (*keys, (Family.REQUESTS, dims, ("default",))), (images, requests))
+
+
 def _input_tokens(batch: Batch, day: int, dims: Dims, row: Mapping[str, Any], where: str) -> None:
     key: SeriesKey = (Family.TOKENS, dims, (TokenType.INPUT, _TEXT, "default"))
     tokens, requests = count(row, "input_tokens", where), _requests(row, where)
@@ -235,13 +244,7 @@ USAGE_ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(Dataset.EMBEDDINGS, "/organization/usage/embeddings", _ALL, (), _input_tokens),
     Endpoint(Dataset.MODERATIONS, "/organization/usage/moderations", _ALL, (), _input_tokens),
-    Endpoint(
-        Dataset.IMAGES,
-        "/organization/usage/images",
-        _ALL,
-        (),
-        _counted(Family.IMAGES, "images", count),
-    ),
+    Endpoint(Dataset.IMAGES, "/organization/usage/images", _ALL, ("size", "source"), _images),
     Endpoint(
         Dataset.AUDIO_SPEECHES,
         "/organization/usage/audio_speeches",
