@@ -836,18 +836,7 @@ OPENROUTER_READ = {
     if name.endswith("_PATH") and isinstance(value, str)
 }
 """What the exporter reads (its ``*_PATH`` constants); the rest is requested by hand."""
-OPENROUTER_KNOWN: dict[str, tuple[str | None, str]] = {
-    "/workspaces": (
-        None,  # not served at all: no violation to match
-        "simulator gap: the exporter lists GET /workspaces (the project label's names, and /keys "
-        "per workspace_id), the simulator answers 404",
-    ),
-    "/organization/members": (
-        None,
-        "simulator gap: for group_by user the exporter lists GET /organization/members and asks "
-        "/activity?user_id= per member; the simulator answers 404 (and ignores user_id)",
-    ),
-}
+OPENROUTER_KNOWN: dict[str, tuple[str | None, str]] = {}
 """Endpoints the exporter reads that the simulator does not serve (see :func:`known`)."""
 OPENROUTER_START = ts("2026-06-01")
 OPENROUTER_GROUPINGS = {

@@ -48,10 +48,18 @@ class RouterKey:
     created_at: str
     endpoints: tuple[int, ...]  # indexes into ROUTER_ENDPOINTS it calls
     rate: float  # requests per peak hour and endpoint
+    member: str = ""  # the organization member who created it (its usage is theirs)
 
 
 DEFAULT_WORKSPACE: Final = "4c1e2a7b-0d3f-4e5a-9b8c-1d2e3f4a5b6c"
 RESEARCH_WORKSPACE: Final = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+ROUTER_WORKSPACES: Final = ((DEFAULT_WORKSPACE, "Default"), (RESEARCH_WORKSPACE, "Research"))
+OWNER: Final = "user_2sImULaTeD0penR0uTer00000"
+RESEARCHER: Final = "user_2sImULaTeDRes3archer0000"
+ROUTER_MEMBERS: Final = (
+    (OWNER, "ops@example.com", "Olivia", "Ops", "org:admin"),
+    (RESEARCHER, "research@example.com", "Rahul", "Search", "org:member"),
+)
 ROUTER_ENDPOINTS: Final = (
     RouterEndpoint(
         "anthropic/claude-sonnet-4.5",
@@ -109,6 +117,7 @@ ROUTER_KEYS: Final = (
         "2025-11-02T09:15:00Z",
         (2, 3),
         40.0,
+        OWNER,
     ),
     RouterKey(
         "a3c1e0f9b2d84c6e9f1a7b5d3c2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e",
@@ -119,6 +128,7 @@ ROUTER_KEYS: Final = (
         "2025-03-01T08:00:00Z",
         (0, 1, 4),
         90.0,
+        OWNER,
     ),
     RouterKey(
         "5e7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a",
@@ -129,6 +139,7 @@ ROUTER_KEYS: Final = (
         "2025-09-10T12:00:00Z",
         (0, 2),
         15.0,
+        RESEARCHER,
     ),
     RouterKey(
         "0c0ffee00000000000000000000000000000000000000000000000000000dead",
@@ -139,6 +150,7 @@ ROUTER_KEYS: Final = (
         "2024-01-01T00:00:00Z",
         (),
         0.0,
+        OWNER,
     ),
 )
 ROUTER_TOTAL_CREDITS: Final = 2_000_000_000  # micro-dollars purchased ($2,000)

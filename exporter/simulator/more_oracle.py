@@ -9,13 +9,13 @@ from typing import Any
 from . import deepseek_api, openrouter_api
 from .data import DAY
 from .more_data import (
-    DEFAULT_WORKSPACE,
     GROQ_STATUS_CODES,
     GROQ_STREAMS,
     MICRO,
     ROUTER_ENDPOINTS,
     ROUTER_KEYS,
     ROUTER_TOTAL_CREDITS,
+    ROUTER_WORKSPACES,
     SLOT,
     MoreData,
 )
@@ -27,7 +27,8 @@ def expected_openrouter(data: MoreData, start: int, end: int, now: float) -> Exp
     """Activity of the completed days in ``[start, end)``, credits and today's key spend.
 
     Keys: ``tokens`` (workspace, model, token_type), ``requests``/``reasoning``/``cost``
-    (workspace, model); ``credits`` and ``today`` (keys listed by default) in dollars.
+    (workspace, model); ``credits`` and ``today`` (every workspace's keys) in dollars;
+    ``workspace_names`` by id.
     """
     days = [d for d in openrouter_api.completed_days(now) if start <= d < end]
     counts: defaultdict[str, defaultdict[tuple[str, ...], int]] = defaultdict(
@@ -54,8 +55,10 @@ def expected_openrouter(data: MoreData, start: int, end: int, now: float) -> Exp
     spent = openrouter_api.total_usage(data, now)
     out["credits"] = float(Decimal(ROUTER_TOTAL_CREDITS - spent) / MICRO)
     today = int(now) // DAY * DAY
-    listed = [i for i, key in enumerate(ROUTER_KEYS) if key.workspace_id == DEFAULT_WORKSPACE]
-    out["today"] = float(sum(Decimal(data.router_spend(i, today, now)) for i in listed) / MICRO)
+    # Every key of every workspace (the exporter lists each workspace's keys).
+    every = range(len(ROUTER_KEYS))
+    out["today"] = float(sum(Decimal(data.router_spend(i, today, now)) for i in every) / MICRO)
+    out["workspace_names"] = dict(ROUTER_WORKSPACES)
     return out
 
 

@@ -1,10 +1,13 @@
-"""Fake OpenRouter management API: ``/credits``, ``/keys``, ``/activity``.
+"""Fake OpenRouter management API: ``/credits``, ``/keys``, ``/activity``, ``/workspaces``,
+``/organization/members``.
 
 Quirks reproduced: only a management key may call them (an inference key gets
 403); ``/activity`` covers the last 30 *completed* UTC days (today never) and
-rejects a ``date`` outside them; ``/keys`` pages by ``offset`` (100 per page),
-hides disabled keys unless ``include_disabled=true`` and lists only the default
-workspace's keys unless ``workspace_id`` is given.
+rejects a ``date`` outside them, and filters by ``api_key_hash``, ``user_id`` and
+``workspace_id``; ``/keys`` pages by ``offset`` (100 per page), hides disabled keys unless
+``include_disabled=true`` and lists only the default workspace's keys unless
+``workspace_id`` is given; the two lists page by ``offset``/``limit`` (at most 100) with a
+``total_count``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from .more_data import (
     DEFAULT_WORKSPACE,
     ROUTER_ENDPOINTS,
     ROUTER_KEYS,
+    ROUTER_MEMBERS,
     ROUTER_PRIOR_USAGE,
     ROUTER_TOTAL_CREDITS,
+    ROUTER_WORKSPACES,
     MoreData,
     dollars,
 )
@@ -30,8 +35,7 @@ from .query import ApiError, Query
 PROVIDER: Final = "openrouter"
 PREFIX: Final = "/openrouter/api/v1"
 INFERENCE_KEY: Final = "sk-or-v1-inference-demo"
-CREATOR_USER_ID: Final = "user_2sImULaTeD0penR0uTer00000"
-"""Who created the keys: a personal account, whose keys are all its own user's."""
+CREATED_AT: Final = "2025-01-06T09:00:00Z"
 PAGE_SIZE: Final = 100
 WINDOW_DAYS: Final = 30
 JSON = dict[str, Any]
@@ -79,7 +83,46 @@ def handle(path: str, query: Query, now: float, data: MoreData) -> JSON:
         return _keys(query, now, data)
     if path == "/activity":
         return _activity(query, now, data)
+    if path == "/workspaces":
+        return _listing(query, [_workspace(id_, name) for id_, name in ROUTER_WORKSPACES])
+    if path == "/organization/members":
+        return _listing(query, [_member(*member) for member in ROUTER_MEMBERS])
     raise ApiError(404, f"Not Found (GET /api/v1{path})")
+
+
+def _listing(query: Query, items: list[JSON]) -> JSON:
+    offset = query.integer("offset", 0)
+    limit = query.integer("limit", 50)
+    assert offset is not None and limit is not None
+    if offset < 0 or not 1 <= limit <= 100:
+        raise ApiError(400, "offset must be >= 0 and limit between 1 and 100")
+    return {"data": items[offset : offset + limit], "total_count": len(items)}
+
+
+def _workspace(workspace_id: str, name: str) -> JSON:
+    return {
+        "id": workspace_id,
+        "name": name,
+        "slug": name.lower(),
+        "description": None,
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT,
+        "created_by": ROUTER_MEMBERS[0][0],
+        "default_guardrail_id": "595d5849-7e86-51fd-a7c0-705c34e4afff",  # a string, required
+        "default_image_model": None,
+        "default_provider_sort": None,
+        "default_text_model": None,
+        "include_byok_in_budgets": False,
+        "io_logging_api_key_ids": None,
+        "io_logging_sampling_rate": 1,
+        "is_data_discount_logging_enabled": False,
+        "is_observability_broadcast_enabled": False,
+        "is_observability_io_logging_enabled": False,
+    }
+
+
+def _member(member_id: str, email: str, first: str, last: str, role: str) -> JSON:
+    return {"id": member_id, "email": email, "first_name": first, "last_name": last, "role": role}
 
 
 def month_start(now: float) -> int:
@@ -131,7 +174,7 @@ def _keys(query: Query, now: float, data: MoreData) -> JSON:
                 "byok_usage_monthly": 0,
                 "created_at": key.created_at,
                 "updated_at": key.created_at,
-                "creator_user_id": CREATOR_USER_ID,  # required (string or null) by the spec
+                "creator_user_id": key.member,  # required (string or null) by the spec
                 "expires_at": None,  # no key of the account expires
                 "workspace_id": key.workspace_id,
             }
@@ -158,29 +201,46 @@ def _activity(query: Query, now: float, data: MoreData) -> JSON:
     group_by = query.one("group_by")
     if group_by not in (None, "workspace"):
         raise ApiError(400, "group_by must be 'workspace'")
-    key_hash = query.one("api_key_hash")
-    return {"data": activity_rows(data, days, key_hash, by_workspace=group_by == "workspace")}
+    rows = activity_rows(
+        data,
+        days,
+        query.one("api_key_hash"),
+        by_workspace=group_by == "workspace",
+        user=query.one("user_id"),
+        workspace=query.one("workspace_id"),
+    )
+    return {"data": rows}
 
 
 def activity_rows(
-    data: MoreData, days: range, key_hash: str | None, *, by_workspace: bool
+    data: MoreData,
+    days: range,
+    key_hash: str | None,
+    *,
+    by_workspace: bool,
+    user: str | None = None,
+    workspace: str | None = None,
 ) -> list[JSON]:
     """Rows per (date, endpoint[, workspace]) summed over the (selected) keys."""
     rows: dict[tuple[int, int, str], list[int]] = {}
     for index, key in enumerate(ROUTER_KEYS):
         if key_hash is not None and key.hash != key_hash:
             continue
-        workspace = key.workspace_id if by_workspace else ""
+        if (user is not None and key.member != user) or (
+            workspace is not None and key.workspace_id != workspace
+        ):
+            continue
+        group = key.workspace_id if by_workspace else ""
         for endpoint in key.endpoints:
             for day in days:
                 values = data.router_day(index, endpoint, day)
                 if not values[0]:
                     continue
-                sums = rows.setdefault((day, endpoint, workspace), [0, 0, 0, 0, 0])
+                sums = rows.setdefault((day, endpoint, group), [0, 0, 0, 0, 0])
                 for i, v in enumerate(values):
                     sums[i] += v
     out = []
-    for (day, endpoint, workspace), (requests, prompt, completion, reasoning, cost) in sorted(
+    for (day, endpoint, group), (requests, prompt, completion, reasoning, cost) in sorted(
         rows.items()
     ):
         ep = ROUTER_ENDPOINTS[endpoint]
@@ -198,6 +258,6 @@ def activity_rows(
             "reasoning_tokens": reasoning,
         }
         if by_workspace:
-            row["workspace_id"] = workspace
+            row["workspace_id"] = group
         out.append(row)
     return out

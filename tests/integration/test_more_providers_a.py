@@ -61,9 +61,9 @@ MINE = (
 )
 
 
-def _labels(**labels: str) -> Labels:
-    if "project_id" in labels:
-        labels["project"] = labels["project_id"]  # no names API: the id is the name
+def _labels(names: dict[str, str] | None = None, **labels: str) -> Labels:
+    if "project_id" in labels:  # the workspace names (OpenRouter), else the id is the name
+        labels["project"] = (names or {}).get(labels["project_id"], labels["project_id"])
     return frozenset((k, v) for k, v in labels.items() if v)
 
 
@@ -71,18 +71,19 @@ def expected_series(sim: Simulator, start: int, end: int) -> Series:
     """What /metrics must show for the three accounts, from the simulator's ground truth."""
     out: Series = {name: {} for name in MINE}
     router = sim.expected_openrouter(start, end)
+    names = router["workspace_names"]
     base = {"provider": "openrouter", "account": "or"}
     for (workspace, model, token_type), value in router.get("tokens", {}).items():
-        labels = _labels(**base, project_id=workspace, model=model, token_type=token_type)
+        labels = _labels(names, **base, project_id=workspace, model=model, token_type=token_type)
         out["aicost_tokens_total"][labels] = value
     for metric, key in (
         ("aicost_requests_total", "requests"),
         ("aicost_reasoning_tokens_total", "reasoning"),
     ):
         for (workspace, model), value in router.get(key, {}).items():
-            out[metric][_labels(**base, project_id=workspace, model=model)] = value
+            out[metric][_labels(names, **base, project_id=workspace, model=model)] = value
     for (workspace, model), value in router["cost"].items():
-        labels = _labels(**base, project_id=workspace, model=model, line_item="inference")
+        labels = _labels(names, **base, project_id=workspace, model=model, line_item="inference")
         out["aicost_billed_cost_usd_total"][labels] = value
     out["aicost_credits_remaining_usd"][_labels(**base)] = router["credits"]
     out["aicost_billed_cost_today_usd"][_labels(**base)] = router["today"]
