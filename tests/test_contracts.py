@@ -807,8 +807,12 @@ OPENAI_COMPONENT_TOTALS: dict[str, dict[SeriesKey, float]] = {
     "/organization/usage/web_search_calls": {
         (Family.TOOL_CALLS, _model("gpt-4o-mini-2024-07-18"), ("web_search",)): 2
     },
-    # $0.06 of input tokens of proj_abc (costs have no model or user dimension)
-    OPENAI_COSTS: {(C, Dims("proj_abc"), ("input_tokens",)): 0.06},
+    # $0.06 of input tokens of proj_abc (costs have no model or user dimension), billed for
+    # the example's quantity in its unit
+    OPENAI_COSTS: {
+        (C, Dims("proj_abc"), ("input_tokens",)): 0.06,
+        (Family.BILLED_QUANTITY, Dims("proj_abc"), ("input_tokens", "tokens")): 10000,
+    },
 }
 
 

@@ -30,6 +30,10 @@ USAGE_PATHS = (
     "images",
     "audio_speeches",
     "audio_transcriptions",
+    "vector_stores",
+    "code_interpreter_sessions",
+    "file_search_calls",
+    "web_search_calls",
 )
 
 
@@ -245,7 +249,7 @@ def test_later_polls_read_only_the_unsettled_window(
     assert second["start_time"] == str(NOV + 23 * DAY)  # last success minus 2 days, day aligned
     assert tokens(store.current, "input") == 170
     calls = len(respx_mock.calls)
-    assert calls == 2 * 7 + 1  # seven endpoints per poll, project names once
+    assert calls == 2 * 11 + 1  # eleven endpoints per poll, project names once
 
 
 @pytest.mark.parametrize(
@@ -374,8 +378,8 @@ def test_a_poll_that_reads_no_dataset_keeps_everything(
     assert values(snap) == before
     assert not status(snap).up and status(snap).last_success == NOW
     assert not any(s.up for s in status(snap).datasets.values())
-    assert len(status(snap).datasets) == 7
-    assert dict(status(snap).errors)["auth"] == 7  # one 401, and every dataset failed by it
+    assert len(status(snap).datasets) == 11
+    assert dict(status(snap).errors)["auth"] == 11  # one 401, and every dataset failed by it
     assert run(poller.poll_once()) == 600.0  # nothing read: back off
 
 
@@ -431,8 +435,8 @@ def test_repeated_failures_back_off_and_honour_long_retry_after(
     # A rate limit ends the poll: the other datasets are not tried, but are counted failed.
     assert dict(status(store.current).errors) == {
         "auth": 0,
-        "rate_limited": 3 * 7,
-        "http_5xx": 3 * 7,
+        "rate_limited": 3 * 11,
+        "http_5xx": 3 * 11,
         "http_4xx": 0,
         "timeout": 0,
         "connection": 0,

@@ -36,7 +36,7 @@ USAGE_DATASETS = [Dataset.USAGE, Dataset.EMBEDDINGS, Dataset.MODERATIONS, Datase
 DATASETS = [*USAGE_DATASETS, Dataset.COST]
 
 T, R, C = Family.TOKENS, Family.REQUESTS, Family.BILLED_COST
-TOOL = Family.TOOL_CALLS
+TOOL, Q = Family.TOOL_CALLS, Family.BILLED_QUANTITY
 Days = dict[int, dict[SeriesKey, float]]
 
 
@@ -201,6 +201,9 @@ EXPECTED_COST = {
     D1: {
         (C, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, input",)): 3.4125,
         (C, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, output",)): 1.02,  # string amount
+        # and the quantity each line was billed for, in its unit
+        (Q, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, input", "tokens")): 8531250.0,
+        (Q, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, output", "tokens")): 637500.0,
     },
     D2: {(C, Dims("proj_Zz9"), ("Text tokens",)): 0.3},  # "0.1" + 0.2 summed exactly
 }
@@ -306,6 +309,8 @@ def test_no_project_grouping_skips_names_and_ignores_ungrouped_fields(env: Env) 
     assert batch_of(result, Dataset.COST).days[D1] == {
         (C, Dims(), ("gpt-4.1-mini-2025-04-14, input",)): 3.4125,
         (C, Dims(), ("gpt-4.1-mini-2025-04-14, output",)): 1.02,
+        (Q, Dims(), ("gpt-4.1-mini-2025-04-14, input", "tokens")): 8531250.0,
+        (Q, Dims(), ("gpt-4.1-mini-2025-04-14, output", "tokens")): 637500.0,
     }
 
 
@@ -751,3 +756,26 @@ def test_integral_float_counts_and_omitted_optional_counts_are_read(env: Env) ->
         (T, Dims("p", "m"), ("output", "text", "default")): 3.0,
         (R, Dims("p", "m"), ("default",)): 2.0,
     }  # fmt: skip
+
+
+def test_cost_rows_keep_their_quantity_and_unit(env: Env) -> None:
+    rows = [{"object": "organization.costs.result", "amount": {"value": 0.06, "currency": "usd"},
+             "line_item": "gpt-4.1-mini, input", "project_id": "proj_Zz9", "api_key_id": None,
+             "quantity": 150000, "quantity_unit": "tokens"},
+            {"object": "organization.costs.result", "amount": {"value": 0.5, "currency": "usd"},
+             "line_item": "vector storage", "project_id": "proj_Zz9", "api_key_id": None,
+             "quantity": 12.5, "quantity_unit": "gibibyte_hours"},
+            {"object": "organization.costs.result", "amount": {"value": 0.2, "currency": "usd"},
+             "line_item": "web search tool calls", "project_id": "proj_Zz9", "api_key_id": None,
+             "quantity": 20, "quantity_unit": None},
+            {"object": "organization.costs.result", "amount": {"value": 0.1, "currency": "usd"},
+             "line_item": "other", "project_id": "proj_Zz9", "api_key_id": None}]
+    env.set("/organization/costs", page([bucket(D2, rows)]))
+    cost = batch_of(env.fetch(), Dataset.COST)
+    q, p = Family.BILLED_QUANTITY, Dims("proj_Zz9")
+    assert {k: v for k, v in cost.days[D2].items() if k[0] is q} == {
+        (q, p, ("gpt-4.1-mini, input", "tokens")): 150000.0,
+        (q, p, ("vector storage", "gibibyte_hours")): 12.5,
+        (q, p, ("web search tool calls", "")): 20.0,  # no unit applies: no unit label
+    }
+    assert cost.days[D2][(C, p, ("gpt-4.1-mini, input",))] == 0.06

@@ -22,6 +22,7 @@ class Family(StrEnum):
     TOKENS = "tokens"  # extra labels: token_type, modality, service_tier[, speed, inference_geo]
     REQUESTS = "requests"  # extra labels: service_tier
     BILLED_COST = "billed_cost_usd"  # extra labels: line_item[, cost_type, token_type, ...]
+    BILLED_QUANTITY = "billed_quantity"  # OpenAI cost rows; extra labels: line_item, unit
     IMAGES = "images"  # extra labels: size, source
     AUDIO_SPEECH_CHARACTERS = "audio_speech_characters"  # extra labels: none
     AUDIO_TRANSCRIPTION_SECONDS = "audio_transcription_seconds"  # extra labels: none

@@ -55,6 +55,14 @@ BILLED_COST = MetricDef(
     ("line_item", "cost_type", "token_type", "service_tier", "context_window", "inference_geo"),
     unit="usd",
 )
+BILLED_QUANTITY = MetricDef(
+    "aicost_billed_quantity",
+    "counter",
+    "The quantity a cost line was billed for, in its unit (OpenAI's cost rows: tokens,"
+    " 1000_tokens, duration_seconds, gibibyte_hours, images, characters; unit absent if none"
+    " applies)." + _MTD,
+    ("line_item", "unit"),
+)
 IMAGES = MetricDef(
     "aicost_images",
     "counter",
@@ -203,6 +211,7 @@ FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.TOKENS: TOKENS,
     Family.REQUESTS: REQUESTS,
     Family.BILLED_COST: BILLED_COST,
+    Family.BILLED_QUANTITY: BILLED_QUANTITY,
     Family.IMAGES: IMAGES,
     Family.AUDIO_SPEECH_CHARACTERS: AUDIO_SPEECH_CHARACTERS,
     Family.AUDIO_TRANSCRIPTION_SECONDS: AUDIO_TRANSCRIPTION_SECONDS,

@@ -147,6 +147,9 @@ class DatasetReader:
         try:
             batches = await fetch()
         except ProviderError as err:
+            # Kept until the poll is published: without its traceback, which holds the frames
+            # of the read (an oversized body among them) alive.
+            err.__traceback__ = None
             self.failures.update(dict.fromkeys(datasets, err))
             if account_wide(err):
                 self._stopped = err

@@ -109,14 +109,15 @@ async def read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         message = f"{what}: response of {int(declared)} bytes (limit {limit})"
         raise ProviderError("too_large", message)
-    chunks: list[bytes] = []
-    size = 0
+    # One growing buffer, not a list of chunks: large, it lives in its own mapping, which goes
+    # back to the system when it is dropped. A poll that reads several oversized answers in
+    # turn (one per dataset) would otherwise leave each one's chunks fragmenting the heap.
+    body = bytearray()
     async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise ProviderError("too_large", f"{what}: response over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return bytes(body)
 
 
 def _error_detail(content: bytes) -> str:

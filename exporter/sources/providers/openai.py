@@ -301,6 +301,16 @@ def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[s
     return start, end, objects(bucket, "results", f"GET {path}")
 
 
+def _quantity(row: Mapping[str, Any], dims: Dims, where: str) -> tuple[SeriesKey, float] | None:
+    """The billed quantity of a cost row grouped by line item, in its unit (None if absent)."""
+    value = row.get("quantity")
+    if value is None:
+        return None
+    amount = quantity(row, "quantity", where)
+    unit = label(row, "quantity_unit", where) or ""
+    return (Family.BILLED_QUANTITY, dims, (label(row, "line_item", where) or "", unit)), amount
+
+
 def _cost_row(
     row: Mapping[str, Any], read_dims: DimsReader, rates: Mapping[str, float], where: str
 ) -> tuple[SeriesKey, Decimal]:
@@ -416,10 +426,13 @@ class OpenAIProvider(HttpProvider):
             for row in results:
                 try:
                     key, value = _cost_row(row, read_dims, self.options.currency_rates, where)
+                    billed = _quantity(row, key[1], where)
                 except ProviderError as err:
                     skip_row(batch, err)
                     continue
                 totals[day, key] = totals.get((day, key), Decimal(0)) + value
+                if billed is not None:
+                    batch.add(day, *billed)
         batch.watermark = watermark(end, ends)
         add_money(batch, totals)
         return check_usable(batch, rows)
