@@ -495,3 +495,22 @@ def test_byok_inference_is_exported_but_no_spend_of_the_account() -> None:
     assert ledger.totals[(C, dims(MINI), ("byok",))] == 0.02  # on /metrics, apart
     # Paid to the upstream provider on the user's own key: not this account's spend.
     assert ledger.daily_spend(C) == {D1: {dims(MINI): 0.1}}
+
+
+def test_attribution_is_capped_so_a_poll_stays_bounded(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import exporter.sources.providers.openrouter as openrouter
+
+    monkeypatch.setattr(openrouter, "MAX_FILTERED_REPORTS", 1)
+    env.members.mock(return_value=httpx.Response(200, json={
+        "data": [{"id": "user_a", "email": "a@example.com"},
+                 {"id": "user_b", "email": "b@example.com"}], "total_count": 2}))
+    env.by_user = {"user_a": rows(1), "user_b": rows(3)}
+    result = env.fetch(group_by=("model", "user"))
+    users = [call.request.url.params.get("user_id") for call in env.activity.calls]
+    assert users == [None, "user_a"]  # one filtered report, not one per member
+    usage = batch_of(result, Dataset.USAGE)
+    assert usage.days[D1][(R, Dims(model=SONNET, user_id="a@example.com"), ("",))] == 118.0
+    assert usage.days[D1][(R, dims(MINI), ("",))] == 40.0  # user_b's: unattributed, counted
+    assert "only the first 1 are attributed" in caplog.text

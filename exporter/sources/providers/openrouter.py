@@ -58,6 +58,8 @@ KEYS_PAGE_CAP = 50
 LIST_PAGE_SIZE = 100  # /workspaces and /organization/members: limit at most 100
 LINE_ITEM = "inference"
 BYOK_LINE_ITEM = "byok"
+MAX_FILTERED_REPORTS = 100
+"""Keys (or members) attributed through a filtered /activity report each poll, at most."""
 _COUNTS = ("requests", "prompt_tokens", "completion_tokens", "reasoning_tokens")
 
 
@@ -130,6 +132,8 @@ class OpenRouterProvider(HttpProvider):
     def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
         self._workspace_names: dict[str, str] = {}
+        self._account = settings.account
+        self._capped = False
         self._members = NameCache(
             self._load_members,
             account=settings.account,
@@ -172,6 +176,19 @@ class OpenRouterProvider(HttpProvider):
         elif by_user:
             members = await self._members.resolve(())
             filters = [({"user_id": member}, name) for member, name in sorted(members.items())]
+        if len(filters) > MAX_FILTERED_REPORTS:
+            # Each is a request of every poll: an account with thousands of keys or members
+            # must not turn one poll into thousands. The rest stays unattributed.
+            if not self._capped:
+                logger.warning(
+                    "account %s: %d keys or members, only the first %d are attributed "
+                    "(one /activity request each per poll); the rest stays unattributed",
+                    self._account,
+                    len(filters),
+                    MAX_FILTERED_REPORTS,
+                )
+                self._capped = True
+            filters = filters[:MAX_FILTERED_REPORTS]
         attributed: dict[tuple[Cell, str], _Totals] = {}
         for params, name in filters:
             # The same rows again, filtered: a malformed one was counted in the full report.
