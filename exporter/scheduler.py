@@ -29,6 +29,7 @@ from exporter.core.snapshot import (
     build_account_data,
 )
 from exporter.sources.providers.base import (
+    ACCOUNT_WIDE,
     DEFAULT_EXPECTED_LAG,
     REASONS,
     Provider,
@@ -130,22 +131,6 @@ class AccountPoller:
         failed: dict[Dataset, str] = {}
         try:
             result = await self.provider.fetch(self.fetch_start(now), int(now))
-            if result.batches:
-                if self.pricer is not None:
-                    self.pricer.annotate(self.provider.name, self.account, result)
-                settled_before = day_start(now - self.settle_window)
-                gauges = {batch.dataset: batch.gauges for batch in result.batches}
-                skipped = self._skipped(result.batches)
-                self.ledger.apply(result, now, settled_before=settled_before)
-        except ProviderError as exc:
-            # The one place a poll error passes before the log, /metrics and the landing page.
-            failures.append((exc.reason, self.provider.redact(str(exc)), exc.retry_after))
-            failed = dict.fromkeys(self._dataset_success, failures[0][1])
-        except Exception as exc:  # a bug must not kill the account's loop
-            log.exception("poll failed unexpectedly", extra={"account": self.account})
-            failures.append(("internal", type(exc).__name__, None))
-            failed = dict.fromkeys(self._dataset_success, failures[0][1])
-        else:
             for dataset, err in result.failures.items():
                 if isinstance(err, ProviderError):
                     reason, message = err.reason, self.provider.redact(str(err))
@@ -155,7 +140,22 @@ class AccountPoller:
                 failures.append((reason, f"{dataset}: {reason}: {message}", wait))
                 failed[dataset] = message
             if result.batches:
+                if self.pricer is not None:
+                    self.pricer.annotate(self.provider.name, self.account, result)
+                settled_before = day_start(now - self.settle_window)
+                gauges = {batch.dataset: batch.gauges for batch in result.batches}
+                skipped = self._skipped(result.batches)
+                self.ledger.apply(result, now, settled_before=settled_before)
                 self._published(result, now, gauges, skipped, settled_before)
+        except ProviderError as exc:
+            # The one place a poll error passes before the log, /metrics and the landing page.
+            result, failures = None, [(exc.reason, self.provider.redact(str(exc)), exc.retry_after)]
+            failed = dict.fromkeys(self._dataset_success, failures[0][1])
+        except Exception as exc:  # a bug must not kill the account's loop
+            log.exception("poll failed unexpectedly", extra={"account": self.account})
+            # Nothing of this poll counts as read: the next one fetches the same days again.
+            result, failures = None, [("internal", type(exc).__name__, None)]
+            failed = dict.fromkeys(self._dataset_success, failures[0][1])
         self._record_datasets(now, result, failed)
         if not failures:
             self._failures = 0
@@ -171,7 +171,8 @@ class AccountPoller:
         error = first_message if partial else f"{first_reason}: {first_message}"
         self._publish(started, up=False, error=error, data=self._data if partial else None)
         cap = max(self.poll_interval, min(MAX_BACKOFF, BACKOFF_INTERVALS * self.poll_interval))
-        if partial:
+        throttled = any(reason in ACCOUNT_WIDE for reason, _, _ in failures)
+        if partial and not throttled:
             # The datasets that were read stay on their interval; a failing one is tried again
             # with them, so it is not hammered more often than they are polled.
             self._failures = 0
@@ -255,6 +256,11 @@ class AccountPoller:
         self, now: float, result: FetchResult | None, failed: Mapping[Dataset, str]
     ) -> None:
         read = [] if result is None else [batch.dataset for batch in result.batches]
+        if result is not None:
+            # A dataset the provider neither read nor failed is not expected any more (Copilot's
+            # premium requests after May 2026): it must not hold the fetch window open.
+            for dataset in [d for d in self._dataset_success if d not in read and d not in failed]:
+                del self._dataset_success[dataset]
         for dataset in read:
             self._dataset_success[dataset] = now
         for dataset in failed:

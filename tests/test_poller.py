@@ -545,3 +545,101 @@ def test_a_key_the_provider_echoes_reaches_no_log_metric_or_page(
     for where, text in (("error", error), ("log", caplog.text), ("page", page_html)):
         # Not the key, nor any run of 12 of its characters.
         assert not any(KEY[i : i + 12] in text for i in range(len(KEY) - 11)), where
+
+
+class Scripted:
+    """A provider whose polls return the given results (or raise), in turn."""
+
+    name = "scripted"
+    expected_lag: dict[Dataset, float] = {}
+
+    def __init__(self, results: list[Any]) -> None:
+        self.results = results
+        self.starts: list[int] = []
+
+    async def fetch(self, start: int, end: int) -> Any:
+        self.starts.append(start)
+        result = self.results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def aclose(self) -> None:
+        return None
+
+    def redact(self, text: str) -> str:
+        return text
+
+
+def scripted_poller(provider: Scripted, clock: Clock, store: SnapshotStore) -> AccountPoller:
+    return AccountPoller(
+        account="main",
+        provider_factory=lambda observe: provider,
+        store=store,
+        poll_interval=300.0,
+        settle_window=2 * DAY,
+        clock=clock,
+        rng=lambda: 0.5,
+    )
+
+
+def read(*datasets: Dataset, failed: dict[Dataset, Exception] | None = None) -> Any:
+    from exporter.core.records import Batch, FetchResult
+
+    return FetchResult([Batch(d, 0, 0) for d in datasets], failures=failed or {})
+
+
+def test_a_dataset_the_provider_no_longer_reads_does_not_hold_the_window_open() -> None:
+    # Copilot reads premium requests only for days before 2026-06-01: once the window has
+    # passed that day the dataset is neither read nor failed, and must not pin the window.
+    store = SnapshotStore([AccountSnapshot("scripted", "main")])
+    clock = Clock(NOW)
+    provider = Scripted([
+        read(Dataset.COST, Dataset.PREMIUM_REQUESTS),
+        read(Dataset.COST, Dataset.AI_CREDITS),
+        read(Dataset.COST, Dataset.AI_CREDITS),
+    ])
+    poller = scripted_poller(provider, clock, store)
+    for _ in range(3):
+        run(poller.poll_once())
+        clock.now += DAY
+    assert provider.starts[2] == NOV + 24 * DAY  # the last read minus the settle window
+    assert set(status(store.current).datasets) == {Dataset.COST, Dataset.AI_CREDITS}
+
+
+def test_an_error_after_the_fetch_counts_nothing_of_the_poll_as_read(
+    store: SnapshotStore,
+) -> None:
+    store = SnapshotStore([AccountSnapshot("scripted", "main")])
+    clock = Clock(NOW)
+    provider = Scripted([read(Dataset.USAGE), read(Dataset.USAGE), read(Dataset.USAGE)])
+    poller = scripted_poller(provider, clock, store)
+    run(poller.poll_once())
+    clock.now += 3 * DAY
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    apply, poller.ledger.apply = poller.ledger.apply, broken  # type: ignore[method-assign]
+    run(poller.poll_once())
+    assert not status(store.current).up
+    assert dict(status(store.current).errors)["internal"] == 1
+    assert status(store.current).datasets[Dataset.USAGE].last_success == NOW
+    poller.ledger.apply = apply  # type: ignore[method-assign]
+    clock.now += 300
+    run(poller.poll_once())
+    # The failed poll's days are fetched again: from the last real read, not from the bug.
+    assert provider.starts[2] == NOV + 23 * DAY
+
+
+def test_a_rate_limit_that_ends_a_partial_poll_backs_off(store: SnapshotStore) -> None:
+    from exporter.sources.providers.base import ProviderError
+
+    store = SnapshotStore([AccountSnapshot("scripted", "main")])
+    limited = ProviderError("rate_limited", "GET /x: HTTP 429")
+    provider = Scripted([
+        read(Dataset.USAGE, failed={Dataset.COST: limited}) for _ in range(3)
+    ])
+    poller = scripted_poller(provider, Clock(NOW), store)
+    # The datasets read last would otherwise wait forever at the same interval.
+    assert [run(poller.poll_once()) for _ in range(3)] == [300.0, 600.0, 1200.0]
