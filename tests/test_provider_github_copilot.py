@@ -441,6 +441,8 @@ def test_every_page_of_a_day_is_checked_against_the_day(env: Env) -> None:
     (f"https://api.github.com.evil.example{USAGE}?page=2", "api.github.com.evil.example"),
     (f"http://api.github.com{USAGE}?page=2", "api.github.com"),  # not over plain http
     (f"{USAGE}?page=2", "?"),  # relative: not the account's base URL either
+    # another path of the same host: would be counted as this report, its path a label
+    (f"https://api.github.com{USAGE}/ghp_SECRETTOKEN1234567890abcdef?page=2", "api.github.com"),
 ])
 def test_a_next_link_off_the_base_url_is_refused(env: Env, target: str, host: str) -> None:
     env.usage.mock(return_value=httpx.Response(

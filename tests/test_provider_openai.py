@@ -779,3 +779,67 @@ def test_cost_rows_keep_their_quantity_and_unit(env: Env) -> None:
         (q, p, ("web search tool calls", "")): 20.0,  # no unit applies: no unit label
     }
     assert cost.days[D2][(C, p, ("gpt-4.1-mini, input",))] == 0.06
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"input_tokens": 10**400, "output_tokens": 1, "num_model_requests": 1},
+     "'input_tokens' is implausibly large"),
+    ({"input_tokens": 1, "input_uncached_tokens": 1, "output_tokens": 2**70,
+      "num_model_requests": 1}, "'output_tokens' is implausibly large"),
+])
+def test_a_count_beyond_any_usage_is_a_skipped_row_not_a_crash(
+    env: Env, row: dict[str, Any], message: str
+) -> None:
+    good = {"input_tokens": 10, "input_uncached_tokens": 10, "output_tokens": 5,
+            "num_model_requests": 1, "project_id": "p", "model": "m"}
+    env.routes["completions"].mock(
+        return_value=httpx.Response(200, json=page([bucket(D1, [good, row])])))
+    result = env.fetch()
+    usage = batch_of(result, Dataset.USAGE)
+    assert (usage.skipped_rows, message in usage.skipped_error) == (1, True)
+    assert usage.days[D1][(T, Dims("p", "m"), ("input", "text", "default"))] == 10.0
+    assert result.failures == {}
+
+
+def test_an_amount_or_time_beyond_any_bill_fails_only_its_row_or_dataset(env: Env) -> None:
+    rows = [{"object": "organization.costs.result", "amount": {"value": "1e9999999999",
+                                                               "currency": "usd"},
+             "line_item": "x", "project_id": "p", "api_key_id": None},
+            {"object": "organization.costs.result", "amount": {"value": 1.5, "currency": "usd"},
+             "line_item": "x", "project_id": "p", "api_key_id": None}]
+    env.set("/organization/costs", page([bucket(D1, rows)]))
+    env.set("/organization/usage/images", page([{"object": "bucket", "start_time": D1,
+                                                 "end_time": -10**400, "results": []}]))
+    result = env.fetch()
+    cost = batch_of(result, Dataset.COST)
+    assert cost.skipped_rows == 1 and "implausibly large" in cost.skipped_error
+    assert cost.days[D1] == {(C, Dims("p"), ("x",)): 1.5}
+    err = result.failures[Dataset.IMAGES]
+    assert isinstance(err, ProviderError) and "bucket time out of range" in str(err)
+    assert list(result.failures) == [Dataset.IMAGES]
+
+
+def test_two_datasets_timing_out_in_a_row_end_the_poll(env: Env) -> None:
+    for name in ("completions", "embeddings"):
+        env.routes[name].mock(side_effect=httpx.ReadTimeout("timed out"))
+    result = env.fetch()
+    assert result.batches == [] and len(result.failures) == len(DATASETS)
+    requested = {path for path, _ in env.observed}
+    # Two datasets' retries, then no more: a provider that hangs costs minutes, not the poll
+    # of every endpoint at four attempts each.
+    assert requested == {"/organization/usage/completions", "/organization/usage/embeddings"}
+
+
+def test_an_unforeseen_error_fails_its_dataset_only(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exporter.sources.providers.openai as openai_module
+
+    def broken(*args: Any) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(openai_module, "_latest_level", broken)
+    result = env.fetch()
+    assert isinstance(result.failures[Dataset.VECTOR_STORES], ZeroDivisionError)
+    assert list(result.failures) == [Dataset.VECTOR_STORES]
+    assert usage_days(result) and batch_of(result, Dataset.COST).days == EXPECTED_COST

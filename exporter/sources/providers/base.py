@@ -119,6 +119,10 @@ ACCOUNT_WIDE = frozenset(("secret", "rate_limited", "connection"))
 valid anywhere; a 403 may be one endpoint's permission."""
 
 
+STRIKES = 2
+"""Consecutive datasets failing with a timeout or a 5xx after which a poll stops reading."""
+
+
 def account_wide(err: ProviderError) -> bool:
     """Whether ``err`` concerns every endpoint of the account (see :data:`ACCOUNT_WIDE`)."""
     return err.reason in ACCOUNT_WIDE or (err.reason == "auth" and err.status == 401)
@@ -129,13 +133,15 @@ class DatasetReader:
 
     A dataset that fails (a 400, a malformed page) is recorded in the result's ``failures``
     and the next one is read; after a failure of the whole account (:data:`ACCOUNT_WIDE`:
-    the key, a rate limit, the connection) the rest are recorded failed without a request.
+    the key, a rate limit, the connection; or :data:`STRIKES` datasets in a row timing out)
+    the rest are recorded failed without a request.
     """
 
     def __init__(self) -> None:
         self.batches: list[Batch] = []
         self.failures: dict[Dataset, Exception] = {}
         self._stopped: ProviderError | None = None
+        self._strikes = 0
 
     async def read(
         self, datasets: Sequence[Dataset], fetch: Callable[[], Awaitable[Sequence[Batch]]]
@@ -151,9 +157,15 @@ class DatasetReader:
             # of the read (an oversized body among them) alive.
             err.__traceback__ = None
             self.failures.update(dict.fromkeys(datasets, err))
-            if account_wide(err):
+            if account_wide(err) or self._strike(err):
                 self._stopped = err
             return None
+        except Exception as exc:  # a bug (or an answer no check foresaw): this dataset only
+            logger.exception("reading %s failed unexpectedly", "/".join(datasets))
+            exc.__traceback__ = None
+            self.failures.update(dict.fromkeys(datasets, exc))
+            return None
+        self._strikes = 0
         self.batches.extend(batches)
         return batches
 
@@ -167,6 +179,15 @@ class DatasetReader:
 
         batches = await self.read((dataset,), one)
         return None if batches is None else batches[0]
+
+    def _strike(self, err: ProviderError) -> bool:
+        """Two datasets in a row timing out (or answering 5xx, each after its retries) is the
+        provider being down, not one endpoint: the rest would cost minutes per poll."""
+        if err.reason not in ("timeout", "http_5xx"):
+            self._strikes = 0
+            return False
+        self._strikes += 1
+        return self._strikes >= STRIKES
 
     @property
     def stopped(self) -> bool:

@@ -234,18 +234,20 @@ class ApiClient:
         (the key would go along)."""
         bodies: list[JSONObject] = []
         query = encode_params(params)
+        base = str(self._http.base_url).rstrip("/")
         for _ in range(page_cap):
             body, headers = await self._get(path, query)
             bodies.append(body)
             target = _next_link(headers.get("link", ""))
             if target is None:
                 return bodies
-            base = str(self._http.base_url).rstrip("/")
-            if not target.startswith(base + "/"):
+            parts = urlsplit(target[len(base) :]) if target.startswith(base + "/") else None
+            if parts is None or parts.path != path:
+                # Another host would get the key; another path would be counted as this
+                # report (and its text would become an endpoint label).
                 host = urlsplit(target).hostname or "?"
                 raise ProviderError("parse", f"GET {path}: next page link to {host} refused")
-            parts = urlsplit(target[len(base) :])
-            path, query = parts.path, list(parse_qsl(parts.query, keep_blank_values=True))
+            query = list(parse_qsl(parts.query, keep_blank_values=True))
         raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
 
     async def _get(

@@ -25,13 +25,19 @@ def quote(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
 
+
 _INT = {int}
+MAX_COUNT = 10**15
+"""Larger counts are no usage but a broken (or hostile) answer: beyond a float's exact range,
+they would turn a month-to-date counter into +Inf."""
+MAX_AMOUNT_DIGITS = 12
+"""An amount of a trillion (dollars, cents) or more in one row is a broken answer."""
 
 
 def count(row: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> int:
     """A non-negative integer field; a missing optional one is 0."""
     value = row.get(key)
-    if type(value) is int and value >= 0:  # the usual case, checked first (not a bool)
+    if type(value) is int and 0 <= value <= MAX_COUNT:  # the usual case, first (not a bool)
         return value
     if value is None and not required:
         return 0
@@ -40,6 +46,8 @@ def count(row: Mapping[str, Any], key: str, where: str, *, required: bool = True
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         problem = "missing" if value is None else f"not a non-negative integer ({quote(value)})"
         raise ProviderError("parse", f"{where}: {key!r} {problem}")
+    if value > MAX_COUNT:
+        raise ProviderError("parse", f"{where}: {key!r} is implausibly large ({quote(value)})")
     return value
 
 
@@ -59,8 +67,9 @@ class Counts:
             values = list(self._get(row))
         except (KeyError, TypeError):
             values = []
-        if values and set(map(type, values)) == _INT and min(values) >= 0:
-            return values
+        if values and set(map(type, values)) == _INT and 0 <= min(values) <= max(values):
+            if max(values) <= MAX_COUNT:
+                return values
         required = self._required
         return [count(row, key, where, required=i < required) for i, key in enumerate(self._keys)]
 
@@ -71,6 +80,8 @@ def quantity(row: Mapping[str, Any], key: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         problem = "missing" if value is None else f"not a non-negative number ({quote(value)})"
         raise ProviderError("parse", f"{where}: {key!r} {problem}")
+    if value > MAX_COUNT:
+        raise ProviderError("parse", f"{where}: {key!r} is implausibly large ({quote(value)})")
     return float(value)
 
 
@@ -92,6 +103,8 @@ def money(value: Any, where: str) -> Decimal:
         raise ProviderError("parse", f"{where}: amount {quote(value)} is not a number") from None
     if not amount.is_finite():
         raise ProviderError("parse", f"{where}: amount {quote(value)} is not finite")
+    if amount and amount.adjusted() >= MAX_AMOUNT_DIGITS:  # (abs() could overflow the context)
+        raise ProviderError("parse", f"{where}: amount {quote(value)} is implausibly large")
     return amount
 
 

@@ -45,6 +45,7 @@ COSTS_PATH = "/organization/costs"
 PROJECTS_PATH = "/organization/projects"
 DIM_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id", "user": "user_id"}
 _TEXT, _AUDIO, _IMAGE = "text", "audio", "image"
+_LATEST = 2**35  # the year 3058: a later bucket time is a broken answer
 
 RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
 """Adds one result row to a batch (batch, UTC day, the row's dims, row, where for errors)."""
@@ -298,6 +299,8 @@ def _bucket(bucket: Mapping[str, Any], path: str) -> tuple[int, int, list[dict[s
         or not (isinstance(start, int) and isinstance(end, int))
     ):
         raise ProviderError("parse", f"GET {path}: bucket without integer start_time/end_time")
+    if not (0 <= start <= _LATEST and 0 <= end <= _LATEST):
+        raise ProviderError("parse", f"GET {path}: bucket time out of range ({quote(start)})")
     return start, end, objects(bucket, "results", f"GET {path}")
 
 
