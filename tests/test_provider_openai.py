@@ -843,3 +843,12 @@ def test_an_unforeseen_error_fails_its_dataset_only(
     assert isinstance(result.failures[Dataset.VECTOR_STORES], ZeroDivisionError)
     assert list(result.failures) == [Dataset.VECTOR_STORES]
     assert usage_days(result) and batch_of(result, Dataset.COST).days == EXPECTED_COST
+
+
+def test_a_bad_quantity_keeps_the_rows_dollars(env: Env) -> None:
+    row = {"object": "organization.costs.result", "amount": {"value": 0.5, "currency": "usd"},
+           "line_item": "x", "project_id": "p", "api_key_id": None, "quantity": -3,
+           "quantity_unit": "tokens"}
+    env.set("/organization/costs", page([bucket(D1, [row])]))
+    cost = batch_of(env.fetch(), Dataset.COST)
+    assert cost.days == {D1: {(C, Dims("p"), ("x",)): 0.5}} and cost.skipped_rows == 0

@@ -429,10 +429,13 @@ class OpenAIProvider(HttpProvider):
             for row in results:
                 try:
                     key, value = _cost_row(row, read_dims, self.options.currency_rates, where)
-                    billed = _quantity(row, key[1], where)
                 except ProviderError as err:
                     skip_row(batch, err)
                     continue
+                try:
+                    billed = _quantity(row, key[1], where)
+                except ProviderError:
+                    billed = None  # a bad quantity does not cost the row its dollars
                 totals[day, key] = totals.get((day, key), Decimal(0)) + value
                 if billed is not None:
                     batch.add(day, *billed)
