@@ -18,6 +18,8 @@ from exporter.sources.providers import anthropic
 from exporter.sources.providers.anthropic import AnthropicProvider
 from exporter.sources.providers.base import ProviderError, ProviderSettings
 from exporter.sources.providers.fields import DimsReader
+from tests import fetched
+from tests.fetched import batch_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 KEY = "sk-ant-admin01-FAKE-not-leak"
@@ -117,18 +119,10 @@ class Env:
 
 
 def only_failure(result: FetchResult) -> ProviderError:
-    """The one error of the poll's failed dataset(s): one error object, never quoting the key."""
-    errors = {id(err): err for err in result.failures.values()}
-    assert len(errors) == 1, result.failures
-    (err,) = errors.values()
-    assert isinstance(err, ProviderError)
-    assert KEY not in str(err)
-    return err
+    """The one error of the poll's failed dataset(s), never quoting the key."""
+    return fetched.only_failure(result, KEY)
 
 
-def batch_of(result: FetchResult, dataset: Dataset) -> Batch:
-    (found,) = [b for b in result.batches if b.dataset is dataset]
-    return found
 
 
 @pytest.fixture

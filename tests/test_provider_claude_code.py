@@ -16,6 +16,7 @@ from exporter.config.schema import ConfigError, parse_config
 from exporter.core.records import Dataset, Dims, Family, FetchResult
 from exporter.sources.providers.anthropic import AnthropicProvider
 from exporter.sources.providers.base import ProviderError, ProviderSettings
+from tests import fetched
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"
 KEY = "sk-ant-admin01-FAKE-cc-leak"
@@ -99,13 +100,8 @@ class Env:
 
 
 def only_failure(result: FetchResult) -> ProviderError:
-    """The one error of the poll's failed dataset(s): one error object, never quoting the key."""
-    errors = {id(err): err for err in result.failures.values()}
-    assert len(errors) == 1, result.failures
-    (err,) = errors.values()
-    assert isinstance(err, ProviderError)
-    assert KEY not in str(err)
-    return err
+    """The one error of the poll's failed dataset(s), never quoting the key."""
+    return fetched.only_failure(result, KEY)
 
 
 def page(*records: dict[str, Any]) -> httpx.Response:

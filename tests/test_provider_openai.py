@@ -13,9 +13,11 @@ import httpx
 import pytest
 import respx
 
-from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, SeriesKey
+from exporter.core.records import Dataset, Dims, Family, FetchResult, SeriesKey
 from exporter.sources.providers.base import ProviderError, ProviderSettings
 from exporter.sources.providers.openai import OpenAIProvider
+from tests import fetched
+from tests.fetched import batch_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 KEY = "sk-admin-FAKEKEY-openai-do-not-leak-42"
@@ -121,18 +123,10 @@ def env() -> Iterator[Env]:
 
 
 def only_failure(result: FetchResult) -> ProviderError:
-    """The one error of the poll's failed dataset(s): one error object, never quoting the key."""
-    errors = {id(err): err for err in result.failures.values()}
-    assert len(errors) == 1, result.failures
-    (err,) = errors.values()
-    assert isinstance(err, ProviderError)
-    assert KEY not in str(err)
-    return err
+    """The one error of the poll's failed dataset(s), never quoting the key."""
+    return fetched.only_failure(result, KEY)
 
 
-def batch_of(result: FetchResult, dataset: Dataset) -> Batch:
-    (found,) = [b for b in result.batches if b.dataset is dataset]
-    return found
 
 
 def usage_days(result: FetchResult) -> Days:

@@ -12,9 +12,11 @@ import httpx
 import pytest
 import respx
 
-from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult
+from exporter.core.records import Dataset, Dims, Family, FetchResult
 from exporter.sources.providers.base import ProviderError, ProviderSettings
 from exporter.sources.providers.openrouter import OpenRouterProvider
+from tests import fetched
+from tests.fetched import batch_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
 KEY = "sk-or-v1-FAKEKEY-management-do-not-leak-42"
@@ -103,18 +105,10 @@ class Env:
 
 
 def only_failure(result: FetchResult) -> ProviderError:
-    """The one error of the poll's failed dataset(s): one error object, never quoting the key."""
-    errors = {id(err): err for err in result.failures.values()}
-    assert len(errors) == 1, result.failures
-    (err,) = errors.values()
-    assert isinstance(err, ProviderError)
-    assert KEY not in str(err)
-    return err
+    """The one error of the poll's failed dataset(s), never quoting the key."""
+    return fetched.only_failure(result, KEY)
 
 
-def batch_of(result: FetchResult, dataset: Dataset) -> Batch:
-    (found,) = [b for b in result.batches if b.dataset is dataset]
-    return found
 
 
 def gauges(result: FetchResult) -> dict[Any, float]:
