@@ -204,3 +204,15 @@ def test_options_are_validated_in_the_config_file() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(CONFIG.format(options="    options: {rates: {CNY: 1}}"), env={"DS_KEY": "x"})
     assert info.value.problems == ["accounts[0]: options.rates: Extra inputs are not permitted"]
+
+
+def test_a_currency_string_reaches_the_log_short_and_plain(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    long = "X" * 5000 + "\n\x1b[31mforged log line"
+    env.route.mock(return_value=httpx.Response(200, json={
+        "is_available": True,
+        "balance_infos": [{"currency": long, "total_balance": "5.00"}]}))
+    env.fetch()
+    assert "XXXXXXXX" in caplog.text and "X" * 9 not in caplog.text
+    assert "forged" not in caplog.text and "\x1b" not in caplog.text

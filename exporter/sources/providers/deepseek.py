@@ -91,7 +91,9 @@ class DeepSeekProvider(HttpProvider):
         unconvertible: list[str] = []
         missing: list[str] = []
         for info in objects(body, "balance_infos", where):
-            currency = (label(info, "currency", where) or "").upper()
+            # Logged when it cannot be converted: a provider's string, so short and plain.
+            currency = "".join(filter(str.isalnum, label(info, "currency", where) or ""))[:8]
+            currency = currency.upper()
             amount = _total(info, where)
             if amount is None:
                 missing.append(currency or "?")
