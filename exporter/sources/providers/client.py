@@ -109,15 +109,14 @@ async def read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         message = f"{what}: response of {int(declared)} bytes (limit {limit})"
         raise ProviderError("too_large", message)
-    # One growing buffer, not a list of chunks: large, it lives in its own mapping, which goes
-    # back to the system when it is dropped. A poll that reads several oversized answers in
-    # turn (one per dataset) would otherwise leave each one's chunks fragmenting the heap.
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in response.aiter_bytes():
-        if len(body) + len(chunk) > limit:
+        size += len(chunk)
+        if size > limit:
             raise ProviderError("too_large", f"{what}: response over {limit} bytes")
-        body += chunk
-    return bytes(body)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error_detail(content: bytes) -> str:
