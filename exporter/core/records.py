@@ -68,7 +68,7 @@ class Dataset(StrEnum):
     CODE_INTERPRETER_SESSIONS = "code_interpreter_sessions"
     FILE_SEARCH_CALLS = "file_search_calls"
     WEB_SEARCH_CALLS = "web_search_calls"
-    BALANCE = "balance"  # a prepaid balance (gauges only)
+    BALANCE = "credits"  # a prepaid balance (gauges only)
     PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot, until 2026-05-31
     AI_CREDITS = "ai_credits"  # GitHub Copilot, from 2026-06-01
 
