@@ -15,7 +15,7 @@ Two directions, per provider:
 The schemas are verbatim excerpts of the providers' published specs (the endpoints used and the
 components they reference), kept in ``tests/fixtures/contracts/`` so that the tests run anywhere;
 ``test_the_excerpts_are_verbatim`` checks them against the full specs where those are at hand
-(``AICOST_SPECS_DIR``, by default ``/work/shared/reference/specs``). Refresh them with
+(``AICOST_SPECS_DIR``, by default ``../shared/reference/specs`` beside the checkout). Refresh them with
 ``python tests/test_contracts.py``.
 """
 
@@ -53,7 +53,12 @@ from exporter.sources.providers.openrouter import OpenRouterProvider
 
 JSON = dict[str, Any]
 FIXTURES = Path(__file__).parent / "fixtures" / "contracts"
-FULL_SPECS = Path(os.environ.get("AICOST_SPECS_DIR", "/work/shared/reference/specs"))
+FULL_SPECS = Path(
+    os.environ.get(
+        "AICOST_SPECS_DIR",
+        Path(__file__).resolve().parents[2] / "shared" / "reference" / "specs",
+    )
+)
 
 
 def ts(text: str) -> int:
