@@ -15,8 +15,8 @@ Two directions, per provider:
 The schemas are verbatim excerpts of the providers' published specs (the endpoints used and the
 components they reference), kept in ``tests/fixtures/contracts/`` so that the tests run anywhere;
 ``test_the_excerpts_are_verbatim`` checks them against the full specs where those are at hand
-(``AICOST_SPECS_DIR``, by default ``../shared/reference/specs`` beside the checkout). Refresh them with
-``python tests/test_contracts.py``.
+(``AICOST_SPECS_DIR``, by default ``../shared/reference/specs`` beside the checkout). Refresh
+them with ``python tests/test_contracts.py``.
 """
 
 from __future__ import annotations
