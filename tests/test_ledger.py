@@ -247,3 +247,20 @@ def test_an_ungrouped_dimension_stays_empty_under_the_cap() -> None:
         batch.add(NOV, (Family.BILLED_COST, Dims(project), ("x",)), 1.0)
     ledger.apply(FetchResult([batch]), NOV + 60)
     assert ledger.totals[(Family.BILLED_COST, Dims("(other)"), ("x",))] == 1.0  # model stays ""
+
+
+def test_the_bills_settled_days_do_not_wait_for_a_usage_dataset_that_keeps_failing() -> None:
+    # Budgets take the billed cost for settled days: an images endpoint failing since the 2nd
+    # must not make them use estimates for the whole month.
+    ledger = Ledger()
+    first = NOV + DAY + 3600
+    ledger.apply(fetch(NOV, first, {NOV: {TOKENS_IN: 1.0}}, Dataset.IMAGES), first,
+                 settled_before=NOV)
+    now = NOV + 10 * DAY + 3600
+    ledger.apply(fetch(NOV, now, {NOV + DAY: {COST: 2.0}}, Dataset.COST), now,
+                 settled_before=NOV + 8 * DAY)
+    assert ledger.settled_before == NOV + 8 * DAY
+    # Without a billing dataset the days settled in every dataset count.
+    usage_only = Ledger()
+    usage_only.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 1.0}}), now, settled_before=NOV + 3 * DAY)
+    assert usage_only.settled_before == NOV + 3 * DAY

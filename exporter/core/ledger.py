@@ -89,6 +89,7 @@ class Ledger:
         self.revisions = 0
         self._settled: dict[Dataset, dict[SeriesKey, float]] = {}
         self._settled_until: dict[Dataset, int] = {}
+        self._billing: set[Dataset] = set()  # datasets that reported billed cost this month
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
         self._known: dict[SeriesKey, float] = {}  # insertion-ordered: a stable exposition
@@ -106,8 +107,11 @@ class Ledger:
 
     @property
     def settled_before(self) -> int:
-        """Days before this day start are settled (not fetched again this month)."""
-        return min(self._settled_until.values(), default=self.month_start or 0)
+        """Days before this day start are settled (not fetched again this month) in every
+        dataset that bills: what budgets take the billed cost for. A usage-only dataset that
+        keeps failing must not hold the bill's settled days back."""
+        billing = [u for d, u in self._settled_until.items() if d in self._billing]
+        return min(billing or self._settled_until.values(), default=self.month_start or 0)
 
     def daily_spend(self, family: Family) -> DailySpend:
         """Per-day dollars of a spend family by dims, this month and the week before it."""
@@ -175,6 +179,7 @@ class Ledger:
         self.watermarks = {}
         self._settled = {}
         self._settled_until = {}
+        self._billing = set()
         self._computed = {}
         self._published = {}
         self._known = {}
@@ -190,6 +195,8 @@ class Ledger:
                 continue
             spend: dict[tuple[Family, Dims], float] = {}
             for (family, dims, labels), value in series.items():
+                if family is Family.BILLED_COST:
+                    self._billing.add(batch.dataset)
                 if family in SPEND_FAMILIES and not (
                     family is Family.BILLED_COST and labels[:1] and labels[0] in ELSEWHERE_BILLED
                 ):
