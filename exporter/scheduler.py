@@ -158,6 +158,8 @@ class AccountPoller:
             failed = dict.fromkeys(self._dataset_success, failures[0][1])
         self._record_datasets(now, result, failed)
         if not failures:
+            series = 0 if self._data is None else self._data.series_count
+            log.info("poll succeeded", extra={"account": self.account, "series": series})
             self._failures = 0
             self._last_success = now
             self._publish(started, up=True, error="", data=self._data)
@@ -247,9 +249,6 @@ class AccountPoller:
                 for dataset in self.ledger.watermarks
             },
             series_overflow=self.ledger.overflow_count,
-        )
-        log.info(
-            "poll succeeded", extra={"account": self.account, "series": self._data.series_count}
         )
 
     def _record_datasets(

@@ -643,3 +643,15 @@ def test_a_rate_limit_that_ends_a_partial_poll_backs_off(store: SnapshotStore) -
     poller = scripted_poller(provider, Clock(NOW), store)
     # The datasets read last would otherwise wait forever at the same interval.
     assert [run(poller.poll_once()) for _ in range(3)] == [300.0, 600.0, 1200.0]
+
+
+def test_a_partial_poll_is_not_logged_as_a_success(caplog: pytest.LogCaptureFixture) -> None:
+    from exporter.sources.providers.base import ProviderError
+
+    store = SnapshotStore([AccountSnapshot("scripted", "main")])
+    failed = {Dataset.COST: ProviderError("http_4xx", "GET /x: HTTP 400")}
+    poller = scripted_poller(Scripted([read(Dataset.USAGE, failed=failed)]), Clock(NOW), store)
+    with caplog.at_level(logging.INFO):
+        run(poller.poll_once())
+    messages = [record.getMessage() for record in caplog.records]
+    assert "poll failed for some datasets" in messages and "poll succeeded" not in messages
