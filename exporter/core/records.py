@@ -58,6 +58,9 @@ class Dataset(StrEnum):
     USAGE = "usage"
     COST = "cost"
     CLAUDE_CODE = "claude_code"  # Anthropic Claude Code analytics (own ~1 h lag)
+    # Anthropic's Claude Enterprise Analytics API (an account with options.api: analytics).
+    ANALYTICS_USAGE = "analytics_usage"
+    ANALYTICS_COST = "analytics_cost"
     # OpenAI: one dataset per usage endpoint (completions usage is USAGE).
     EMBEDDINGS = "embeddings"
     MODERATIONS = "moderations"

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from . import (
+    anthropic_analytics_api,
     anthropic_api,
     claude_code_api,
     deepseek_api,
@@ -81,6 +82,7 @@ class Simulator:
         *,
         openai_key: str = "sk-admin-demo",
         anthropic_key: str = "sk-ant-admin01-demo",
+        anthropic_analytics_key: str = "sk-ant-analytics-demo",
         github_token: str = "ghp_demo",
         openrouter_key: str = "sk-or-v1-demo",
         deepseek_key: str = "sk-deepseek-demo",
@@ -93,6 +95,7 @@ class Simulator:
         # (moment, monotonic time it started running at, or None when frozen); None: real clock
         self._clock: tuple[float, float | None] | None = None if now is None else (now, None)
         self._keys = {OPENAI: openai_key, ANTHROPIC: anthropic_key, GITHUB: github_token}
+        self._analytics_key = anthropic_analytics_key
         self.more_data = MoreData(seed)
         self._keys.update(
             {
@@ -123,6 +126,12 @@ class Simulator:
     def anthropic_key(self) -> str:
         """The admin key the fake Anthropic accepts (a demo value, not a secret)."""
         return self._keys[ANTHROPIC]
+
+    @property
+    def anthropic_analytics_key(self) -> str:
+        """The Analytics API key the fake Claude Enterprise organization accepts (not the admin
+        key, which the Analytics API refuses, as it does the other way round)."""
+        return self._analytics_key
 
     @property
     def github_token(self) -> str:
@@ -301,6 +310,10 @@ class Simulator:
         """
         return expected_openai(self.data, start, end, self.now())
 
+    def expected_anthropic_analytics(self, start: int, end: int) -> Expected:
+        """Ground truth of the Analytics API over ``[start, end)`` at the simulated now."""
+        return anthropic_analytics_api.expected(self.data, start, end, self.now())
+
     def expected_anthropic(self, start: int, end: int) -> Expected:
         """Ground truth for Anthropic, with the same ranges as :meth:`expected_openai`."""
         return expected_anthropic(self.data, start, end, self.now())
@@ -361,7 +374,9 @@ class Simulator:
         try:
             if method != "GET":
                 raise ApiError(405, f"method {method} not allowed")
-            api.check_headers(headers, self._keys[provider])
+            prefix = anthropic_analytics_api.PREFIX
+            analytics = provider == ANTHROPIC and endpoint.startswith(prefix)
+            api.check_headers(headers, self._analytics_key if analytics else self._keys[provider])
             query = Query(raw_query)
             if provider == OPENAI:
                 body = openai_api.handle(endpoint, query, self.now(), self.data)
@@ -369,6 +384,8 @@ class Simulator:
                 body = github_api.handle(endpoint, query, self.now(), self.github_data)
             elif provider in _MORE_APIS:
                 body = api.handle(endpoint, query, self.now(), self.more_data)
+            elif analytics:
+                body = anthropic_analytics_api.handle(endpoint, query, self.now(), self.data)
             elif endpoint == claude_code_api.PATH:
                 body = claude_code_api.handle(query, self.now(), self.claude_code_data)
             else:

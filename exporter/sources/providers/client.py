@@ -328,9 +328,11 @@ class ApiClient:
         page_cap: int = 50,
         *,
         headers: Mapping[str, str] | None = None,
+        on_page: Callable[[JSONObject], None] | None = None,
     ) -> list[JSONObject]:
-        """All buckets of a ``data``/``has_more``/``next_page`` report, page after page."""
-        return await self._paginate(path, params, "next_page", "page", page_cap, headers)
+        """All buckets of a ``data``/``has_more``/``next_page`` report, page after page;
+        ``on_page`` sees each page's body (for fields beside ``data``)."""
+        return await self._paginate(path, params, "next_page", "page", page_cap, headers, on_page)
 
     async def paginate_list(
         self, path: str, params: Params, *, cursor: str, page_cap: int = 50
@@ -346,6 +348,7 @@ class ApiClient:
         param: str,
         page_cap: int,
         headers: Mapping[str, str] | None = None,
+        on_page: Callable[[JSONObject], None] | None = None,
     ) -> list[JSONObject]:
         """``data`` of every page, sending the body's ``token`` back as ``param`` while
         ``has_more``; a missing token or more than ``page_cap`` pages is a parse error."""
@@ -354,6 +357,8 @@ class ApiClient:
         for _ in range(page_cap):
             body = await self.get_json(path, query, headers)
             items.extend(objects(body, "data", f"GET {path}"))
+            if on_page is not None:
+                on_page(body)
             if not _has_more(body, f"GET {path}"):
                 return items
             value = body.get(token)
