@@ -267,10 +267,11 @@ def expected(
 ) -> dict[str, dict[tuple[str, ...], float]]:
     """Ground truth over ``[start, end)`` as served at ``now`` (nothing after the last refresh):
     ``tokens`` by (model, token_type, speed, inference_geo), "" for standard speed and global
-    inference; ``cost`` by (product, model, cost_type); ``user_cost`` by (user, product, model);
+    inference; ``web_searches`` by (model,); ``cost`` by (product, model, cost_type); ``user_cost`` by (user, product, model);
     "" where null (API-key traffic has no product and no user)."""
     served_until = min(refreshed_at(now), end)
     tokens: dict[tuple[str, ...], float] = {}
+    searches: dict[tuple[str, ...], float] = {}
     names = ("input", "input_cache_read", "input_cache_write", "input_cache_write_1h", "output")
     if served_until > start:
         totals = data.totals(ANTHROPIC, start, served_until)
@@ -281,8 +282,12 @@ def expected(
             speed = "" if dims["speed"] in (None, "standard") else str(dims["speed"])
             geo = "" if dims["inference_geo"] in (None, "global") else str(dims["inference_geo"])
             for name, value in zip(names, values[1:6], strict=True):
-                key = (str(dims["model"]), name, speed, geo)
-                tokens[key] = tokens.get(key, 0) + value
+                if value:
+                    key = (str(dims["model"]), name, speed, geo)
+                    tokens[key] = tokens.get(key, 0) + value
+            if values[6]:
+                model = (str(dims["model"]),)
+                searches[model] = searches.get(model, 0) + values[6]
     cost: dict[tuple[str, ...], Decimal] = {}
     user_cost: dict[tuple[str, ...], Decimal] = {}
     for first in range(start - start % DAY, min(end, math.ceil(now)), DAY):
@@ -296,6 +301,7 @@ def expected(
                 user_cost[user_key] = user_cost.get(user_key, Decimal(0)) + line.amount
     return {
         "tokens": tokens,
+        "web_searches": searches,
         "cost": {k: float(v / 100) for k, v in cost.items()},
         "user_cost": {k: float(v / 100) for k, v in user_cost.items()},
     }
