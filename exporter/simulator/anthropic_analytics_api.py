@@ -267,8 +267,9 @@ def expected(
 ) -> dict[str, dict[tuple[str, ...], float]]:
     """Ground truth over ``[start, end)`` as served at ``now`` (nothing after the last refresh):
     ``tokens`` by (model, token_type, speed, inference_geo), "" for standard speed and global
-    inference; ``web_searches`` by (model,); ``cost`` by (product, model, cost_type); ``user_cost`` by (user, product, model);
-    "" where null (API-key traffic has no product and no user)."""
+    inference; ``web_searches`` by (model,); ``cost`` by (product, model, cost_type);
+    ``user_cost`` by (user, product, model); "" where null (API-key traffic has no product and
+    no user)."""
     served_until = min(refreshed_at(now), end)
     tokens: dict[tuple[str, ...], float] = {}
     searches: dict[tuple[str, ...], float] = {}
@@ -286,8 +287,8 @@ def expected(
                     key = (str(dims["model"]), name, speed, geo)
                     tokens[key] = tokens.get(key, 0) + value
             if values[6]:
-                model = (str(dims["model"]),)
-                searches[model] = searches.get(model, 0) + values[6]
+                by_model = (str(dims["model"]),)
+                searches[by_model] = searches.get(by_model, 0) + values[6]
     cost: dict[tuple[str, ...], Decimal] = {}
     user_cost: dict[tuple[str, ...], Decimal] = {}
     for first in range(start - start % DAY, min(end, math.ceil(now)), DAY):
