@@ -290,3 +290,23 @@ def test_speech_and_transcription_are_priced_per_character_and_second() -> None:
         },
     )
     assert_costs(result, {cost(tts, "speech", ""): 3.0, cost(whisper, "transcription", ""): 0.18})
+
+
+def test_dall_e_images_are_priced_per_image_by_size() -> None:
+    dalle3, dalle2 = Dims("p", "dall-e-3"), Dims("p", "dall-e-2")
+    gpt_image = Dims("p", "gpt-image-1")
+    usage = {
+        (Family.IMAGES, dalle3, ("1024x1024", "image.generation")): 5.0,  # $0.04 each
+        (Family.IMAGES, dalle3, ("1792x1024", "image.generation")): 2.0,  # $0.08 each
+        (Family.IMAGES, dalle2, ("512x512", "image.variation")): 10.0,  # $0.018 each
+        (Family.IMAGES, dalle3, ("256x256", "image.generation")): 3.0,  # no such size: no price
+        (Family.IMAGES, dalle2, ()): 4.0,  # not grouped by size: no price
+        (Family.IMAGES, gpt_image, ("1024x1024", "image.generation")): 4.0,  # priced per token
+    }
+    assert_costs(priced("openai", usage), {cost(dalle3, "images", ""): 0.36,
+                                           cost(dalle2, "images", ""): 0.18})
+    discounted = priced("openai", usage, config=PricingConfig(
+        discounts=(Discount(provider="openai", ratio=0.25),)))
+    assert_costs(discounted, {cost(dalle3, "images", ""): 0.27, cost(dalle2, "images", ""): 0.135})
+    # The table is OpenAI's: the same model name elsewhere is not priced by it.
+    assert_costs(priced("openrouter", {(Family.IMAGES, dalle3, ("1024x1024",)): 1.0}), {})

@@ -1,5 +1,6 @@
-"""Estimated cost: each day's tokens priced per token type at that day's list price, and
-server-side tool calls (web search, file search) at the model's price per call.
+"""Estimated cost: each day's tokens priced per token type at that day's list price,
+server-side tool calls (web search, file search) at the model's price per call, and DALL-E
+images at OpenAI's price per image.
 
 Prices come from the ``genai-prices`` data bundled with the package (historic
 prices: a bucket is priced at its own start time), unless a configured
@@ -161,7 +162,8 @@ class _Prices:
 
 
 _Plan = tuple[tuple[str, str, str, str], tuple[str, str], SeriesKey, SeriesKey | None]
-"""((model, service tier, speed, inference geo), (token type, modality) or (tool, "call"),
+"""((model, service tier, speed, inference geo), (token type, modality), (tool, "call") or
+("images", size),
 estimated cost key, unpriced key: None for a tool call, whose count is no token)."""
 CALL = "call"
 _TOOL_PRICES = {"web_search": "web_searches_kcount", "file_search": "storage_searches_kcount"}
@@ -176,11 +178,22 @@ _UNIT_PRICES = {
     ),
 }
 """Usage counted in units other than tokens that genai-prices prices per unit (per model)."""
+IMAGES = "images"
+"""The estimate's token_type of images priced per image."""
+IMAGE_PRICES: dict[tuple[str, str], dict[str, float]] = {
+    # OpenAI's published prices per image (openai.com/api/pricing, image generation), USD by
+    # size; genai-prices has none. Generations, edits and variations cost the same. The usage
+    # API does not report the quality, so DALL-E 3 is at standard quality: an HD image (twice
+    # the price) is estimated low. GPT Image models are billed per token, not per image.
+    ("openai", "dall-e-2"): {"256x256": 0.016, "512x512": 0.018, "1024x1024": 0.02},
+    ("openai", "dall-e-3"): {"1024x1024": 0.04, "1024x1792": 0.08, "1792x1024": 0.08},
+}
 _UNPLANNED: Any = object()
 
 
 def _plan(key: SeriesKey) -> _Plan | None:
-    """How to price a series: None unless it counts tokens, or tool calls or units of a model."""
+    """How to price a series: None unless it counts tokens, or tool calls, units or images of a
+    model."""
     unit = _UNIT_PRICES.get(key[0])
     if unit is not None:
         dims = key[1]
@@ -188,6 +201,12 @@ def _plan(key: SeriesKey) -> _Plan | None:
             return None
         cost_key: SeriesKey = (Family.ESTIMATED_COST, dims, (unit[0], ""))
         return (dims.model, "", "", ""), (unit[0], CALL), cost_key, None
+    if key[0] is Family.IMAGES:
+        _, dims, labels = key
+        if not dims.model or not labels:  # not grouped by size: no price applies
+            return None
+        cost_key = (Family.ESTIMATED_COST, dims, (IMAGES, ""))
+        return (dims.model, "", "", ""), (IMAGES, labels[0]), cost_key, None
     if key[0] is Family.TOOL_CALLS:
         _, dims, (tool,) = key
         if tool not in _TOOL_PRICES or not dims.model:
@@ -356,6 +375,10 @@ class Pricer:
                     for m in ("text", "audio", "image")
                 }
                 return _Prices(table, table)
+        per_image = IMAGE_PRICES.get((provider, model))
+        if per_image is not None:
+            images = {(IMAGES, size): usd * factor for size, usd in per_image.items()}
+            return _Prices(images, images)
         try:
             # Looked up each time: an opt-in auto-update replaces the snapshot.
             _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
