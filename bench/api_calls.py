@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from exporter.config.schema import AccountConfig
 from exporter.core.snapshot import AccountSnapshot, SnapshotStore
 from exporter.daemon import provider_settings
 from exporter.demo import demo_config
@@ -19,10 +20,21 @@ def count_calls() -> list[str]:
     simulator.start("127.0.0.1", 0)
     lines = []
     try:
-        config = demo_config(simulator)
-        store = SnapshotStore(AccountSnapshot(a.provider, a.name) for a in config.accounts)
+        # The demo's accounts, and a Claude Enterprise one (Analytics API), which the demo has not.
+        enterprise = AccountConfig.model_validate(
+            {
+                "name": "claude-enterprise",
+                "provider": "anthropic",
+                "api_key": simulator.anthropic_analytics_key,
+                "base_url": simulator.anthropic_base_url,
+                "group_by": ["model", "user"],
+                "options": {"api": "analytics"},
+            }
+        )
+        accounts = (*demo_config(simulator).accounts, enterprise)
+        store = SnapshotStore(AccountSnapshot(a.provider, a.name) for a in accounts)
         pollers = []
-        for account in config.accounts:
+        for account in accounts:
             settings = provider_settings(account)
             provider_class = PROVIDERS[account.provider]
 
@@ -51,11 +63,12 @@ def count_calls() -> list[str]:
                 lines.append(f"api calls, {label}: {sum(per_endpoint.values())} requests")
                 for provider in sorted({p for p, _ in per_endpoint}):
                     mine = {e: n for (p, e), n in per_endpoint.items() if p == provider}
-                    worst = max(mine, key=lambda e: mine[e])
-                    lines.append(
-                        f"  {provider:<10} {sum(mine.values()):>3} requests over {len(mine)} "
-                        f"endpoints, at most {mine[worst]} per endpoint ({worst})"
-                    )
+                    if provider == "anthropic":  # the two APIs apart
+                        analytics = {e: n for e, n in mine.items() if "/analytics/" in e}
+                        admin = {e: n for e, n in mine.items() if e not in analytics}
+                        lines.extend(_line("anthropic", admin) + _line("(analytics)", analytics))
+                        continue
+                    lines.extend(_line(provider, mine))
             for poller in pollers:
                 await poller.provider.aclose()
 
@@ -63,6 +76,14 @@ def count_calls() -> list[str]:
     finally:
         simulator.stop()
     return lines
+
+
+def _line(provider: str, calls: dict[str, int]) -> list[str]:
+    worst = max(calls, key=lambda e: calls[e])
+    return [
+        f"  {provider:<11} {sum(calls.values()):>3} requests over {len(calls)} endpoints, "
+        f"at most {calls[worst]} per endpoint ({worst})"
+    ]
 
 
 def main() -> None:
