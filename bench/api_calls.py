@@ -79,6 +79,8 @@ def count_calls() -> list[str]:
 
 
 def _line(provider: str, calls: dict[str, int]) -> list[str]:
+    if not calls:
+        return []
     worst = max(calls, key=lambda e: calls[e])
     return [
         f"  {provider:<11} {sum(calls.values()):>3} requests over {len(calls)} endpoints, "

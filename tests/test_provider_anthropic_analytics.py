@@ -76,8 +76,8 @@ def user_row(user: str, day: int, cents: str, product: str, model: str) -> dict[
         "actor": {"type": "user_actor", "user_id": user, "email_address": f"{user}@example.com",
                   "name": None, "deleted": False},
         "amount": cents, "list_amount": cents, "currency": "USD", "product": product,
-        "model": model, "starting_at": iso(day), "ending_at": iso(day + 86_400),
-        "requests": None,
+        "model": model, "cost_type": "tokens", "token_type": None,
+        "starting_at": iso(day), "ending_at": iso(day + 86_400), "requests": None,
     }
 
 
@@ -179,7 +179,7 @@ def test_a_bucket_at_the_group_cap_gets_the_rest_of_its_total(router: respx.Mock
     assert sum(d1.values()) == pytest.approx(1.5)  # the day's whole total, no more
 
 
-def test_usage_at_the_group_cap_books_the_missing_tokens_unpriced(router: respx.MockRouter) -> None:
+def test_usage_at_the_group_cap_books_the_missing_tokens_apart(router: respx.MockRouter) -> None:
     capped = [usage_row(f"model-{i}", 10, 1) for i in range(100)]
     total = usage_row(None, 1500, 120, context_window=None, inference_geo=None, speed=None)
     total["cache_read_input_tokens"] = 10_000
@@ -190,57 +190,84 @@ def test_usage_at_the_group_cap_books_the_missing_tokens_unpriced(router: respx.
     ))
     router.get(COST).mock(return_value=report((D1, [])))
     d1 = days(fetched.batch_of(fetch(end=D1 + 80_000), Dataset.ANALYTICS_USAGE))[D1]
-    rest = Dims(model=OVERFLOW)
+    rest = Dims(model=OVERFLOW)  # model "(other)": no price, counted as unpriced tokens
     assert d1[(TOKENS, rest, ("input", "text", "standard"))] == 500.0
     assert d1[(TOKENS, rest, ("output", "text", "standard"))] == 20.0
     assert (TOKENS, rest, ("input_cache_read", "text", "standard")) not in d1  # 100 x 100: none
     assert (TOOLS, rest, ("web_search",)) not in d1
 
 
+def by_day(pages: dict[int, list[httpx.Response]]) -> Any:
+    """A side effect answering the per-user report's one-day requests, page after page."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        day = int(datetime.fromisoformat(request.url.params["starting_at"]).timestamp())
+        return pages[day].pop(0)
+    return answer
+
+
+def users_page(*rows: dict[str, Any], more: str | None = None) -> httpx.Response:
+    return httpx.Response(200, json={"data": list(rows), "has_more": more is not None,
+                                     "next_page": more})
+
+
 def test_per_user_cost_is_moved_out_of_the_organizations_rows(router: respx.MockRouter) -> None:
     router.get(USAGE).mock(return_value=report((D1, []), (D2, [])))
     cost = router.get(COST).mock(return_value=report(
-        (D1, [cost_row("1000", "claude_code", OPUS, None), cost_row("300", None, OPUS, None)]),
-        (D2, [cost_row("50", "chat", HAIKU, None)]),
+        (D1, [cost_row("1000", "claude_code", OPUS), cost_row("300", None, OPUS)]),
+        (D2, [cost_row("50", "chat", HAIKU)]),
     ))
-    users = router.get(USERS).mock(side_effect=[
-        httpx.Response(200, json={"data": [user_row(ALICE, D1, "600", "claude_code", OPUS)],
-                                  "has_more": True, "next_page": "p2"}),
-        httpx.Response(200, json={"data": [user_row(BOB, D1, "400", "claude_code", OPUS),
-                                           user_row(BOB, D2, "50", "chat", HAIKU)],
-                                  "has_more": False, "next_page": None}),
-    ])
+    users = router.get(USERS).mock(side_effect=by_day({
+        D1: [users_page(user_row(ALICE, D1, "600", "claude_code", OPUS), more="p2"),
+             users_page(user_row(BOB, D1, "400", "claude_code", OPUS))],
+        D2: [users_page(user_row(BOB, D2, "50", "chat", HAIKU))],
+    }))
     result = fetch(("model", "user"))
     assert result.failures == {}
-    # No cost type by user: the organization's rows must match the users' to the group.
-    assert cost.calls[0].request.url.params.get_list("group_by[]") == ["product", "model"]
+    assert cost.calls[0].request.url.params.get_list("group_by[]") == [
+        "product", "model", "cost_type"]
+    # One request (series) per day; the same grouping as the organization's report.
     query = users.calls[0].request.url.params
-    assert query.get_list("group_by[]") == ["product", "model"]
-    assert (query["bucket_width"], query["limit"], query["ending_at"]) == (
-        "1d", "1000", iso(D2 + 86_400))
+    assert query.get_list("group_by[]") == ["product", "model", "cost_type"]
+    assert (query["starting_at"], query["ending_at"]) == (iso(D1), iso(D2))
+    assert (query["bucket_width"], query["limit"]) == ("1d", "1000")
     assert users.calls[1].request.url.params["page"] == "p2"
+    assert users.call_count == 3
     assert days(fetched.batch_of(result, Dataset.ANALYTICS_COST)) == {
         D1: {
-            (BILLED, Dims(model=OPUS, user_id=ALICE), ("claude_code",)): 6.0,
-            (BILLED, Dims(model=OPUS, user_id=BOB), ("claude_code",)): 4.0,
-            (BILLED, Dims(model=OPUS), ("other",)): 3.0,  # API keys: no seat user's
+            (BILLED, Dims(model=OPUS, user_id=ALICE), ("claude_code", "tokens")): 6.0,
+            (BILLED, Dims(model=OPUS, user_id=BOB), ("claude_code", "tokens")): 4.0,
+            (BILLED, Dims(model=OPUS), ("other", "tokens")): 3.0,  # API keys: no seat user's
         },
-        D2: {(BILLED, Dims(model=HAIKU, user_id=BOB), ("chat",)): 0.5},
+        D2: {(BILLED, Dims(model=HAIKU, user_id=BOB), ("chat", "tokens")): 0.5},
     }
+
+
+def test_a_users_cost_beyond_the_cap_comes_out_of_the_rest(router: respx.MockRouter) -> None:
+    capped = [cost_row("1", "chat", f"model-{i}") for i in range(100)]
+    router.get(COST).mock(side_effect=lambda request: (
+        report((D1, capped)) if request.url.params.get_list("group_by[]")
+        else report((D1, [cost_row("150", None, None, None)]))
+    ))
+    router.get(USAGE).mock(return_value=report((D1, [])))
+    router.get(USERS).mock(side_effect=by_day({
+        D1: [users_page(user_row(ALICE, D1, "30", "chat", OPUS))],  # beyond the cap
+    }))
+    d1 = days(fetched.batch_of(fetch(("model", "user"), end=D1 + 80_000),
+                               Dataset.ANALYTICS_COST))[D1]
+    assert d1[(BILLED, Dims(model=OPUS, user_id=ALICE), ("chat", "tokens"))] == 0.3
+    assert d1[(BILLED, Dims(model=OVERFLOW), (OVERFLOW,))] == 0.2  # 1.50 - 1.00 - 0.30
+    assert sum(d1.values()) == pytest.approx(1.5)
 
 
 def test_a_range_longer_than_31_days_is_read_in_parts_from_2026(router: respx.MockRouter) -> None:
     usage = router.get(USAGE).mock(return_value=report())
     router.get(COST).mock(return_value=report())
-    start = 1764547200  # 2025-12-01: before anything the API serves
-    fetch(start=start, end=D1 + 3 * 86_400 * 12)  # to 2027-01-06
+    start = 1766620800  # 2025-12-25: before anything the API serves
+    fetch(start=start, end=1770292800)  # 2026-02-05 12:00
     ranges = [(c.request.url.params["starting_at"], c.request.url.params["ending_at"])
               for c in usage.calls]
     assert ranges == [("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"),
-                      ("2026-02-01T00:00:00Z", "2026-03-04T00:00:00Z"),
-                      *ranges[2:]]
-    assert ranges[-1][1] == "2027-01-06T00:00:00Z"
-    assert len(ranges) == 12  # 370 days in parts of at most 31
+                      ("2026-02-01T00:00:00Z", "2026-02-06T00:00:00Z")]
 
 
 def test_a_failing_cost_report_keeps_the_usage(router: respx.MockRouter) -> None:
@@ -268,16 +295,55 @@ def test_a_bad_cost_row_is_skipped_and_counted(
     assert batch.skipped_rows == 1 and message in batch.skipped_error
 
 
-def test_a_user_row_without_a_user_is_skipped(router: respx.MockRouter) -> None:
+def test_a_user_row_without_a_user_or_of_another_day_is_skipped(
+    router: respx.MockRouter,
+) -> None:
     router.get(USAGE).mock(return_value=report())
-    router.get(COST).mock(return_value=report((D1, [cost_row("100", "chat", OPUS, None)])))
-    bad = user_row(ALICE, D1, "40", "chat", OPUS)
-    bad["actor"] = {"type": "user_actor", "user_id": None, "deleted": True}
-    router.get(USERS).mock(return_value=httpx.Response(
-        200, json={"data": [bad], "has_more": False, "next_page": None}))
+    router.get(COST).mock(return_value=report((D1, [cost_row("100", "chat", OPUS)])))
+    nobody = user_row(ALICE, D1, "40", "chat", OPUS)
+    nobody["actor"] = {"type": "user_actor", "user_id": None, "deleted": True}
+    router.get(USERS).mock(side_effect=by_day({
+        D1: [users_page(nobody)],
+        D2: [users_page(user_row(BOB, D1, "40", "chat", OPUS))],  # D1's row, asked for D2
+    }))
     batch = fetched.batch_of(fetch(("model", "user")), Dataset.ANALYTICS_COST)
-    assert days(batch) == {D1: {(BILLED, Dims(model=OPUS), ("chat",)): 1.0}}  # kept whole
-    assert batch.skipped_rows == 1 and "no user_id" in batch.skipped_error
+    assert days(batch) == {D1: {(BILLED, Dims(model=OPUS), ("chat", "tokens")): 1.0}}  # whole
+    assert batch.skipped_rows == 2 and "no user_id" in batch.skipped_error
+
+
+def test_without_a_refresh_time_the_watermark_does_not_move(router: respx.MockRouter) -> None:
+    stalled = report((D1, [usage_row(OPUS, 1, 1)]))
+    body = stalled.json()
+    body["data_refreshed_at"] = None  # no export covers the range
+    router.get(USAGE).mock(return_value=httpx.Response(200, json=body))
+    router.get(COST).mock(return_value=report((D1, [])))
+    result = fetch()
+    assert fetched.batch_of(result, Dataset.ANALYTICS_USAGE).watermark is None
+    # The cost report's last bucket (D1) ends before its refresh time.
+    assert fetched.batch_of(result, Dataset.ANALYTICS_COST).watermark == D2
+
+
+def test_an_expired_cursor_reads_the_report_again(router: respx.MockRouter) -> None:
+    gone = httpx.Response(410, json={"type": "error", "error": {
+        "type": "invalid_request_error", "message": "page: the cursor has expired"}})
+    usage = router.get(USAGE).mock(side_effect=[
+        report((D1, [usage_row(OPUS, 5, 1)]), more="p2"), gone,
+        report((D1, [usage_row(OPUS, 7, 1)]), more="p2"), report((D2, [usage_row(OPUS, 1, 1)])),
+    ])
+    router.get(COST).mock(return_value=report())
+    result = fetch()
+    assert usage.call_count == 4 and "page" not in usage.calls[2].request.url.params
+    tokens = days(fetched.batch_of(result, Dataset.ANALYTICS_USAGE))
+    assert tokens[D1][(TOKENS, Dims(model=OPUS), ("input", "text", "standard"))] == 7.0
+
+
+def test_a_day_answered_twice_fails_the_dataset(router: respx.MockRouter) -> None:
+    router.get(USAGE).mock(return_value=report((D1, [usage_row(OPUS, 1, 1)]),
+                                               (D1, [usage_row(OPUS, 1, 1)])))
+    router.get(COST).mock(return_value=report((D1, [])))
+    result = fetch()
+    assert list(result.failures) == [Dataset.ANALYTICS_USAGE]
+    assert "twice" in str(fetched.only_failure(result, KEY))
 
 
 def test_the_admin_only_claude_code_report_is_refused_with_the_analytics_api() -> None:

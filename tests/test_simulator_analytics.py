@@ -94,16 +94,16 @@ def test_costs_by_product_and_users_add_up(sim: Simulator, ent: httpx.Client) ->
         assert {r["product"] for r in by_group["results"]} <= {"chat", "claude_code", None}
     rows, cursor = [], None
     while True:
-        page = ent.get(USERS, params=window(group_by=["product", "model"], limit=2,
+        page = ent.get(USERS, params=window(group_by=["product", "model", "cost_type"], limit=2,
                                             **({"page": cursor} if cursor else {}))).json()
         rows.extend(page["data"])
         if not page["has_more"]:
             break
         cursor = page["next_page"]
     assert {r["actor"]["user_id"] for r in rows} == {CHAT_USER, CODE_USER}
-    by_user: dict[tuple[str, str, str], float] = {}
+    by_user: dict[tuple[str, str, str, str], float] = {}
     for r in rows:
-        key = (r["actor"]["user_id"], r["product"], r["model"])
+        key = (r["actor"]["user_id"], r["product"], r["model"], r["cost_type"])
         by_user[key] = by_user.get(key, 0.0) + float(Decimal(r["amount"]) / 100)
     truth = sim.expected_anthropic_analytics(TODAY - 2 * DAY, NOW)["user_cost"]
     assert by_user.keys() == truth.keys()

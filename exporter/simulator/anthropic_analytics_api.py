@@ -112,10 +112,12 @@ def _groups(query: Query, allowed: tuple[str, ...]) -> list[str]:
     return [name for name in allowed if name in requested]
 
 
-def _envelope(buckets: list[JSON], next_page: str | None, now: float) -> JSON:
+def _envelope(buckets: list[JSON], next_page: str | None, now: float, start: int) -> JSON:
+    refreshed = refreshed_at(now)
     return {
         "data": buckets,
-        "data_refreshed_at": rfc3339(refreshed_at(now)),
+        # Null when no export covers any part of the range yet.
+        "data_refreshed_at": rfc3339(refreshed) if refreshed > start else None,
         "has_more": next_page is not None,
         "next_page": next_page,
         "organization_id": ORGANIZATION_ID,
@@ -167,7 +169,7 @@ def _usage(query: Query, now: float, data: SyntheticData) -> JSON:
         buckets.append(
             {"starting_at": rfc3339(first), "ending_at": rfc3339(first + width), "results": results}
         )
-    return _envelope(buckets, next_page, now)
+    return _envelope(buckets, next_page, now, start)
 
 
 def _day_lines(data: SyntheticData, first: int, now: float) -> tuple[CostLine, ...]:
@@ -214,7 +216,7 @@ def _cost(query: Query, now: float, data: SyntheticData) -> JSON:
         buckets.append(
             {"starting_at": rfc3339(first), "ending_at": rfc3339(first + DAY), "results": results}
         )
-    return _envelope(buckets, next_page, now)
+    return _envelope(buckets, next_page, now, start)
 
 
 def _user_cost(query: Query, now: float, data: SyntheticData) -> JSON:
@@ -222,7 +224,7 @@ def _user_cost(query: Query, now: float, data: SyntheticData) -> JSON:
     start, end = _range(query, now, end_required=bucketed)
     if bucketed and _width(query) != "1d":
         raise ApiError(400, "bucket_width: only 1d is simulated", "bucket_width")
-    group_by = [g for g in _groups(query, _COST_GROUPS) if g not in ("cost_type", "token_type")]
+    group_by = _groups(query, _COST_GROUPS)
     limit = query.limit(20, 1000)
     groups: dict[tuple[Any, ...], Decimal] = {}
     for first in _bucket_starts(start, end, DAY, now):
@@ -268,8 +270,8 @@ def expected(
     """Ground truth over ``[start, end)`` as served at ``now`` (nothing after the last refresh):
     ``tokens`` by (model, token_type, speed, inference_geo), "" for standard speed and global
     inference; ``web_searches`` by (model,); ``cost`` by (product, model, cost_type);
-    ``user_cost`` by (user, product, model); "" where null (API-key traffic has no product and
-    no user)."""
+    ``user_cost`` by (user, product, model, cost_type); "" where null (API-key traffic has no
+    product and no user)."""
     served_until = min(refreshed_at(now), end)
     tokens: dict[tuple[str, ...], float] = {}
     searches: dict[tuple[str, ...], float] = {}
@@ -298,7 +300,7 @@ def expected(
             cost_key = (product or "", model, str(line.fields.get("cost_type") or ""))
             cost[cost_key] = cost.get(cost_key, Decimal(0)) + line.amount
             if user is not None:
-                user_key = (user, product or "", model)
+                user_key = (user, *cost_key)
                 user_cost[user_key] = user_cost.get(user_key, Decimal(0)) + line.amount
     return {
         "tokens": tokens,

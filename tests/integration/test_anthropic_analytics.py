@@ -63,16 +63,16 @@ def expected_series(sim: Simulator, start: int, end: int) -> Series:
         _put(out, "aicost_billed_cost_usd_total", labels, value)
     # ent-users: each seat user's cost, and the organization's rest without a user.
     base = {"provider": "anthropic", "account": "ent-users"}
-    rest: dict[tuple[str, str], float] = {}
-    for (product, model, _), value in truth["cost"].items():
-        rest[product, model] = rest.get((product, model), 0.0) + value
-    for (user, product, model), value in truth["user_cost"].items():
-        labels = {**base, "model": model, "line_item": product, "user_id": user}
+    rest = dict(truth["cost"])
+    for (user, product, model, cost_type), value in truth["user_cost"].items():
+        labels = {**base, "model": model, "line_item": product, "cost_type": cost_type,
+                  "user_id": user}
         _put(out, "aicost_billed_cost_usd_total", labels, value)
-        rest[product, model] -= value
-    for (product, model), value in rest.items():
+        rest[product, model, cost_type] -= value
+    for (product, model, cost_type), value in rest.items():
         if value > 1e-9:
-            labels = {**base, "model": model, "line_item": product or "other"}
+            labels = {**base, "model": model, "line_item": product or "other",
+                      "cost_type": cost_type}
             _put(out, "aicost_billed_cost_usd_total", labels, value)
     return out
 
@@ -113,11 +113,13 @@ def test_metrics_equal_the_simulator_ground_truth(
         log = exporter.log
     assert sim.anthropic_analytics_key not in log
     # A first poll reads the week before the month and the month: two requests of at most 31
-    # days per report once the span is longer than 31 days, one otherwise.
+    # days per report once the span is longer than 31 days, one otherwise; the per-user report
+    # one a day.
     span = int(sim.now()) // 86_400 * 86_400 + 86_400 - history_start(sim.now())
     parts = -(-span // (31 * 86_400))
     assert sim.request_count("anthropic", "/v1/organizations/analytics/usage_report") == 2 * parts
-    assert sim.request_count("anthropic", "/v1/organizations/analytics/user_cost_report") == parts
+    users = sim.request_count("anthropic", "/v1/organizations/analytics/user_cost_report")
+    assert users == span // 86_400
 
 
 def test_the_admin_key_is_refused_and_the_account_reports_why(

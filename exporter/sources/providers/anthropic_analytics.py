@@ -18,12 +18,14 @@ organization.
   watermark) and is final only after about 30 days: a longer ``settle_window`` catches more of
   the late corrections.
 - Per-user cost covers seat users only. With ``group_by: [user]``, what the organization's
-  report has beyond the users' rows (API keys, automation) is booked with no user.
+  report has beyond the users' rows (API keys, automation) is booked with no user. That
+  report is read one day per request (a day of a large organization is many pages).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -71,8 +73,6 @@ EARLIEST = 1_767_225_600
 """2026-01-01T00:00:00Z: the API serves nothing before."""
 BUCKET_LIMIT = 31  # buckets per page at bucket_width 1d (the documented maximum)
 USER_ROW_LIMIT = 1000  # rows per page of the per-user report (the documented maximum)
-USER_PAGE_CAP = 200
-"""Pages of the per-user report per request: 200,000 rows (users x days x products x models)."""
 UNATTRIBUTED = "other"
 """The product of usage the API attributes to no product (Anthropic's own word for it)."""
 MODEL_FIELDS = {"model": "model"}
@@ -93,26 +93,49 @@ async def _report(
     api: ApiClient, path: str, params: Mapping[str, Any], start: int, end: int
 ) -> tuple[list[tuple[int, list[JSONObject]]], float | None]:
     """The daily buckets of a report over ``[start, end)``, in requests of at most 31 days,
-    and its watermark (the last bucket's end, or ``data_refreshed_at`` if earlier)."""
+    and its watermark: the last bucket's end, or ``data_refreshed_at`` if earlier; None if a
+    page has no refresh time (the API's "no export covers this range")."""
+    where = f"GET {path}"
     days: list[tuple[int, list[JSONObject]]] = []
+    seen: set[int] = set()
     marks: list[float] = []
-    refreshed: list[int] = []
+    refreshed: list[float] = []
 
     def note(body: JSONObject) -> None:
-        if body.get("data_refreshed_at") is not None:
-            refreshed.append(parse_rfc3339(body["data_refreshed_at"], f"GET {path}"))
+        value = body.get("data_refreshed_at")
+        refreshed.append(math.inf if value is None else parse_rfc3339(value, where))
 
     for first, stop in _ranges(start, end):
         query = {**params, **_window(first, stop), "limit": BUCKET_LIMIT}
-        buckets = await api.paginate_buckets(path, query, on_page=note)
-        chunk, mark = buckets_by_day(buckets, start, end, path)
+        buckets = await _pages(api, path, query, note)
+        # Only the days this request asked for: a neighbour's day would count twice.
+        chunk, mark = buckets_by_day(buckets, first, stop, path)
+        for day, _ in chunk:
+            if day in seen:
+                raise ProviderError("parse", f"{where}: the bucket of {rfc3339(day)} twice")
+            seen.add(day)
         days.extend(chunk)
         if mark is not None:
-            marks.append(mark)
-    mark = max(marks, default=None)
-    if mark is not None and refreshed:
-        mark = min(mark, float(min(refreshed)))
-    return days, mark
+            marks.append(min(mark, end))
+    if not marks or math.inf in refreshed:
+        return days, None
+    return days, min(max(marks), *refreshed)
+
+
+async def _pages(
+    api: ApiClient,
+    path: str,
+    query: Mapping[str, Any],
+    on_page: Callable[[JSONObject], None] | None = None,
+) -> list[JSONObject]:
+    """Every page's ``data``; read once more from the first page if the cursor expired (HTTP
+    410: the data was refreshed while it was being paged through)."""
+    try:
+        return await api.paginate_buckets(path, query, on_page=on_page)
+    except ProviderError as err:
+        if err.status != 410:
+            raise
+    return await api.paginate_buckets(path, query, on_page=on_page)
 
 
 def _ranges(start: int, end: int) -> list[tuple[int, int]]:
@@ -149,39 +172,43 @@ async def _usage(api: ApiClient, start: int, end: int, group_by: Sequence[str]) 
                 skip_row(batch, err)
                 continue
             if len(results) >= GROUP_CAP:
-                sums = grouped.setdefault(day, [0] * 6)
-                for i, value in enumerate(message_values(row, where)):
-                    sums[i] += value
+                _add_to(grouped.setdefault(day, [0] * 6), message_values(row, where))
     if grouped:
-        rest = Dims(model=OVERFLOW) if fields else Dims()
+        rest = message_keys(Dims(model=OVERFLOW) if fields else Dims(), "standard", "", "")
         totals, _ = await _report(api, USAGE_PATH, {}, min(grouped), max(grouped) + DAY)
         for day, results in totals:
-            if day in grouped and results:
-                total = message_values(results[0], where)  # ungrouped: one row per bucket
-                missing = [max(t - s, 0) for t, s in zip(total, grouped[day], strict=True)]
-                batch.add_all(day, message_keys(rest, "standard", "", ""), missing)
+            if day not in grouped:
+                continue
+            total = [0] * 6
+            for row in results:  # ungrouped: one row per bucket
+                try:
+                    _add_to(total, message_values(row, where))
+                except ProviderError as err:
+                    skip_row(batch, err)
+            missing = [max(t - s, 0) for t, s in zip(total, grouped[day], strict=True)]
+            batch.add_all(day, rest, missing)
     return check_usable(batch, rows)
 
 
-def _cost_row(
-    row: Mapping[str, Any], dims: Dims, by_cost_type: bool, where: str
-) -> tuple[SeriesKey, Decimal]:
+def _add_to(sums: list[int], values: Sequence[int]) -> None:
+    for i, value in enumerate(values):
+        sums[i] += value
+
+
+def _cost_row(row: Mapping[str, Any], dims: Dims, where: str) -> tuple[SeriesKey, Decimal]:
     currency = row.get("currency")
     if not isinstance(currency, str) or currency.upper() != "USD":
         raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
     dollars = money(row.get("amount"), where) / CENTS  # fractional cents
     labels: tuple[str, ...] = (label(row, "product", where) or UNATTRIBUTED,)
-    if by_cost_type and (cost_type := label(row, "cost_type", where)):
+    if cost_type := label(row, "cost_type", where):
         labels = (*labels, cost_type)
     return (Family.BILLED_COST, dims, labels), dollars
 
 
 async def _cost(api: ApiClient, start: int, end: int, group_by: Sequence[str]) -> Batch:
-    by_user = "user" in group_by
-    fields = ("product", "model") if "model" in group_by else ("product",)
-    # By user, the organization's rows are matched with the users' (which have no cost type).
-    org_fields = fields if by_user else (*fields, "cost_type")
-    days, mark = await _report(api, COST_PATH, {"group_by": org_fields}, start, end)
+    fields = ("product", "model", "cost_type") if "model" in group_by else ("product", "cost_type")
+    days, mark = await _report(api, COST_PATH, {"group_by": fields}, start, end)
     where = f"GET {COST_PATH}"
     batch = Batch(Dataset.ANALYTICS_COST, start, end, watermark=mark)
     read_dims = DimsReader(group_by, MODEL_FIELDS)
@@ -192,7 +219,7 @@ async def _cost(api: ApiClient, start: int, end: int, group_by: Sequence[str]) -
         rows += len(results)
         for row in results:
             try:
-                key, dollars = _cost_row(row, read_dims(row, where), not by_user, where)
+                key, dollars = _cost_row(row, read_dims(row, where), where)
             except ProviderError as err:
                 skip_row(batch, err)
                 continue
@@ -200,17 +227,23 @@ async def _cost(api: ApiClient, start: int, end: int, group_by: Sequence[str]) -
             if len(results) >= GROUP_CAP:
                 grouped[day] = grouped.get(day, Decimal(0)) + dollars
     if grouped:
-        rest_key: SeriesKey = (
+        rest: SeriesKey = (
             Family.BILLED_COST,
             Dims(model=OVERFLOW) if "model" in group_by else Dims(),
             (OVERFLOW,),
         )
         day_totals, _ = await _report(api, COST_PATH, {}, min(grouped), max(grouped) + DAY)
         for day, results in day_totals:
-            if day in grouped and results:
-                total = money(results[0].get("amount"), where) / CENTS
-                totals[day, rest_key] = max(total - grouped[day], Decimal(0))
-    if by_user:
+            if day not in grouped:
+                continue
+            total = Decimal(0)
+            for row in results:  # ungrouped: one row per bucket
+                try:
+                    total += _cost_row(row, Dims(), where)[1]
+                except ProviderError as err:
+                    skip_row(batch, err)
+            totals[day, rest] = max(total - grouped[day], Decimal(0))
+    if "user" in group_by:
         rows += await _by_user(api, start, end, fields, group_by, totals, batch)
     add_money(batch, totals)
     return check_usable(batch, rows)
@@ -226,35 +259,37 @@ async def _by_user(
     batch: Batch,
 ) -> int:
     """Move each seat user's cost out of the organization's rows (``totals``) into the user's
-    own series; what stays there is the cost no user is billed for. Returns the rows read."""
+    own series; what stays there is the cost no user is billed for. Returns the rows read.
+
+    One request per day: a day's rows are users x products x models x cost types, and a large
+    organization's month of them would be more pages than one read may take."""
     where = f"GET {USER_COST_PATH}"
     read_dims = DimsReader([d for d in group_by if d == "model"], MODEL_FIELDS)
     overflow = Dims(model=OVERFLOW) if "model" in group_by else Dims()
     rows = 0
-    for first, stop in _ranges(start, end):
-        query = {**_window(first, stop), "group_by": fields, "limit": USER_ROW_LIMIT}
-        page = await api.paginate_buckets(USER_COST_PATH, query, USER_PAGE_CAP)
+    for day in range(start, query_end(start, end), DAY):
+        query = {**_window(day, day + DAY), "group_by": fields, "limit": USER_ROW_LIMIT}
+        page = await _pages(api, USER_COST_PATH, query)
         rows += len(page)
         for row in page:
             try:
-                day = day_start(parse_rfc3339(row.get("starting_at"), where))
+                if day_start(parse_rfc3339(row.get("starting_at"), where)) != day:
+                    raise ProviderError("parse", f"{where}: a row of another day than asked")
                 actor = row.get("actor")
                 if not isinstance(actor, dict):
                     raise ProviderError("parse", f"{where}: 'actor' is not an object")
                 user = label(actor, "user_id", where)
                 if not user:
                     raise ProviderError("parse", f"{where}: the actor has no user_id")
-                org_key, dollars = _cost_row(row, read_dims(row, where), False, where)
+                org_key, dollars = _cost_row(row, read_dims(row, where), where)
             except ProviderError as err:
                 skip_row(batch, err)
-                continue
-            if not start <= day < end:
                 continue
             _, dims, labels = org_key
             user_key: SeriesKey = (Family.BILLED_COST, dims._replace(user_id=user), labels)
             totals[day, user_key] = totals.get((day, user_key), Decimal(0)) + dollars
-            # From the organization's row of the same product and model; from the remainder
-            # of a capped day if the row was beyond the cap.
+            # From the organization's row of the same product, model and cost type; from the
+            # remainder of a capped day if that row was beyond the cap.
             for source in (org_key, (Family.BILLED_COST, overflow, (OVERFLOW,))):
                 if (day, source) in totals:
                     totals[day, source] = max(totals[day, source] - dollars, Decimal(0))
