@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
+from .anthropic_api import message_values
 from .buckets import WIDTHS, decode_page, encode_page, page_of, parse_rfc3339, rfc3339, snap
 from .catalog import ANTHROPIC, ANTHROPIC_STREAMS, HAIKU, SONNET, DimValue
 from .costs import CostLine
@@ -151,17 +152,10 @@ def _usage(query: Query, now: float, data: SyntheticData) -> JSON:
                 sums[i] += value
         ranked = sorted(groups.items(), key=lambda item: -sum(item[1][1:6]))[:GROUP_CAP]
         results = []
-        for key, (requests, uncached, cache_read, write_5m, write_1h, output, searches) in ranked:
+        for key, sums in ranked:
             row: JSON = {
-                "uncached_input_tokens": uncached,
-                "cache_creation": {
-                    "ephemeral_1h_input_tokens": write_1h,
-                    "ephemeral_5m_input_tokens": write_5m,
-                },
-                "cache_read_input_tokens": cache_read,
-                "output_tokens": output,
-                "server_tool_use": {"web_search_requests": searches},
-                "requests": requests,
+                **message_values(sums),
+                "requests": sums[0],
                 **dict.fromkeys(_USAGE_GROUPS),
             }
             row.update(zip(group_by, key, strict=True))

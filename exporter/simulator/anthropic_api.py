@@ -106,6 +106,22 @@ def handle(
     raise ApiError(404, f"Not found: GET {path}")
 
 
+def message_values(sums: list[int]) -> JSON:
+    """The token and tool fields of a messages row (both APIs' usage reports) from summed
+    stream values: requests, uncached, cache read, 5m and 1h cache writes, output, searches."""
+    _, uncached, cache_read, write_5m, write_1h, output, searches = sums
+    return {
+        "uncached_input_tokens": uncached,
+        "cache_creation": {
+            "ephemeral_1h_input_tokens": write_1h,
+            "ephemeral_5m_input_tokens": write_5m,
+        },
+        "cache_read_input_tokens": cache_read,
+        "output_tokens": output,
+        "server_tool_use": {"web_search_requests": searches},
+    }
+
+
 def _bucket_starts(query: Query, width: int, now: float) -> range:
     start = parse_rfc3339(query.required("starting_at"), "starting_at")
     raw_end = query.one("ending_at")
@@ -158,20 +174,7 @@ def _usage(query: Query, now: float, data: SyntheticData, fast_mode: bool) -> JS
                 continue
             dims: dict[str, DimValue] = dict.fromkeys(_DIMS)
             dims.update(zip(group_by, key, strict=True))
-            _, uncached, cache_read, write_5m, write_1h, output, searches = sums
-            results.append(
-                {  # value fields first, then the dimensions
-                    "uncached_input_tokens": uncached,
-                    "cache_creation": {
-                        "ephemeral_1h_input_tokens": write_1h,
-                        "ephemeral_5m_input_tokens": write_5m,
-                    },
-                    "cache_read_input_tokens": cache_read,
-                    "output_tokens": output,
-                    "server_tool_use": {"web_search_requests": searches},
-                    **dims,
-                }
-            )
+            results.append({**message_values(sums), **dims})  # values first, then dims
         buckets.append(
             {"starting_at": rfc3339(start), "ending_at": rfc3339(start + width), "results": results}
         )
