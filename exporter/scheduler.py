@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from exporter.core.budgets import AccountSpend
+from exporter.core.budgets import AccountSpend, limit_forecasts
 from exporter.core.ledger import DEFAULT_MAX_LABEL_SETS, Ledger, history_start, month_start
 from exporter.core.pricing import Pricer
 from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, SeriesKey, day_start
@@ -233,6 +233,8 @@ class AccountPoller:
             self._status = replace(self._status, errors=errors)
         assert self.ledger.month_start is not None
         spend = self._spend(now)
+        levels = {key: value for values in self._gauges.values() for key, value in values.items()}
+        levels.update(limit_forecasts(levels, spend, now))
         self._data = build_account_data(
             self.provider.name,
             self.account,
@@ -241,7 +243,7 @@ class AccountPoller:
             self._project_names,
             self.ledger.watermarks,
             self.ledger.revisions,
-            {key: value for values in self._gauges.values() for key, value in values.items()},
+            levels,
             spend=spend,
             reconciliation=reconciliation(spend, settled_before),
             expected_lags={

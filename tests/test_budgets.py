@@ -7,8 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.core.budgets import AccountSpend, BudgetConfig, BudgetMatch, evaluate, period_bounds
-from exporter.core.records import DAY, Dims
+from exporter.core.budgets import (
+    AccountSpend,
+    BudgetConfig,
+    BudgetMatch,
+    evaluate,
+    limit_forecasts,
+    period_bounds,
+)
+from exporter.core.records import DAY, Dims, Family, SeriesKey
 
 
 def ts(text: str) -> float:
@@ -179,3 +186,52 @@ def test_spend_at_the_start_of_a_new_period() -> None:
     )
     assert month.spend_usd == 0.5 and day_budget.spend_usd == 0.5
     assert month.period_end == day("2027-01-01")
+
+
+# --- forecasts of the spend limits a provider enforces
+
+LIMIT_LABELS = ("hard", "month")
+
+
+def limit_key(family: Family, scope: Dims) -> SeriesKey:
+    return (family, scope, LIMIT_LABELS)
+
+
+def test_a_limit_is_forecast_over_its_scope_on_the_best_basis() -> None:
+    org, project = Dims(), Dims("proj_a")
+    gauges = {
+        limit_key(Family.PROVIDER_LIMIT, org): 1000.0,
+        limit_key(Family.PROVIDER_LIMIT_ENFORCING, org): 0.0,
+        limit_key(Family.PROVIDER_LIMIT, project): 30.0,
+        (Family.VECTOR_STORE_BYTES, project, ()): 5.0,  # not a limit
+    }
+    forecasts = limit_forecasts(gauges, ACCOUNT, NOW)
+    assert set(forecasts) == {
+        limit_key(Family.PROVIDER_LIMIT_FORECAST, org),
+        limit_key(Family.PROVIDER_LIMIT_FORECAST, project),
+    }
+    # Best basis: billed before 11-24 (settled), estimated after. Trailing 7 days: 11-20 .. now.
+    left = day("2026-12-01") - NOW
+    trailing = NOW - day("2026-11-20")
+    org_spend = 10.0 + 4.0 + 1.0 + 5.0 + 6.0 + 1.0 + 2.0
+    project_spend = 10.0 + 4.0 + 5.0 + 6.0 + 2.0  # proj_a only
+    assert forecasts[limit_key(Family.PROVIDER_LIMIT_FORECAST, org)] == pytest.approx(
+        org_spend + org_spend / trailing * left)
+    assert forecasts[limit_key(Family.PROVIDER_LIMIT_FORECAST, project)] == pytest.approx(
+        project_spend + project_spend / trailing * left)
+
+
+def test_a_limit_uses_the_spend_the_provider_counts_against_it() -> None:
+    user = Dims(user_id="u1")
+    gauges = {
+        limit_key(Family.PROVIDER_LIMIT, user): 50.0,
+        limit_key(Family.PROVIDER_LIMIT_SPEND, user): 40.0,
+    }
+    forecasts = limit_forecasts(gauges, ACCOUNT, NOW)
+    # The rate still comes from the account's daily spend in the scope (none for u1 here).
+    assert forecasts == {limit_key(Family.PROVIDER_LIMIT_FORECAST, user): 40.0}
+
+
+def test_only_monthly_limits_are_forecast() -> None:
+    gauges = {(Family.PROVIDER_LIMIT, Dims(), ("hard", "billing_cycle")): 10.0}
+    assert limit_forecasts(gauges, ACCOUNT, NOW) == {}

@@ -44,6 +44,7 @@ from referencing.jsonschema import DRAFT202012
 from exporter.core.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
 from exporter.simulator import Simulator
 from exporter.sources.providers import openai as openai_module
+from exporter.sources.providers import openai_limits
 from exporter.sources.providers import openrouter as openrouter_module
 from exporter.sources.providers.base import Provider, ProviderSettings
 from exporter.sources.providers.client import encode_params
@@ -181,13 +182,15 @@ OPENAI_ENDPOINTS = (
     OPENAI_COSTS,
     OPENAI_PROJECTS,
 )
+OPENAI_LIMITS = (openai_limits.ORGANIZATION_PATH, openai_limits.PROJECT_PATH)
+"""Not bucketed: their own test (a scope without a limit is a 404)."""
 OPENROUTER_ENDPOINTS = ("/credits", "/keys", "/activity", "/workspaces", "/organization/members")
 """OpenRouter's management endpoints the exporter reads, or may (workspace and member names)."""
 GITHUB_REPORTS = ("usage", "ai_credit/usage", "premium_request/usage")
 
 
 SOURCES = {
-    "openai-openapi.json": ("openai-openapi.yaml", OPENAI_ENDPOINTS),
+    "openai-openapi.json": ("openai-openapi.yaml", (*OPENAI_ENDPOINTS, *OPENAI_LIMITS)),
     "openrouter-openapi.json": ("openrouter-openapi.yaml", OPENROUTER_ENDPOINTS),
 }
 
@@ -407,7 +410,9 @@ class Run:
     exchanges: list[Exchange]
 
     def of(self, path: str) -> list[Exchange]:
-        return [e for e in self.exchanges if e.path == path]
+        """The exchanges of ``path``, or of every path matching its template (``{id}``)."""
+        pattern = re.compile(re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(path)))
+        return [e for e in self.exchanges if pattern.fullmatch(e.path)]
 
 
 def fetch(provider: Provider, start: int, end: int) -> FetchResult:
@@ -444,12 +449,9 @@ def assert_clean(runs: Mapping[str, Run], unserved: Iterable[str] = ()) -> None:
     endpoints known to be ``unserved``, each the subject of its own ``xfail``)."""
     for name, run in runs.items():
         assert run.result.failures == {}, (name, run.result.failures)
-        failed = [e for e in run.exchanges if e.status != 200]
-        assert [
-            e.request
-            for e in failed
-            if (e.path, e.status) not in {(path, 404) for path in unserved}
-        ] == [], name
+        expected = [id(e) for path in unserved for e in run.of(path) if e.status == 404]
+        failed = [e for e in run.exchanges if e.status != 200 and id(e) not in expected]
+        assert [e.request for e in failed] == [], name
 
 
 @pytest.fixture(scope="module")
@@ -583,7 +585,8 @@ def openai_violations(path: str, body: Any, request: str = "") -> list[Problem]:
 
 
 def test_openai_polls_of_the_simulator_are_clean(openai_runs: dict[str, Run]) -> None:
-    assert_clean(openai_runs)
+    # A project without a spend limit is a 404 (Customer Support Bot has none).
+    assert_clean(openai_runs, (openai_limits.PROJECT_PATH,))
 
 
 @pytest.mark.parametrize("path", [known(OPENAI_KNOWN, p) for p in OPENAI_ENDPOINTS])
@@ -606,7 +609,37 @@ def test_openai_simulator_answers_to_the_schema(
     assert_valid(f"OpenAI GET {path}", problems, OPENAI_KNOWN.get(path, (None,))[0])
 
 
+@pytest.mark.parametrize("path", OPENAI_LIMITS)
+def test_openai_simulator_spend_limits_answer_to_the_schema(
+    openai_runs: dict[str, Run], path: str
+) -> None:
+    exchanges = [e for run in openai_runs.values() for e in run.of(path)]
+    answered = [e for e in exchanges if e.status == 200]
+    assert answered, f"the exporter read no {path} with a limit"
+    problems = []
+    for exchange in answered:
+        problems += openai_violations(path, exchange.body, exchange.request)
+    assert_valid(f"OpenAI GET {path}", problems)
+    # A scope without a limit: a 404 in OpenAI's error envelope (the spec documents no body).
+    for exchange in exchanges:
+        if exchange.status != 200:
+            assert exchange.status == 404, exchange.request
+            assert violations(OPENAI_SPEC.component("ErrorResponse"), exchange.body) == []
+
+
 # --- the official examples
+
+
+@pytest.mark.parametrize("path", OPENAI_LIMITS)
+def test_openai_spend_limit_examples_are_valid_and_read_exactly(path: str) -> None:
+    example = openai_example(path)
+    assert_valid(f"OpenAI example of GET {path}", openai_violations(path, example))
+    scope = Dims() if path == openai_limits.ORGANIZATION_PATH else Dims("proj_abc")
+    # 10000 cents, enforcing.
+    assert openai_limits.limit_gauges(example, scope, f"GET {path}") == {
+        (Family.PROVIDER_LIMIT, scope, ("hard", "month")): 100.0,
+        (Family.PROVIDER_LIMIT_ENFORCING, scope, ("hard", "month")): 1.0,
+    }
 
 
 def openai_example(path: str) -> JSON:
@@ -667,6 +700,7 @@ def openai_example_poll(path: str, body: JSON, group_by: tuple[str, ...]) -> Fet
         for other in {*OPENAI_USAGE_READ, OPENAI_COSTS} - {path}:
             router.get(other).mock(return_value=httpx.Response(200, json=page()))
         router.get(OPENAI_PROJECTS).mock(return_value=httpx.Response(200, json=projects))
+        router.get(url__regex=r"/spend_limit$").respond(404)  # no limits: their own test
         route = router.get(path).mock(return_value=httpx.Response(200, json=body))
         if body.get("has_more"):  # the completions example has a next page: the exporter asks
             route.mock(

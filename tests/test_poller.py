@@ -105,6 +105,13 @@ class Org:
             }
         )
 
+        # No organization limit; the project may spend $10 a month.
+        mock.get(f"{BASE}/organization/spend_limit").respond(404)
+        self.limit = mock.get(f"{BASE}/organization/projects/proj_a/spend_limit")
+        self.limit.respond(json={
+            "object": "project.spend_limit", "threshold_amount": 1000, "currency": "USD",
+            "interval": "month", "enforcement": {"status": "inactive"}})
+
     def fail_all(self, response: httpx.Response) -> None:
         """Every endpoint but the project list answers ``response``."""
         for route in self.mock.routes:
@@ -249,7 +256,8 @@ def test_later_polls_read_only_the_unsettled_window(
     assert second["start_time"] == str(NOV + 23 * DAY)  # last success minus 2 days, day aligned
     assert tokens(store.current, "input") == 170
     calls = len(respx_mock.calls)
-    assert calls == 2 * 11 + 1  # eleven endpoints per poll, project names once
+    # Eleven endpoints per poll; project names and the two spend limits once (read hourly).
+    assert calls == 2 * 11 + 1 + 2
 
 
 @pytest.mark.parametrize(
@@ -314,9 +322,11 @@ def test_a_failed_dataset_keeps_its_last_good_values_and_the_others_publish(
     datasets = status(snap).datasets
     assert datasets[Dataset.COST] == DatasetStatus(up=False, last_success=NOW)
     assert datasets[Dataset.USAGE] == DatasetStatus(up=True, last_success=NOW + 300)
-    assert {d for d, s in datasets.items() if not s.up} == {Dataset.COST}
-    assert dict(status(snap).errors)[reason] == 1
-    assert sum(dict(status(snap).errors).values()) == 1
+    # A 401 is the key's: nothing after it is tried (the limits are read after the costs).
+    failed = {Dataset.COST, Dataset.LIMITS} if reason == "auth" else {Dataset.COST}
+    assert {d for d, s in datasets.items() if not s.up} == failed
+    assert dict(status(snap).errors)[reason] == len(failed)
+    assert sum(dict(status(snap).errors).values()) == len(failed)
     assert status(snap).last_error.startswith(f"cost: {reason}: GET /organization/costs")
     assert delay == 300.0  # the datasets that were read stay on their interval
     assert KEY not in status(snap).last_error
@@ -378,8 +388,8 @@ def test_a_poll_that_reads_no_dataset_keeps_everything(
     assert values(snap) == before
     assert not status(snap).up and status(snap).last_success == NOW
     assert not any(s.up for s in status(snap).datasets.values())
-    assert len(status(snap).datasets) == 11
-    assert dict(status(snap).errors)["auth"] == 11  # one 401, and every dataset failed by it
+    assert len(status(snap).datasets) == 12
+    assert dict(status(snap).errors)["auth"] == 12  # one 401, and every dataset failed by it
     assert run(poller.poll_once()) == 600.0  # nothing read: back off
 
 
@@ -435,8 +445,8 @@ def test_repeated_failures_back_off_and_honour_long_retry_after(
     # A rate limit ends the poll: the other datasets are not tried, but are counted failed.
     assert dict(status(store.current).errors) == {
         "auth": 0,
-        "rate_limited": 3 * 11,
-        "http_5xx": 3 * 11,
+        "rate_limited": 3 * 12,
+        "http_5xx": 3 * 12,
         "http_4xx": 0,
         "timeout": 0,
         "connection": 0,
@@ -655,3 +665,26 @@ def test_a_partial_poll_is_not_logged_as_a_success(caplog: pytest.LogCaptureFixt
         run(poller.poll_once())
     messages = [record.getMessage() for record in caplog.records]
     assert "poll failed for some datasets" in messages and "poll succeeded" not in messages
+
+
+@respx.mock(assert_all_mocked=True)
+def test_a_provider_limit_is_published_with_its_forecast(
+    respx_mock: respx.MockRouter, store: SnapshotStore
+) -> None:
+    org = Org(respx_mock)
+    org.dollars[NOV + 20 * DAY] = "2.0"  # settled, and in the trailing 7 days
+    run(make_poller(Clock(NOW), store).poll_once())
+    labels = frozenset({
+        ("provider", "openai"), ("account", "main"), ("project_id", "proj_a"),
+        ("project", "Search"), ("limit", "hard"), ("period", "month"),
+    })
+    published = {name: v for (name, got), v in values(store.current).items() if got == labels}
+    # Spend so far on the best basis: $3.50 billed on the settled days (the unsettled $0.25 of
+    # today has no estimate without a pricer); the trailing 7 days (Nov 20 00:00 to now) spent
+    # $2, a rate carried on to Dec 1.
+    trailing, left = NOW - (NOV + 19 * DAY), NOV + 30 * DAY - NOW
+    assert published == {
+        "aicost_provider_limit_usd": 10.0,
+        "aicost_provider_limit_enforcing": 0.0,
+        "aicost_provider_limit_forecast_usd": pytest.approx(3.5 + 2.0 / trailing * left),
+    }

@@ -35,7 +35,7 @@ USAGE_DATASETS = [Dataset.USAGE, Dataset.EMBEDDINGS, Dataset.MODERATIONS, Datase
                   Dataset.AUDIO_SPEECHES, Dataset.AUDIO_TRANSCRIPTIONS, Dataset.VECTOR_STORES,
                   Dataset.CODE_INTERPRETER_SESSIONS, Dataset.FILE_SEARCH_CALLS,
                   Dataset.WEB_SEARCH_CALLS]  # order of USAGE
-DATASETS = [*USAGE_DATASETS, Dataset.COST]
+DATASETS = [*USAGE_DATASETS, Dataset.COST, Dataset.LIMITS]
 
 T, R, C = Family.TOKENS, Family.REQUESTS, Family.BILLED_COST
 TOOL, Q = Family.TOOL_CALLS, Family.BILLED_QUANTITY
@@ -76,6 +76,13 @@ class Env:
         ])
         self.set("/organization/costs", fixture("costs"))
         self.set("/organization/projects", fixture("projects"))
+        org_limit = self.set("/organization/spend_limit", fixture("spend_limit"))
+        self.routes["org_spend_limit"] = org_limit
+        # The active project has a limit; any other project is a 404 (no limit).
+        self.set("/organization/projects/proj_8fK2aQ/spend_limit", fixture("project_spend_limit"))
+        self.router.get(url__regex=r"/organization/projects/[^/]+/spend_limit$").respond(
+            404, json={"error": {"message": "No spend limit", "type": "invalid_request_error",
+                                 "param": None, "code": None}})
 
     def set(self, path: str, body: Any) -> respx.Route:
         route = self.router.get(path).mock(return_value=httpx.Response(200, json=body))
@@ -205,9 +212,9 @@ EXPECTED_COST = {
 
 def test_fetch_returns_exact_batches(env: Env) -> None:
     result = env.fetch()
-    assert [b.dataset for b in result.batches] == DATASETS  # one per endpoint, costs last
+    assert [b.dataset for b in result.batches] == DATASETS  # one per endpoint, then limits
     assert result.failures == {}
-    for batch in result.batches:
+    for batch in result.batches[:-1]:
         assert (batch.start, batch.end, batch.watermark) == (D1, END, float(END)), batch.dataset
         assert (batch.skipped_rows, batch.skipped_error) == (0, "")
     assert usage_days(result) == EXPECTED_USAGE
@@ -226,6 +233,7 @@ def test_fetch_returns_exact_batches(env: Env) -> None:
         Dataset.FILE_SEARCH_CALLS: {""},
         Dataset.WEB_SEARCH_CALLS: {"gpt-4o-mini-2024-07-18"},
         Dataset.COST: {""},
+        Dataset.LIMITS: set(),  # gauges only
     }
     # The latest day's storage, per project: bytes held, not bytes summed over days.
     assert batch_of(result, Dataset.VECTOR_STORES).gauges == {
@@ -260,6 +268,9 @@ def test_request_params_and_pagination(env: Env) -> None:
         [("/organization/usage/completions", "200")] * 2
         + [(f"/organization/usage/{name}", "200") for name in USAGE[1:]]
         + [("/organization/costs", "200"), ("/organization/projects", "200")]
+        # The limits of the organization and of the active project (proj_Zz9 is archived).
+        + [("/organization/spend_limit", "200"),
+           ("/organization/projects/{project_id}/spend_limit", "200")]
     )
 
 
@@ -321,6 +332,7 @@ def test_empty_buckets_and_no_buckets(env: Env) -> None:
     assert [(b.dataset, b.days, b.watermark) for b in result.batches] == [
         *[(dataset, {}, None) for dataset in USAGE_DATASETS],  # no bucket: no watermark
         (Dataset.COST, {}, float(END)),
+        (Dataset.LIMITS, {}, None),  # gauges only
     ]
 
 
@@ -328,12 +340,12 @@ def test_each_usage_endpoint_has_its_own_watermark(env: Env) -> None:
     env.set("/organization/usage/images", page([bucket(D1, [])]))  # images lag a day
     result = env.fetch()
     assert {b.dataset: b.watermark for b in result.batches} == {
-        **dict.fromkeys(DATASETS, float(END)), Dataset.IMAGES: float(D2)}
+        **dict.fromkeys(DATASETS, float(END)), Dataset.IMAGES: float(D2), Dataset.LIMITS: None}
 
 
 def test_buckets_outside_the_range_are_ignored(env: Env) -> None:
     result = env.fetch(end=D2)  # poll exactly at midnight: day D2 not covered
-    assert {(b.start, b.end) for b in result.batches} == {(D1, D2)}
+    assert {(b.start, b.end) for b in result.batches[:-1]} == {(D1, D2)}
     assert set(usage_days(result)) == {D1}
     assert set(batch_of(result, Dataset.COST).days) == {D1}
     assert ("end_time", str(D2)) in env.params("costs")
@@ -518,7 +530,7 @@ def test_a_400_on_one_usage_endpoint_leaves_the_other_datasets(env: Env) -> None
         D1: {(Family.AUDIO_SPEECH_CHARACTERS, mini("tts-1"), ()): 5200.0,
              (R, mini("tts-1"), ("default",)): 3.0}}
     assert batch_of(result, Dataset.COST).days == EXPECTED_COST
-    assert {b.watermark for b in result.batches} == {float(END)}
+    assert {b.watermark for b in result.batches[:-1]} == {float(END)}
     assert result.project_names == {"proj_8fK2aQ": "Search", "proj_Zz9": "Support bot"}
 
 
@@ -588,7 +600,7 @@ def test_a_late_failure_keeps_the_datasets_read_before_it(env: Env) -> None:
     env.routes["costs"].mock(return_value=httpx.Response(500))
     err, result = env.fail(Dataset.COST)
     assert (err.reason, str(err)) == ("http_5xx", "GET /organization/costs: HTTP 500")
-    assert env.observed[-5:] == [("/organization/costs", "500")] * 4 + [
+    assert env.observed[-7:-2] == [("/organization/costs", "500")] * 4 + [
         ("/organization/projects", "200")]
     assert env.slept == [0.5, 1.0, 2.0]
     assert usage_days(result) == EXPECTED_USAGE
@@ -717,7 +729,9 @@ def test_project_names_failure_does_not_fail_the_poll(
     assert result.project_names == {}
     assert result.failures == {}
     assert usage_days(result) == EXPECTED_USAGE
-    assert env.observed[-4:] == [("/organization/projects", "503")] * 4
+    # Without the project list only the organization's spend limit is read.
+    assert env.observed[-5:] == [("/organization/projects", "503")] * 4 + [
+        ("/organization/spend_limit", "200")]
     assert "account main: could not load project names (http_5xx" in caplog.text
     assert KEY not in caplog.text
 
@@ -728,6 +742,7 @@ def test_loopback_base_url_over_http() -> None:
             router.get(f"/organization/usage/{name}").mock(
                 return_value=httpx.Response(200, json=page([])))
         router.get("/organization/costs").mock(return_value=httpx.Response(200, json=page([])))
+        router.get("/organization/spend_limit").respond(404)
         provider = OpenAIProvider(
             ProviderSettings(account="sim", api_key=lambda: KEY, base_url="http://127.0.0.1:8099/v1",
                              group_by=()),
@@ -846,3 +861,110 @@ def test_a_bad_quantity_keeps_the_rows_dollars(env: Env) -> None:
     env.set("/organization/costs", page([bucket(D1, [row])]))
     cost = batch_of(env.fetch(), Dataset.COST)
     assert cost.days == {D1: {(C, Dims("p"), ("x",)): 0.5}} and cost.skipped_rows == 0
+
+
+# --- hard spend limits
+
+LIMIT, ENFORCING = Family.PROVIDER_LIMIT, Family.PROVIDER_LIMIT_ENFORCING
+MONTHLY_HARD = ("hard", "month")
+
+
+def test_spend_limits_of_the_organization_and_each_active_project(env: Env) -> None:
+    limits = batch_of(env.fetch(), Dataset.LIMITS)
+    assert (limits.days, limits.watermark) == ({}, None)
+    assert limits.gauges == {
+        (LIMIT, Dims(), MONTHLY_HARD): 100.0,  # 10000 cents
+        (ENFORCING, Dims(), MONTHLY_HARD): 0.0,
+        (LIMIT, Dims("proj_8fK2aQ"), MONTHLY_HARD): 25.5,
+        (ENFORCING, Dims("proj_8fK2aQ"), MONTHLY_HARD): 1.0,
+    }
+    # The archived project's limit is not asked for.
+    assert [call.request.url.path for call in env.routes["spend_limit"].calls] == [
+        "/v1/organization/projects/proj_8fK2aQ/spend_limit"]
+
+
+def test_spend_limits_are_read_once_an_hour(env: Env) -> None:
+    provider = env.provider()
+
+    async def polls() -> list[FetchResult]:
+        results = []
+        for now in (0.0, 3599.0, 3600.0):
+            env.now = now
+            env.routes["completions"].mock(return_value=httpx.Response(200, json=page([])))
+            results.append(await provider.fetch(D1, END))
+        await provider.aclose()
+        return results
+
+    results = asyncio.run(polls())
+    org_reads = [e for e in env.observed if e[0] == "/organization/spend_limit"]
+    assert len(org_reads) == 2  # at 0 and 3600, not at 3599
+    # In between, the limits last read stay the dataset's (read, not failed).
+    assert [batch_of(r, Dataset.LIMITS).gauges for r in results] == [
+        batch_of(results[0], Dataset.LIMITS).gauges] * 3
+
+
+def test_without_project_grouping_only_the_organization_limit_is_read(env: Env) -> None:
+    limits = batch_of(env.fetch(env.provider(group_by=("model",))), Dataset.LIMITS)
+    assert set(limits.gauges) == {(LIMIT, Dims(), MONTHLY_HARD), (ENFORCING, Dims(), MONTHLY_HARD)}
+    assert env.routes["org_spend_limit"].call_count == 1
+    assert env.routes["spend_limit"].call_count == 0
+
+
+def test_a_scope_without_a_limit_is_a_404(env: Env) -> None:
+    env.routes["org_spend_limit"].mock(return_value=httpx.Response(404, json={"error": {
+        "message": "No spend limit", "type": "invalid_request_error", "param": None,
+        "code": None}}))
+    env.routes["spend_limit"].mock(return_value=httpx.Response(404))
+    result = env.fetch()
+    assert result.failures == {}
+    assert batch_of(result, Dataset.LIMITS).gauges == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"currency": "EUR"}, "unsupported currency 'EUR'"),
+        ({"threshold_amount": "10000"}, "'threshold_amount' not a non-negative integer ('10000')"),
+        ({"interval": "Month; drop"}, "'interval' is not a period name ('Month; drop')"),
+        ({"enforcement": None}, "'enforcement.status' is not a string"),
+    ],
+)
+def test_a_malformed_limit_fails_only_the_limits(
+    env: Env, change: dict[str, Any], message: str
+) -> None:
+    env.set("/organization/spend_limit", {**fixture("spend_limit"), **change})
+    err, result = env.fail(Dataset.LIMITS)
+    assert (err.reason, str(err)) == ("parse", f"GET /organization/spend_limit: {message}")
+    assert batch_of(result, Dataset.COST).days == EXPECTED_COST
+
+
+def test_a_failed_limits_read_is_retried_on_the_next_poll(env: Env) -> None:
+    provider = env.provider()
+    env.routes["org_spend_limit"].mock(side_effect=[
+        httpx.Response(403, json={"error": {"message": "Missing scope", "type": "x",
+                                            "param": None, "code": None}}),
+        httpx.Response(200, json=fixture("project_spend_limit")),
+    ])
+
+    async def polls() -> list[FetchResult]:
+        first = await provider.fetch(D1, END)
+        env.routes["completions"].mock(return_value=httpx.Response(200, json=page([])))
+        second = await provider.fetch(D1, END)
+        await provider.aclose()
+        return [first, second]
+
+    first, second = asyncio.run(polls())
+    assert list(first.failures) == [Dataset.LIMITS]
+    assert second.failures == {}
+    assert batch_of(second, Dataset.LIMITS).gauges[LIMIT, Dims("proj_8fK2aQ"), MONTHLY_HARD] == 25.5
+
+
+def test_a_project_id_is_escaped_in_the_limit_path(env: Env) -> None:
+    projects = fixture("projects")
+    projects["data"][0]["id"] = "proj/../../x?y"
+    env.set("/organization/projects", projects)
+    env.fetch()
+    (call,) = [c for c in env.router.calls if "spend_limit" in c.request.url.raw_path.decode()
+               and "projects" in c.request.url.raw_path.decode()]
+    escaped = b"proj%2F..%2F..%2Fx%3Fy"
+    assert call.request.url.raw_path == b"/v1/organization/projects/" + escaped + b"/spend_limit"

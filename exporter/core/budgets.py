@@ -5,11 +5,13 @@ the month and the week before it (``AccountData.daily_spend``). Forecast =
 spend so far + the trailing 7-day spend rate × the time left in the period;
 the trailing window reaches back before the period start when the period is
 younger than 7 days, so a fresh week or month is not forecast from nothing.
+The spend limits a provider enforces are forecast the same way, over their scope.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -17,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from exporter.core.ledger import month_start
-from exporter.core.records import DAY, Dims, Family, day_start
+from exporter.core.records import DAY, Dims, Family, SeriesKey, day_start
 
 Period = Literal["day", "week", "month"]
 Basis = Literal["billed", "estimated", "best"]
@@ -104,15 +106,16 @@ def _matches(match: BudgetMatch, account: AccountSpend, dims: Dims) -> bool:
     return True
 
 
-def _day_spend(budget: BudgetConfig, account: AccountSpend, day: int) -> float:
+def _day_spend(
+    basis: Basis, account: AccountSpend, day: int, matches: Callable[[Dims], bool]
+) -> float:
     def total(spend: Mapping[int, Mapping[Dims, float]]) -> float:
-        return sum(usd for dims, usd in spend.get(day, {}).items()
-                   if _matches(budget.match, account, dims))
+        return sum(usd for dims, usd in spend.get(day, {}).items() if matches(dims))
 
-    if budget.basis == "billed":
+    if basis == "billed":
         return total(account.billed)
     estimated = total(account.estimated)
-    if budget.basis == "estimated":
+    if basis == "estimated":
         return estimated
     # best: what the provider billed for settled days, the estimate for the rest (and for
     # settled days it billed nothing matching, e.g. a cost API without a model dimension).
@@ -124,8 +127,16 @@ def _day_spend(budget: BudgetConfig, account: AccountSpend, day: int) -> float:
 
 
 def _spend(budget: BudgetConfig, accounts: Sequence[AccountSpend], start: int, end: float) -> float:
-    return sum(_day_spend(budget, account, day) for account in accounts
-               for day in range(start, int(end), DAY))
+    return sum(
+        _day_spend(budget.basis, account, day,
+                   functools.partial(_matches, budget.match, account))
+        for account in accounts for day in range(start, int(end), DAY)
+    )
+
+
+def _forecast(spend: float, trailing: float, trailing_start: int, now: float, end: int) -> float:
+    """``spend`` plus the trailing spend rate times the time left until ``end``."""
+    return spend + trailing / (now - trailing_start) * (end - now)
 
 
 def evaluate(budgets: Iterable[BudgetConfig], accounts: Sequence[AccountSpend],
@@ -137,13 +148,43 @@ def evaluate(budgets: Iterable[BudgetConfig], accounts: Sequence[AccountSpend],
         start, end = period_bounds(budget.period, now)
         spend = _spend(budget, accounts, start, now)
         trailing = _spend(budget, accounts, trailing_start, now)
-        rate = trailing / (now - trailing_start)
         statuses.append(BudgetStatus(
             name=budget.name, period=budget.period, limit_usd=budget.limit_usd,
             warning_ratio=budget.warning_ratio, spend_usd=spend,
-            forecast_usd=spend + rate * (end - now), period_end=end,
+            forecast_usd=_forecast(spend, trailing, trailing_start, now, end), period_end=end,
         ))
     return tuple(statuses)
+
+
+def _in_scope(scope: Dims, dims: Dims) -> bool:
+    """Whether spend of ``dims`` counts under a limit on ``scope`` (its non-empty dims)."""
+    return all(not want or want == got for want, got in zip(scope, dims, strict=True))
+
+
+def limit_forecasts(
+    gauges: Mapping[SeriesKey, float], account: AccountSpend, now: float
+) -> dict[SeriesKey, float]:
+    """The month-end forecast of every monthly provider limit among ``gauges``: the spend the
+    provider counts against it where it reports one, else the account's spend in the limit's
+    scope on the "best" basis, plus the trailing 7-day rate in that scope times the time left."""
+    forecasts: dict[SeriesKey, float] = {}
+    trailing_start = day_start(now) - (TRAILING_DAYS - 1) * DAY
+    for (family, scope, labels) in gauges:
+        if family is not Family.PROVIDER_LIMIT or labels[1:2] != ("month",):
+            continue
+        start, end = period_bounds("month", now)
+        matches = functools.partial(_in_scope, scope)
+
+        def spend(first: int, matches: Callable[[Dims], bool] = matches) -> float:
+            return sum(_day_spend("best", account, day, matches)
+                       for day in range(first, int(now), DAY))
+
+        so_far = gauges.get((Family.PROVIDER_LIMIT_SPEND, scope, labels))
+        if so_far is None:
+            so_far = spend(start)
+        forecast = _forecast(so_far, spend(trailing_start), trailing_start, now, end)
+        forecasts[Family.PROVIDER_LIMIT_FORECAST, scope, labels] = forecast
+    return forecasts
 
 
 def spend_of(provider: str, account: str, ledger_spend: Mapping[Family, Mapping[int, Mapping[

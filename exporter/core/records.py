@@ -44,6 +44,11 @@ class Family(StrEnum):
     TOOL_CALLS = "tool_calls"  # server-side tool calls (web search, ...); extra labels: tool
     VECTOR_STORE_BYTES = "vector_store_bytes"  # a gauge (OpenAI vector stores); extra: none
     UNCONVERTED_COST = "unconverted_cost"  # billed in a currency without a rate; extra: currency
+    # Spend limits the provider enforces (gauges); extra labels: limit, period.
+    PROVIDER_LIMIT = "provider_limit_usd"
+    PROVIDER_LIMIT_ENFORCING = "provider_limit_enforcing"
+    PROVIDER_LIMIT_SPEND = "provider_limit_spend_usd"  # where the provider reports it
+    PROVIDER_LIMIT_FORECAST = "provider_limit_forecast_usd"  # by the scheduler (budgets.py)
 
 
 ELSEWHERE_BILLED = frozenset(("byok",))
@@ -72,6 +77,7 @@ class Dataset(StrEnum):
     FILE_SEARCH_CALLS = "file_search_calls"
     WEB_SEARCH_CALLS = "web_search_calls"
     BALANCE = "credits"  # a prepaid balance (gauges only)
+    LIMITS = "limits"  # spend limits the provider enforces (gauges only)
     PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot, until 2026-05-31
     AI_CREDITS = "ai_credits"  # GitHub Copilot, from 2026-06-01
 

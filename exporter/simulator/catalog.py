@@ -82,6 +82,14 @@ PROJECTS: Final = (
 )
 _SUPPORT, _SEARCH, _PIPELINE, _LEGACY = (p.id for p in PROJECTS)
 
+SPEND_LIMITS_CENTS: Final[Mapping[str | None, int]] = {
+    None: 500_000,  # the organization: $5,000 a month, far above its spend
+    _SEARCH: 60_000,  # $600 a month: forecast above it from the first days, reached late
+    _PIPELINE: 100_000,  # $1,000 a month: never reached
+}
+"""Hard spend limits (cents a month) by project id, None for the organization; the others have
+none (a 404). A limit is enforcing once the month's cost in its scope reaches it."""
+
 _U1, _U2, _U3, _U4 = (
     "user-Fh2Kd8Ls0Qw3Er5Ty7Ui9Op1",
     "user-Mn4Bv6Cx8Za1Sd3Fg5Hj7Kl9",

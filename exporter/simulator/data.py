@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from .catalog import STREAMS, Stream
@@ -20,6 +21,12 @@ HOUR = 3_600
 
 Values = tuple[int, ...]
 Totals = list[Values | None]  # aligned with the provider's streams; None = no usage
+
+
+def month_start(now: float) -> int:
+    """Start of the UTC month of ``now``."""
+    dt = datetime.fromtimestamp(now, UTC)
+    return int(datetime(dt.year, dt.month, 1, tzinfo=UTC).timestamp())
 
 
 def activity(hour: int) -> float:

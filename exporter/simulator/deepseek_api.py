@@ -6,8 +6,8 @@ import hmac
 from collections.abc import Mapping
 from typing import Any, Final
 
+from .data import month_start
 from .more_data import MoreData
-from .openrouter_api import month_start
 from .query import ApiError, Query
 
 PROVIDER: Final = "deepseek"

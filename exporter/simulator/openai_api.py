@@ -1,4 +1,5 @@
-"""Fake OpenAI admin API: ``/organization/usage/*``, ``/organization/costs``, projects."""
+"""Fake OpenAI admin API: ``/organization/usage/*``, ``/organization/costs``, projects and
+their spend limits."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from .catalog import (
     OPENAI,
     OPENAI_STREAMS,
     PROJECTS,
+    SPEND_LIMITS_CENTS,
     VECTOR_STORES,
     DimValue,
     vector_store_bytes,
 )
-from .data import DAY, SyntheticData
+from .data import DAY, SyntheticData, month_start
 from .query import ApiError, Query
 from .report import group_costs, group_streams
 
@@ -113,6 +115,13 @@ def handle(path: str, query: Query, now: float, data: SyntheticData) -> JSON:
         return _costs(query, now, data)
     if path == "/organization/projects":
         return _projects(query, now)
+    if path == "/organization/spend_limit":
+        return _spend_limit(None, now, data)
+    parts = path.split("/")
+    if len(parts) == 5 and parts[:3] == ["", "organization", "projects"] and (
+        parts[4] == "spend_limit"
+    ):
+        return _spend_limit(parts[3], now, data)
     raise ApiError(404, f"Invalid URL (GET /v1{path})")
 
 
@@ -280,6 +289,30 @@ def _costs(query: Query, now: float, data: SyntheticData) -> JSON:
         "data": buckets,
         "has_more": next_page is not None,
         "next_page": next_page,
+    }
+
+
+def _spend_limit(project_id: str | None, now: float, data: SyntheticData) -> JSON:
+    """``OrganizationSpendLimitResource`` / ``ProjectSpendLimitResource``; 404 without a limit."""
+    if project_id is not None and project_id not in {p.id for p in PROJECTS}:
+        raise ApiError(404, f"No such project: {project_id}")
+    cents = SPEND_LIMITS_CENTS.get(project_id)
+    if cents is None:
+        scope = "organization" if project_id is None else f"project {project_id}"
+        raise ApiError(404, f"No spend limit is set for the {scope}.")
+    month = month_start(now)
+    spent = sum(
+        line.amount
+        for day in range(month, int(now), DAY)
+        for line in data.cost_lines(PROVIDER, day, now)
+        if project_id is None or line.fields.get("project_id") == project_id
+    )
+    return {
+        "object": "organization.spend_limit" if project_id is None else "project.spend_limit",
+        "threshold_amount": cents,
+        "currency": "USD",
+        "interval": "month",
+        "enforcement": {"status": "enforcing" if spent * 100 >= cents else "inactive"},
     }
 
 

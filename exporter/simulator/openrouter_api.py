@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .data import DAY
+from .data import DAY, month_start
 from .more_data import (
     DEFAULT_WORKSPACE,
     ROUTER_ENDPOINTS,
@@ -123,12 +123,6 @@ def _workspace(workspace_id: str, name: str) -> JSON:
 
 def _member(member_id: str, email: str, first: str, last: str, role: str) -> JSON:
     return {"id": member_id, "email": email, "first_name": first, "last_name": last, "role": role}
-
-
-def month_start(now: float) -> int:
-    """Start of the UTC month of ``now``."""
-    dt = datetime.fromtimestamp(now, UTC)
-    return int(datetime(dt.year, dt.month, 1, tzinfo=UTC).timestamp())
 
 
 def total_usage(data: MoreData, now: float) -> int:

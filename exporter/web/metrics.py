@@ -198,6 +198,45 @@ UNCONVERTED_COST = MetricDef(
     ("currency",),
 )
 
+_LIMIT = ("limit", "period")
+_LIMIT_SCOPE = (
+    " The scope is the account, or the project or user its labels name; limit is the kind"
+    ' ("hard": the provider refuses requests beyond it), period its interval ("month": the UTC'
+    " calendar month). As of the last poll."
+)
+PROVIDER_LIMIT = MetricDef(
+    "aicost_provider_limit_usd",
+    "gauge",
+    "A spend limit configured at the provider, in US dollars." + _LIMIT_SCOPE,
+    _LIMIT,
+    unit="usd",
+)
+PROVIDER_LIMIT_ENFORCING = MetricDef(
+    "aicost_provider_limit_enforcing",
+    "gauge",
+    "1 if the provider reports the limit as enforcing (requests in its scope are refused), 0 if"
+    " not." + _LIMIT_SCOPE,
+    _LIMIT,
+)
+PROVIDER_LIMIT_SPEND = MetricDef(
+    "aicost_provider_limit_spend_usd",
+    "gauge",
+    "Spend in the limit's current period as the provider counts it against the limit, in US"
+    " dollars (only where the provider reports it)." + _LIMIT_SCOPE,
+    _LIMIT,
+    unit="usd",
+)
+PROVIDER_LIMIT_FORECAST = MetricDef(
+    "aicost_provider_limit_forecast_usd",
+    "gauge",
+    "Spend in the limit's scope expected by the end of its period: the spend so far (the"
+    " provider's figure where it reports one, else billed cost for settled days and the estimate"
+    " for the rest) plus the trailing 7-day spend rate times the time left, in US dollars."
+    + _LIMIT_SCOPE,
+    _LIMIT,
+    unit="usd",
+)
+
 FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.PREMIUM_REQUESTS: PREMIUM_REQUESTS,
     Family.AI_CREDITS: AI_CREDITS,
@@ -224,6 +263,10 @@ FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.TOOL_CALLS: TOOL_CALLS,
     Family.VECTOR_STORE_BYTES: VECTOR_STORE_BYTES,
     Family.UNCONVERTED_COST: UNCONVERTED_COST,
+    Family.PROVIDER_LIMIT: PROVIDER_LIMIT,
+    Family.PROVIDER_LIMIT_ENFORCING: PROVIDER_LIMIT_ENFORCING,
+    Family.PROVIDER_LIMIT_SPEND: PROVIDER_LIMIT_SPEND,
+    Family.PROVIDER_LIMIT_FORECAST: PROVIDER_LIMIT_FORECAST,
 }
 
 DATA_WATERMARK = MetricDef(

@@ -220,11 +220,17 @@ class ApiClient:
         return key
 
     async def get_json(
-        self, path: str, params: Params, headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        params: Params,
+        headers: Mapping[str, str] | None = None,
+        *,
+        endpoint: str | None = None,
     ) -> JSONObject:
         """GET ``path`` and return its JSON object, retrying what is worth retrying;
-        ``headers`` are sent besides the auth headers (a beta flag)."""
-        body, _ = await self._get(path, encode_params(params), headers)
+        ``headers`` are sent besides the auth headers (a beta flag). ``endpoint`` names the
+        request in ``aicost_api_requests_total`` where ``path`` holds an id (its template)."""
+        body, _ = await self._get(path, encode_params(params), headers, endpoint)
         return body
 
     async def get_linked(self, path: str, params: Params, page_cap: int = 50) -> list[JSONObject]:
@@ -250,11 +256,16 @@ class ApiClient:
         raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
 
     async def _get(
-        self, path: str, query: Query, extra: Mapping[str, str] | None = None
+        self,
+        path: str,
+        query: Query,
+        extra: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
     ) -> tuple[JSONObject, httpx.Headers]:
         key = self._key()
         headers = {**(extra or {}), **self._auth_headers(key)}
         what = f"GET {path}"
+        observed = endpoint or path
         for attempt in range(1, self._attempts + 1):
             delay: float | None = None
             try:
@@ -265,14 +276,14 @@ class ApiClient:
                     try:
                         content = await read_capped(response, self._max_bytes, what)
                     except ProviderError:  # too large: still an answer with a status
-                        self._observe(path, str(response.status_code))
+                        self._observe(observed, str(response.status_code))
                         raise
-                    self._observe(path, str(response.status_code))
+                    self._observe(observed, str(response.status_code))
             except (httpx.TimeoutException, TimeoutError):
-                self._observe(path, "timeout")
+                self._observe(observed, "timeout")
                 error = ProviderError("timeout", f"{what}: no response within {self._timeout:g} s")
             except httpx.TransportError as exc:
-                self._observe(path, "connection_error")
+                self._observe(observed, "connection_error")
                 detail = redact(f"{type(exc).__name__}: {exc}", [key])
                 error = ProviderError("connection", f"{what}: {detail}")
             else:
@@ -431,6 +442,7 @@ class HttpProvider:
             sleep=sleep,
             rng=rng,
         )
+        self._clock = clock
         self._names = NameCache(
             self.load_names, account=settings.account, clock=clock, redact=self._api.redact
         )

@@ -39,6 +39,7 @@ from exporter.sources.providers.fields import (
     skip_row,
     watermark,
 )
+from exporter.sources.providers.openai_limits import read_limits
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 COSTS_PATH = "/organization/costs"
@@ -46,6 +47,7 @@ PROJECTS_PATH = "/organization/projects"
 DIM_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id", "user": "user_id"}
 _TEXT, _AUDIO, _IMAGE = "text", "audio", "image"
 _LATEST = 2**35  # the year 3058: a later bucket time is a broken answer
+LIMITS_INTERVAL = HOUR
 
 RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
 """Adds one result row to a batch (batch, UTC day, the row's dims, row, where for errors)."""
@@ -353,6 +355,9 @@ class OpenAIProvider(HttpProvider):
         """US dollars per unit of a cost currency other than ``usd``, e.g. ``{EUR: 1.08}``."""
 
     options: Options
+    _limits: tuple[float, Batch] | None = None
+    """When the spend limits were last read (the provider's clock), and what they were."""
+    _active_projects: frozenset[str] = frozenset()
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
@@ -376,7 +381,20 @@ class OpenAIProvider(HttpProvider):
         names: dict[str, str] = {}
         if "project" in self._group_by and not reader.stopped:
             names = await self._names.resolve(project_ids(reader.batches))
+        await reader.read_one(Dataset.LIMITS, self._spend_limits)
         return reader.result(names)
+
+    async def _spend_limits(self) -> Batch:
+        """The hard spend limits, read once an hour (one request per active project): they
+        change when a person changes them, or once when spend reaches one."""
+        now = self._clock()
+        if self._limits is not None and now - self._limits[0] < LIMITS_INTERVAL:
+            return self._limits[1]
+        # Spend per project is only known when it is grouped by project.
+        projects = self._active_projects if "project" in self._group_by else ()
+        batch = await read_limits(self._api, projects)
+        self._limits = (now, batch)
+        return batch
 
     async def _usage(
         self, endpoint: Endpoint, start: int, end: int, window: Mapping[str, str | int]
@@ -444,14 +462,18 @@ class OpenAIProvider(HttpProvider):
         return check_usable(batch, rows)
 
     async def load_names(self) -> dict[str, str]:
-        """Project display names by id."""
+        """Project display names by id (and the active projects, whose limits are read)."""
         projects = await self._api.paginate_list(
             PROJECTS_PATH, {"limit": 100, "include_archived": True}, cursor="after"
         )
         names: dict[str, str] = {}
+        active: set[str] = set()
         for project in projects:
             project_id = label(project, "id", f"GET {PROJECTS_PATH}")
             name = label(project, "name", f"GET {PROJECTS_PATH}")
             if project_id and name:
                 names[project_id] = name
+            if project_id and project.get("status", "active") == "active":
+                active.add(project_id)
+        self._active_projects = frozenset(active)
         return names
