@@ -27,6 +27,8 @@ ALERTS = {
     "AICostBudgetWarning": "warning",
     "AICostBudgetExceeded": "critical",
     "AICostBudgetForecastOverrun": "warning",
+    "AICostProviderLimitForecast": "warning",
+    "AICostProviderLimitEnforcing": "critical",
     "AICostSpendSpike": "warning",
     "AICostCollectorDown": "warning",
     "AICostDataStale": "warning",
