@@ -18,6 +18,7 @@ from prometheus_client.openmetrics.parser import (
 
 from exporter.core.ledger import month_start
 from exporter.simulator import Simulator
+from exporter.simulator.catalog import SPEND_LIMITS_CENTS
 from exporter.web import metrics
 from exporter.web.metrics import MetricDef
 
@@ -125,6 +126,28 @@ def expected_series(sim: Simulator, start: int, end: int) -> dict[str, dict[Labe
     return out
 
 
+def assert_provider_limits(scraped: dict[str, dict[Labels, float]], sim: Simulator) -> None:
+    """The simulated organization's hard spend limits, enforcing where this month's billed cost
+    in their scope reached them, each with a forecast."""
+    names = sim.openai_project_names()
+    billed = scraped["aicost_billed_cost_usd_total"]
+    expected, enforcing = {}, {}
+    for project_id, cents in SPEND_LIMITS_CENTS.items():
+        scope = {"provider": "openai", "account": "oai", "limit": "hard", "period": "month"}
+        if project_id is not None:
+            scope |= {"project_id": project_id, "project": names[project_id]}
+        labels = frozenset(scope.items())
+        expected[labels] = cents / 100
+        spent = sum(v for k, v in billed.items()
+                    if ("provider", "openai") in k and (project_id is None or (
+                        "project_id", project_id) in k))
+        enforcing[labels] = float(spent * 100 >= cents)
+    assert scraped["aicost_provider_limit_usd"] == expected
+    assert scraped["aicost_provider_limit_enforcing"] == enforcing
+    forecasts = scraped["aicost_provider_limit_forecast_usd"]
+    assert forecasts.keys() == expected.keys() and min(forecasts.values()) >= 0
+
+
 def series_only(samples: dict[str, dict[Labels, float]]) -> dict[str, dict[Labels, float]]:
     return {name: values for name, values in samples.items() if name in SERIES_FAMILIES}
 
@@ -173,6 +196,7 @@ def test_metrics_equal_what_the_simulator_served_and_restart_reproduces_them(
             dict(k)["budget"]: v for k, v in first["aicost_budget_utilization_ratio"].items()
         }
         assert math.isclose(utilization["openai-billed"], billed_openai, rel_tol=1e-9)
+        assert_provider_limits(first, sim)
         assert exporter.stop() == 0
         log = exporter.log
     assert sim.openai_key not in log and sim.anthropic_key not in log
