@@ -25,6 +25,7 @@ NOV = 1793491200  # 2026-11-01T00:00:00Z
 NOW = NOV + 9 * DAY + 13 * 3600 + 120  # 2026-11-10T13:02:00Z
 TODAY = NOV + 9 * DAY
 HOSTILE = "<script>alert(1)</script>"
+LIMIT = ("hard", "month")
 ERROR = "http 500: <img src=x onerror=alert(1)> " + "x" * 300
 
 
@@ -52,6 +53,17 @@ def snapshot() -> Snapshot:
         {"proj_a": "Search"},
         {Dataset.USAGE: NOW - 3600.0, Dataset.COST: NOW - 2 * DAY},
         0,
+        {
+            (Family.PROVIDER_LIMIT, Dims(), LIMIT): 5000.0,
+            (Family.PROVIDER_LIMIT_FORECAST, Dims(), LIMIT): 3000.25,
+            (Family.PROVIDER_LIMIT_ENFORCING, Dims(), LIMIT): 0.0,
+            (Family.PROVIDER_LIMIT, Dims("proj_a"), LIMIT): 600.0,
+            (Family.PROVIDER_LIMIT_FORECAST, Dims("proj_a"), LIMIT): 850.5,
+            (Family.PROVIDER_LIMIT_ENFORCING, Dims("proj_a"), LIMIT): 0.0,
+            (Family.PROVIDER_LIMIT, Dims("proj_b"), LIMIT): 100.0,
+            (Family.PROVIDER_LIMIT_FORECAST, Dims("proj_b"), LIMIT): 180.0,
+            (Family.PROVIDER_LIMIT_ENFORCING, Dims("proj_b"), LIMIT): 1.0,
+        },
         spend=spend,
         expected_lags={Dataset.USAGE: 6 * 3600.0, Dataset.COST: 36 * 3600.0},
     )
@@ -101,7 +113,7 @@ class Figures(HTMLParser):
         if "data-budget" in a and "data-state" in a:
             self.states[("budget", a["data-budget"] or "")] = a["data-state"] or ""
         if "data-figure" in a:
-            scope = "account" if "data-account" in a else "budget"
+            scope = next(s for s in ("account", "budget", "limit") if f"data-{s}" in a)
             key = (scope, a[f"data-{scope}"] or "", a["data-figure"] or "")
             self._open, self._text = (key, a.get("data-value")), []
 
@@ -190,6 +202,23 @@ def test_budgets_spend_utilization_forecast_and_state() -> None:
     # The bar stops at the limit; the tick marks the warning ratio.
     assert 'style="width:85.0%"' in text and 'style="width:100.0%"' in text
     assert 'style="left:80.0%"' in text
+
+
+def test_provider_limits_with_forecast_and_state() -> None:
+    text = page()
+    figures = Figures(text)
+    assert figures.value("limit", "openai/main/", "limit") == 5000.0
+    assert figures.text("limit", "openai/main/", "limit") == "$5,000.00"
+    assert figures.text("limit", "openai/main/", "forecast") == "$3,000.25"
+    assert figures.text("limit", "openai/main/", "state") == "ok"
+    # A project by its name (or its id where it has none).
+    assert figures.value("limit", "openai/main/Search", "forecast") == 850.5
+    assert figures.text("limit", "openai/main/Search", "state") == "forecast over"
+    assert figures.text("limit", "openai/main/proj_b", "state") == "enforcing"
+    assert "whole account" in text and "hard per month" in text
+    # Accounts without limits have no rows; a snapshot without any, no section.
+    assert not [k for k in figures.found if k[0] == "limit" and "openrouter" in k[1]]
+    assert "Provider limits" not in page(snap=Snapshot())
 
 
 def test_poll_state_freshness_and_error() -> None:

@@ -1,9 +1,9 @@
 """The landing page ``/``: spend, budgets and poll health of one snapshot, as one HTML page.
 
 Rendered on the server from the snapshot /metrics serves, with inline CSS and no script. Every
-figure sits in an element naming what it is (``data-account="openai/main"`` or ``data-budget``,
-``data-figure``) and carrying the exact float in ``data-value``, so the page can be checked
-against /metrics.
+figure sits in an element naming what it is (``data-account="openai/main"``, ``data-budget`` or
+``data-limit="openai/main/<project>"``, ``data-figure``) and carrying the exact float in
+``data-value``, so the page can be checked against /metrics.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def render_landing(snapshot: Snapshot, *, now: float, demo: bool, version: str) 
         "</section>\n",
         _spend_section(snapshot, today),
         _budget_section(snapshot.budgets),
+        _limits_section(snapshot),
         _accounts_section(snapshot, now),
         "</main>\n",
         f"<footer>ai-cost-exporter {_esc(version)} &middot; as of {_iso(now)} &middot; "
@@ -203,6 +204,66 @@ def _budget_section(budgets: Iterable[BudgetStatus]) -> str:
         )
     body = "\n".join(cards) if cards else '<p class="note">No budgets configured.</p>'
     return f'<section><h2>Budgets</h2>\n<div class="budgets">\n{body}\n</div></section>\n'
+
+
+_LIMIT_FAMILIES = (
+    Family.PROVIDER_LIMIT,
+    Family.PROVIDER_LIMIT_FORECAST,
+    Family.PROVIDER_LIMIT_SPEND,
+    Family.PROVIDER_LIMIT_ENFORCING,
+)
+
+
+def limit_state(limit: float, forecast: float | None, enforcing: float | None) -> str:
+    """``enforcing`` when the provider refuses requests, ``forecast-over`` when the forecast is
+    above the limit, else ``ok``."""
+    if enforcing == 1:
+        return "enforcing"
+    return "forecast-over" if forecast is not None and forecast > limit else "ok"
+
+
+def _limits_section(snapshot: Snapshot) -> str:
+    rows = []
+    for account in snapshot.accounts:
+        by_scope: dict[tuple[tuple[str, str], ...], dict[Family, float]] = {}
+        for family in _LIMIT_FAMILIES:
+            series = account.data.families.get(family)
+            if series is None:
+                continue
+            for pairs, value in zip(series.labels, series.values, strict=True):
+                by_scope.setdefault(tuple(pairs), {})[family] = value
+        for labels, values in by_scope.items():
+            limit = values.get(Family.PROVIDER_LIMIT)
+            if limit is None:
+                continue
+            named = dict(labels)
+            scope = named.get("project") or named.get("user_id") or ""
+            key = f"{account.provider}/{account.account}/{scope}"
+            forecast = values.get(Family.PROVIDER_LIMIT_FORECAST)
+            state = limit_state(limit, forecast, values.get(Family.PROVIDER_LIMIT_ENFORCING))
+            kind = f"{named.get('limit', '')} per {named.get('period', '')}"
+            badge = f'<span class="badge {state}" data-limit="{_esc(key)}" data-figure="state">'
+            badge += f"{state.replace('-', ' ')}</span>"
+            rows.append(
+                f'<tr data-state="{state}">{_name_cell(account)}'
+                f"{_td('Scope', _esc(scope) if scope else 'whole account', 'name')}"
+                f"{_td('Kind', _esc(kind))}"
+                f"{_td('Limit', _figure('limit', key, 'limit', limit), 'num')}"
+                f"{_td('Forecast', _figure('limit', key, 'forecast', forecast), 'num')}"
+                f"{_td('State', badge)}</tr>"
+            )
+    if not rows:
+        return ""
+    return (
+        '<section><h2>Provider limits</h2>\n<div class="scroll"><table class="cards">\n<thead><tr>'
+        + "".join(f"<th>{label}</th>" for label in
+                  ("Account", "Scope", "Kind", "Limit", "Forecast", "State"))
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table></div>\n"
+        '<p class="note">Spend limits the provider enforces: beyond them it refuses requests. '
+        "Forecast: the spend in the scope expected by the end of the period.</p></section>\n"
+    )
 
 
 def _accounts_section(snapshot: Snapshot, now: float) -> str:
@@ -349,7 +410,8 @@ tr.total td{font-weight:650;border-top:2px solid var(--line)}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.8rem;font-weight:600;
 color:#fff;background:var(--muted)}
 .badge.ok,.badge.up{background:var(--ok)}.badge.warning{background:var(--warn)}
-.badge.exceeded,.badge.down{background:var(--bad)}
+.badge.exceeded,.badge.down,.badge.enforcing{background:var(--bad)}
+.badge.forecast-over{background:var(--warn)}
 .over{color:var(--bad);font-weight:600}
 .dataset{display:block;white-space:nowrap}.dataset.stale{color:var(--bad);font-weight:600}
 footer{margin:24px auto;font-size:.8rem}

@@ -95,33 +95,47 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriv
         driver.quit()
 
 
-def exposed(url: str) -> tuple[Figures, Figures]:
+LIMIT_FIGURES = {
+    "aicost_provider_limit_usd": "limit",
+    "aicost_provider_limit_forecast_usd": "forecast",
+}
+
+
+def exposed(url: str) -> tuple[Figures, Figures, Figures]:
     """/metrics' month-to-date cost per (provider/account, billed|estimated), also for
-    ("total", billed|estimated), and each budget's utilization by (budget, period)."""
+    ("total", billed|estimated), each budget's utilization by (budget, period), and each provider
+    limit and its forecast by (provider/account/project, limit|forecast)."""
     text = httpx.get(url + "/metrics", timeout=5).text
     values: dict[tuple[str, str], list[float]] = {}
     budgets: Figures = {}
+    limits: Figures = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
             if sample.name == "aicost_budget_utilization_ratio":
                 budgets[(labels["budget"], labels["period"])] = sample.value
+            if sample.name in LIMIT_FIGURES:
+                scope = labels.get("project") or labels.get("user_id") or ""
+                key = f"{labels['provider']}/{labels['account']}/{scope}"
+                limits[(key, LIMIT_FIGURES[sample.name])] = sample.value
             for figure in ("billed", "estimated"):
                 if sample.name == f"aicost_{figure}_cost_usd_total":
                     key = f"{labels['provider']}/{labels['account']}"
                     values.setdefault((key, figure), []).append(sample.value)
                     values.setdefault(("total", figure), []).append(sample.value)
-    return {key: math.fsum(v) for key, v in values.items()}, budgets
+    return {key: math.fsum(v) for key, v in values.items()}, budgets, limits
 
 
 def dollars(value: float) -> str:
     return f"${value:,.2f}"
 
 
-def shown(driver: WebDriver) -> tuple[Figures, Figures, Texts]:
-    """What the page shows: money figures, budget utilizations, and each figure's text."""
+def shown(driver: WebDriver) -> tuple[Figures, Figures, Figures, Texts]:
+    """What the page shows: money figures, budget utilizations, provider limits, and each
+    figure's text."""
     money: Figures = {}
     budgets: Figures = {}
+    limits: Figures = {}
     texts: Texts = {}
     for element in driver.find_elements(By.CSS_SELECTOR, "[data-figure][data-value]"):
         figure = element.get_attribute("data-figure") or ""
@@ -129,7 +143,11 @@ def shown(driver: WebDriver) -> tuple[Figures, Figures, Texts]:
         account, budget = element.get_attribute("data-account"), element.get_attribute(
             "data-budget"
         )
-        assert element.is_displayed(), (account or budget, figure)
+        limit = element.get_attribute("data-limit")
+        assert element.is_displayed(), (account or budget or limit, figure)
+        if limit is not None:
+            limits[(limit, figure)] = value
+            texts[(limit, figure)] = element.text
         if account is not None and figure in ("billed", "estimated"):
             money[(account, figure)] = value
             texts[(account, figure)] = element.text
@@ -138,12 +156,12 @@ def shown(driver: WebDriver) -> tuple[Figures, Figures, Texts]:
             key = (budget, periods.get_attribute("data-period") or "")
             budgets[key] = value
             texts[key] = element.text
-    return money, budgets, texts
+    return money, budgets, limits, texts
 
 
 def consistent_view(
     driver: WebDriver, url: str
-) -> tuple[Figures, Figures, tuple[Figures, Figures, Texts]]:
+) -> tuple[tuple[Figures, Figures, Figures], tuple[Figures, Figures, Figures, Texts]]:
     """/metrics and the page of one snapshot: the demo's clock runs and its polls publish, so
     the page is taken again until /metrics reads the same before and after it."""
     for _ in range(10):
@@ -151,7 +169,7 @@ def consistent_view(
         driver.get(url + "/")
         page = shown(driver)
         if exposed(url) == before:
-            return before[0], before[1], page
+            return before, page
     raise AssertionError("the demo published new figures during every page load")
 
 
@@ -167,7 +185,9 @@ def test_landing_page_shows_the_metrics_figures(
         )
     else:
         browser.set_window_size(width, height)
-    money, budgets, (page_money, page_budgets, texts) = consistent_view(browser, demo_url)
+    (money, budgets, limits), (page_money, page_budgets, page_limits, texts) = consistent_view(
+        browser, demo_url
+    )
     assert browser.execute_script("return window.innerWidth") == width
 
     assert money and budgets
@@ -177,6 +197,9 @@ def test_landing_page_shows_the_metrics_figures(
     assert page_budgets == budgets
     for key, value in budgets.items():
         assert texts[key] == f"{value * 100:.1f}%", key
+    assert limits and page_limits == limits  # the demo's OpenAI organization has limits
+    for key, value in limits.items():
+        assert texts[key] == dollars(value), key
 
     banner = browser.find_element(By.CSS_SELECTOR, "[data-banner=demo]")
     assert banner.is_displayed() and banner.text == "Demo: simulated providers, no real spend"
