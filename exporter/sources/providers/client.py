@@ -255,23 +255,36 @@ class ApiClient:
             query = list(parse_qsl(parts.query, keep_blank_values=True))
         raise ProviderError("parse", f"GET {path}: still more pages after {page_cap}")
 
+    async def post_json(
+        self, path: str, body: Mapping[str, Any], *, endpoint: str | None = None
+    ) -> JSONObject:
+        """POST ``body`` as JSON to ``path`` (a report that takes its query as a body) and
+        return the JSON object answered, retrying as :meth:`get_json` does."""
+        answer, _ = await self._get(path, [], None, endpoint, body)
+        return answer
+
     async def _get(
         self,
         path: str,
         query: Query,
         extra: Mapping[str, str] | None = None,
         endpoint: str | None = None,
+        post: Mapping[str, Any] | None = None,
     ) -> tuple[JSONObject, httpx.Headers]:
+        """GET ``path`` (or POST the JSON body ``post`` to it)."""
         key = self._key()
         headers = {**(extra or {}), **self._auth_headers(key)}
-        what = f"GET {path}"
+        method = "GET" if post is None else "POST"
+        what = f"{method} {path}"
         observed = endpoint or path
         for attempt in range(1, self._attempts + 1):
             delay: float | None = None
             try:
                 async with (
                     asyncio.timeout(self._timeout),
-                    self._http.stream("GET", path, params=query, headers=headers) as response,
+                    self._http.stream(
+                        method, path, params=query, headers=headers, json=post
+                    ) as response,
                 ):
                     try:
                         content = await read_capped(response, self._max_bytes, what)
@@ -443,6 +456,7 @@ class HttpProvider:
             rng=rng,
         )
         self._clock = clock
+        self._sleep = sleep
         self._names = NameCache(
             self.load_names, account=settings.account, clock=clock, redact=self._api.redact
         )
