@@ -49,6 +49,12 @@ DEMO_MORE_ACCOUNTS = """\
     api_key: ${{DEMO_GROQ_KEY}}
     base_url: {groq}
     poll_interval: 30s
+  - name: cursor-demo
+    provider: cursor
+    api_key: ${{DEMO_CURSOR_KEY}}
+    base_url: {cursor}
+    poll_interval: 30s
+    group_by: [model, user]
 """
 
 
@@ -85,10 +91,12 @@ def demo_config(simulator: Simulator) -> Config:
         openrouter=simulator.openrouter_base_url,
         deepseek=simulator.deepseek_base_url,
         groq=simulator.groq_base_url,
+        cursor=simulator.cursor_base_url,
     )
     env["DEMO_OPENROUTER_KEY"] = simulator.openrouter_key
     env["DEMO_DEEPSEEK_KEY"] = simulator.deepseek_key
     env["DEMO_GROQ_KEY"] = simulator.groq_key
+    env["DEMO_CURSOR_KEY"] = simulator.cursor_key
     return parse_config(text + DEMO_BUDGETS, source="demo", env=env)
 
 

@@ -304,6 +304,18 @@ class AccountConfig(BaseModel):
             fail(f"duplicate dimension {', '.join(repr(dim) for dim in duplicates)}")
         return tuple(dim for dim in GROUP_BY_DIMENSIONS if dim in value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_defaults(cls, data: Any) -> Any:
+        """A provider that asks to be polled less often (Cursor: hourly) sets the default
+        ``poll_interval``; a configured one wins."""
+        if isinstance(data, dict) and "poll_interval" not in data:
+            provider_class = _provider_registry().get(data.get("provider"))  # type: ignore[arg-type]
+            default = getattr(provider_class, "default_poll_interval", None)
+            if isinstance(default, str):
+                return {**data, "poll_interval": default}
+        return data
+
     @model_validator(mode="after")
     def _check_options(self) -> AccountConfig:
         provider_class = _provider_registry().get(self.provider)

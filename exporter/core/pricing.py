@@ -73,6 +73,11 @@ def _price_keys(token_type: str, modality: str) -> tuple[str, ...]:
     return (f"output_{m}_mtok", "output_mtok")
 
 
+PRICED_BY_MODEL = frozenset(("cursor",))
+"""Providers that resell other providers' models at their API list prices (Cursor's usage-based
+pricing): genai-prices has no price list of theirs, so a model is looked up by its name alone."""
+
+
 class PriceOverride(BaseModel):
     """Prices for models genai-prices does not know (fine-tuned, private), USD per Mtok."""
 
@@ -381,7 +386,9 @@ class Pricer:
             return _Prices(images, images)
         try:
             # Looked up each time: an opt-in auto-update replaces the snapshot.
-            _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
+            _, info = data_snapshot.get_snapshot().find_provider_model(
+                model, None, None if provider in PRICED_BY_MODEL else provider, None
+            )
         except LookupError:
             return None
         when = datetime.fromtimestamp(day, UTC)

@@ -14,6 +14,7 @@ from . import (
     anthropic_analytics_api,
     anthropic_api,
     claude_code_api,
+    cursor_api,
     deepseek_api,
     github_api,
     groq_api,
@@ -59,7 +60,9 @@ _TRUNCATED = {
     GITHUB: b'{"usageItems": [{"date": "2026-03-02", "product": "Cop',
 }
 # OpenRouter, DeepSeek, Groq: each module brings its prefix, messages and truncated body.
-_MORE_APIS: dict[str, Any] = {api.PROVIDER: api for api in (openrouter_api, deepseek_api, groq_api)}
+_MORE_APIS: dict[str, Any] = {
+    api.PROVIDER: api for api in (openrouter_api, deepseek_api, groq_api, cursor_api)
+}
 _PREFIXES += tuple((api.PREFIX, name) for name, api in _MORE_APIS.items())
 for _name, _api in _MORE_APIS.items():
     _FAULT_MESSAGES.update({(_name, kind): text for kind, text in _api.FAULT_MESSAGES.items()})
@@ -87,6 +90,7 @@ class Simulator:
         openrouter_key: str = "sk-or-v1-demo",
         deepseek_key: str = "sk-deepseek-demo",
         groq_key: str = "gsk_demo",
+        cursor_key: str = "key_cursor_demo",
     ) -> None:
         self.seed = seed
         self.data = SyntheticData(seed)
@@ -102,6 +106,7 @@ class Simulator:
                 openrouter_api.PROVIDER: openrouter_key,
                 deepseek_api.PROVIDER: deepseek_key,
                 groq_api.PROVIDER: groq_key,
+                cursor_api.PROVIDER: cursor_key,
             }
         )
         self._faults = FaultBook()
@@ -251,6 +256,16 @@ class Simulator:
         """Base URL standing for ``https://api.groq.com/v1/metrics/prometheus`` (``…/groq``)."""
         return self.url + groq_api.PREFIX
 
+    @property
+    def cursor_key(self) -> str:
+        """The Cursor Admin API key the simulator accepts (as the Basic user name)."""
+        return self._keys[cursor_api.PROVIDER]
+
+    @property
+    def cursor_base_url(self) -> str:
+        """Base URL standing for ``https://api.cursor.com`` (``…/cursor``)."""
+        return self.url + cursor_api.PREFIX
+
     def endpoints(self) -> list[tuple[str, str, str]]:
         """(provider, base URL, demo key) of every simulated provider."""
         return [
@@ -260,6 +275,7 @@ class Simulator:
             ("openrouter", self.openrouter_base_url, self.openrouter_key),
             ("deepseek", self.deepseek_base_url, self.deepseek_key),
             ("groq", self.groq_base_url, self.groq_key),
+            ("cursor", self.cursor_base_url, self.cursor_key),
         ]
 
     # ----------------------------------------------------------------- faults
@@ -339,6 +355,10 @@ class Simulator:
         """Ground truth for Groq's integrated rates (see :func:`more_oracle.expected_groq`)."""
         return expected_groq(self.more_data, start, end, self.now())
 
+    def expected_cursor(self, start: int, end: int) -> dict[str, dict[Any, float]]:
+        """Ground truth for Cursor (see :func:`cursor_api.expected`)."""
+        return cursor_api.expected(self.seed, start, end, self.now())
+
     def expected_deepseek(self) -> float | None:
         """DeepSeek's balance in dollars now, None when it is not in USD."""
         return expected_deepseek(self.more_data, self.now())
@@ -352,7 +372,9 @@ class Simulator:
         return {w.id: w.name for w in WORKSPACES}
 
     # --------------------------------------------------------------- requests
-    def _respond(self, method: str, path: str, raw_query: str, headers: Mapping[str, str]) -> Reply:
+    def _respond(
+        self, method: str, path: str, raw_query: str, headers: Mapping[str, str], payload: bytes
+    ) -> Reply:
         provider, endpoint = "", path
         for prefix, name in _PREFIXES:
             if path == prefix or path.startswith(prefix + "/"):
@@ -372,6 +394,10 @@ class Simulator:
         if fault is not None:
             time.sleep(fault.delay)
         try:
+            if provider == cursor_api.PROVIDER:  # POST reports: the query is the body
+                api.check_headers(headers, self._keys[provider])
+                body = cursor_api.handle(method, endpoint, payload, self.now(), self.seed)
+                return _json(200, body, extra)
             if method != "GET":
                 raise ApiError(405, f"method {method} not allowed")
             prefix = anthropic_analytics_api.PREFIX

@@ -22,8 +22,10 @@ class Reply:
     reset: bool = False
 
 
-# (method, path, raw query string, lower-cased headers) -> Reply
-Responder = Callable[[str, str, str, Mapping[str, str]], Reply]
+# (method, path, raw query string, lower-cased headers, request body) -> Reply
+Responder = Callable[[str, str, str, Mapping[str, str], bytes], Reply]
+MAX_BODY = 64 * 1024
+"""Request bodies (the JSON queries of POST reports) beyond this are not read."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -76,7 +78,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         path, _, query = self.path.partition("?")
         headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.responder(self.command, path, query, headers)
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            length = 0
+        body = self.rfile.read(length) if 0 < length <= MAX_BODY else b""
+        if length > MAX_BODY:
+            self.close_connection = True  # the unread body would be taken for the next request
+        reply = self.server.responder(self.command, path, query, headers, body)
         if reply.reset:
             # SO_LINGER 0: closing sends a TCP RST instead of an orderly FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -12,6 +12,7 @@ from exporter.sources.providers.base import (
     ProviderFactory,
     ProviderSettings,
 )
+from exporter.sources.providers.cursor import CursorProvider
 from exporter.sources.providers.deepseek import DeepSeekProvider
 from exporter.sources.providers.github_copilot import GitHubCopilotProvider
 from exporter.sources.providers.groq import GroqProvider
@@ -25,6 +26,7 @@ PROVIDERS: dict[str, ProviderFactory] = {
     OpenRouterProvider.name: OpenRouterProvider,
     DeepSeekProvider.name: DeepSeekProvider,
     GroqProvider.name: GroqProvider,
+    CursorProvider.name: CursorProvider,
 }
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "ProviderFactory", "ProviderSettings"]
