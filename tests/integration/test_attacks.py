@@ -111,7 +111,7 @@ def test_an_oversized_provider_response_fails_the_poll_and_stays_bounded(tmp_pat
             # Each dataset's response is cut off at the 64 MiB cap while it streams (one at a
             # time, so memory holds one): at most one cap per dataset of the poll, never 150 MB.
             datasets = len(state["aicost_dataset_up"])
-            assert datasets == 11, state["aicost_dataset_up"]
+            assert datasets == 12, state["aicost_dataset_up"]
             assert hostile.sent < datasets * (65 << 20), hostile.sent
             assert peak < 200, f"peak RSS {peak:.0f} MB"
             assert "response over 67108864 bytes" in exporter.log
