@@ -65,7 +65,26 @@ def test_any_accept_header_gets_one_of_four_bodies() -> None:
         assert exposition.body(accept, gzipped=True) == (content_type, first)
         assert exposition.body(accept, gzipped=True)[1] is first
     _, bodies = exposition._rendered
-    assert len(bodies) == 1
+    # The gzipped body asked for, and the plain one it was made from (kept, so that a flood of
+    # plain requests finds a body instead of queueing behind a second render).
+    assert set(bodies) == {(True, True), (True, False)}
+
+
+def test_a_plain_request_during_a_render_gets_the_body_the_gzipped_one_was_made_from() -> None:
+    store = SnapshotStore([AccountSnapshot("openai", "main")])
+    publish(store, 3.0)
+    exposition = Exposition(lambda: store.current)
+    gzipped = exposition.body(TEXT, gzipped=True)[1]
+    publish(store, 5.0)
+    served: list[bytes] = []
+    with exposition._lock:  # another scrape is rendering the new snapshot
+        scrape = threading.Thread(
+            target=lambda: served.append(exposition.body(TEXT, gzipped=False)[1]), daemon=True
+        )
+        scrape.start()
+        scrape.join(5)  # without a plain body it would wait for the render
+        assert served, "the plain request queued behind the render"
+    assert gzip.decompress(gzipped) == served[0]
 
 
 def test_while_a_render_is_under_way_scrapes_get_the_newest_body_at_once() -> None:

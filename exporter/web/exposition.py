@@ -76,13 +76,16 @@ class Exposition:
                 self._previous, self._rendered = snapshot, (snap, bodies)
             body = bodies.get(key)
             if body is None:
-                # Only what was asked for is kept: Prometheus asks for gzip, and the plain body
-                # is ten times its size.
                 plain = bodies.get((openmetrics, False))
                 if plain is None:
                     registry = CollectorRegistry(auto_describe=False)
                     registry.register(SnapshotCollector(lambda: snap, openmetrics=openmetrics))
                     plain = encoder(registry)
+                    # Kept beside the gzipped body Prometheus asks for: a flood of plain
+                    # requests must find a body to serve, not queue behind a second render
+                    # (each queued request would hold a request slot).
+                    bodies[openmetrics, False] = plain
+                    self._newest[openmetrics, False] = (snap, plain)
                 body = gzip.compress(plain, compresslevel=1) if gzipped else plain
                 bodies[key] = body
                 self._newest[key] = (snap, body)
