@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 LINGER = 0.5
 """How long a sent connection is drained before it is closed."""
 _LINGER_BYTES = 65536
+SEND_BUFFER_BYTES = 128 * 1024
+"""The kernel send buffer of a response's socket (Linux doubles it). Left to autotuning, each
+client that does not read pins up to ``tcp_wmem``'s maximum (4 MiB) of kernel memory: 600 of
+them pushed the kernel into TCP memory pressure and stalled every connection for 30 s. The
+outbox sends the rest as the client reads."""
 
 
 @dataclass(eq=False, slots=True)
@@ -121,6 +126,7 @@ class Outbox:
             entry = Outgoing(sock, [memoryview(c) for c in chunks if c], now + self._write_timeout,
                              progressed=now)  # fmt: skip
             try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
                 sock.setblocking(False)
                 self._selector.register(sock, selectors.EVENT_WRITE, entry)
             except (OSError, ValueError, KeyError):
