@@ -220,4 +220,5 @@ def test_every_variable_query_finds_values(stack: Stack) -> None:
     for board, name, variable in variable_queries():
         selector, label = label_values(variable)
         result = stack.query(substitute(selector, all_selected("ai-cost-exporter")))
-        assert result and all(label in r["metric"] for r in result), (board, name)
+        # Grafana lists the values of the series that have the label (Cursor's have no project).
+        assert any(label in r["metric"] for r in result), (board, name)
