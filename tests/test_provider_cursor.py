@@ -153,6 +153,8 @@ def test_spend_pages_follow_total_pages(env: Env) -> None:
     ("change", "message"),
     [
         ({"timestamp": "yesterday"}, "'timestamp' is not epoch milliseconds"),
+        ({"timestamp": "9" * 5000}, "'timestamp' is not epoch milliseconds"),
+        ({"timestamp": "²"}, "'timestamp' is not epoch milliseconds"),
         ({"chargedCents": -5}, "'chargedCents' is negative (-5)"),
         ({"tokenUsage": {"inputTokens": -1}}, "'inputTokens' not a non-negative integer (-1)"),
         ({"tokenUsage": "many"}, "'tokenUsage' is not an object"),

@@ -76,7 +76,9 @@ def _line_item(kind: str | None) -> str:
 
 def _millis(value: Any, where: str) -> int:
     """Epoch milliseconds (Cursor sends them as a string or a number) as Unix seconds."""
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only, and few: int() refuses "²" and strings of over 4300 digits with a
+    # ValueError, which would fail the dataset as a bug instead of leaving out the event.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**45:
         raise ProviderError("parse", f"{where}: 'timestamp' is not epoch milliseconds")
