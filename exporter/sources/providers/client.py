@@ -222,15 +222,18 @@ class ApiClient:
     async def get_json(
         self,
         path: str,
-        params: Params,
+        params: Params | Query,
         headers: Mapping[str, str] | None = None,
         *,
         endpoint: str | None = None,
     ) -> JSONObject:
         """GET ``path`` and return its JSON object, retrying what is worth retrying;
         ``headers`` are sent besides the auth headers (a beta flag). ``endpoint`` names the
-        request in ``aicost_api_requests_total`` where ``path`` holds an id (its template)."""
-        body, _ = await self._get(path, encode_params(params), headers, endpoint)
+        request in ``aicost_api_requests_total`` where ``path`` holds an id (its template).
+        ``params`` as a list of pairs is sent as it is (a key repeated, as Google-style APIs
+        take arrays)."""
+        query = params if isinstance(params, list) else encode_params(params)
+        body, _ = await self._get(path, query, headers, endpoint)
         return body
 
     async def get_linked(self, path: str, params: Params, page_cap: int = 50) -> list[JSONObject]:
