@@ -55,6 +55,24 @@ DEMO_MORE_ACCOUNTS = """\
     base_url: {cursor}
     poll_interval: 30s
     group_by: [model, user]
+  - name: fireworks-demo
+    provider: fireworks
+    api_key: ${{DEMO_FIREWORKS_KEY}}
+    base_url: {fireworks}
+    poll_interval: 30s
+    group_by: [model, api_key]
+    options: {{account_id: {fireworks_account}}}
+  - name: xai-demo
+    provider: xai
+    api_key: ${{DEMO_XAI_KEY}}
+    base_url: {xai}
+    poll_interval: 30s
+  - name: mistral-demo
+    provider: mistral
+    api_key: ${{DEMO_MISTRAL_KEY}}
+    base_url: {mistral}
+    poll_interval: 30s
+    options: {{currency_rates: {{EUR: 1.08}}}}
 """
 
 
@@ -92,11 +110,18 @@ def demo_config(simulator: Simulator) -> Config:
         deepseek=simulator.deepseek_base_url,
         groq=simulator.groq_base_url,
         cursor=simulator.cursor_base_url,
+        fireworks=simulator.fireworks_base_url,
+        fireworks_account=simulator.fireworks_account,
+        xai=simulator.xai_base_url,
+        mistral=simulator.mistral_base_url,
     )
     env["DEMO_OPENROUTER_KEY"] = simulator.openrouter_key
     env["DEMO_DEEPSEEK_KEY"] = simulator.deepseek_key
     env["DEMO_GROQ_KEY"] = simulator.groq_key
     env["DEMO_CURSOR_KEY"] = simulator.cursor_key
+    env["DEMO_FIREWORKS_KEY"] = simulator.fireworks_key
+    env["DEMO_XAI_KEY"] = simulator.xai_key
+    env["DEMO_MISTRAL_KEY"] = simulator.mistral_key
     return parse_config(text + DEMO_BUDGETS, source="demo", env=env)
 
 

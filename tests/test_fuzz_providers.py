@@ -32,7 +32,10 @@ from exporter.sources.providers.base import REASONS, ProviderError, ProviderSett
 SECRET = "sk-admin-FUZZ-7f3c1e9a2b4d6f80-SECRET"
 FIXTURES = Path(__file__).parent / "fixtures"
 # Providers whose Options need values (the rest are fuzzed with their defaults).
-OPTIONS: dict[str, dict[str, Any]] = {"github_copilot": {"organization": "acme"}}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "github_copilot": {"organization": "acme"},
+    "fireworks": {"account_id": "acme-ai"},
+}
 MAX_REQUESTS = 300  # per example: a parser looping on pages must still end
 
 FUZZ = settings(

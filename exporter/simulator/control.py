@@ -16,10 +16,13 @@ from . import (
     claude_code_api,
     cursor_api,
     deepseek_api,
+    fireworks_api,
     github_api,
     groq_api,
+    mistral_api,
     openai_api,
     openrouter_api,
+    xai_api,
 )
 from .catalog import ANTHROPIC, OPENAI, PROJECTS, WORKSPACES
 from .claude_code_data import ClaudeCodeData
@@ -61,8 +64,16 @@ _TRUNCATED = {
 }
 # OpenRouter, DeepSeek, Groq: each module brings its prefix, messages and truncated body.
 _MORE_APIS: dict[str, Any] = {
-    api.PROVIDER: api for api in (openrouter_api, deepseek_api, groq_api, cursor_api)
+    api.PROVIDER: api
+    for api in (
+        openrouter_api, deepseek_api, groq_api, cursor_api, fireworks_api, xai_api, mistral_api
+    )
 }
+_SEEDED_APIS = frozenset(
+    api.PROVIDER for api in (cursor_api, fireworks_api, xai_api, mistral_api)
+)
+"""Providers whose data is a function of the seed alone, answered by ``handle(method, path,
+query, body, now, seed)``: they take POST reports."""
 _PREFIXES += tuple((api.PREFIX, name) for name, api in _MORE_APIS.items())
 for _name, _api in _MORE_APIS.items():
     _FAULT_MESSAGES.update({(_name, kind): text for kind, text in _api.FAULT_MESSAGES.items()})
@@ -91,6 +102,9 @@ class Simulator:
         deepseek_key: str = "sk-deepseek-demo",
         groq_key: str = "gsk_demo",
         cursor_key: str = "key_cursor_demo",
+        fireworks_key: str = "fw_demo",
+        xai_key: str = "xai-mgmt-demo",
+        mistral_key: str = "mistral-admin-demo",
     ) -> None:
         self.seed = seed
         self.data = SyntheticData(seed)
@@ -107,6 +121,9 @@ class Simulator:
                 deepseek_api.PROVIDER: deepseek_key,
                 groq_api.PROVIDER: groq_key,
                 cursor_api.PROVIDER: cursor_key,
+                fireworks_api.PROVIDER: fireworks_key,
+                xai_api.PROVIDER: xai_key,
+                mistral_api.PROVIDER: mistral_key,
             }
         )
         self._faults = FaultBook()
@@ -266,6 +283,41 @@ class Simulator:
         """Base URL standing for ``https://api.cursor.com`` (``…/cursor``)."""
         return self.url + cursor_api.PREFIX
 
+    @property
+    def fireworks_key(self) -> str:
+        """The Fireworks API key the simulator accepts."""
+        return self._keys[fireworks_api.PROVIDER]
+
+    @property
+    def fireworks_base_url(self) -> str:
+        """Base URL standing for ``https://api.fireworks.ai`` (``…/fireworks``)."""
+        return self.url + fireworks_api.PREFIX
+
+    @property
+    def fireworks_account(self) -> str:
+        """The Fireworks account id the simulator serves (``options.account_id``)."""
+        return fireworks_api.ACCOUNT
+
+    @property
+    def xai_key(self) -> str:
+        """The xAI management key the simulator accepts."""
+        return self._keys[xai_api.PROVIDER]
+
+    @property
+    def xai_base_url(self) -> str:
+        """Base URL standing for ``https://management-api.x.ai`` (``…/xai``)."""
+        return self.url + xai_api.PREFIX
+
+    @property
+    def mistral_key(self) -> str:
+        """The Mistral Admin API key the simulator accepts (in ``x-api-key``)."""
+        return self._keys[mistral_api.PROVIDER]
+
+    @property
+    def mistral_base_url(self) -> str:
+        """Base URL standing for ``https://api.mistral.ai/v1/admin`` (``…/mistral``)."""
+        return self.url + mistral_api.PREFIX
+
     def endpoints(self) -> list[tuple[str, str, str]]:
         """(provider, base URL, demo key) of every simulated provider."""
         return [
@@ -276,6 +328,9 @@ class Simulator:
             ("deepseek", self.deepseek_base_url, self.deepseek_key),
             ("groq", self.groq_base_url, self.groq_key),
             ("cursor", self.cursor_base_url, self.cursor_key),
+            ("fireworks", self.fireworks_base_url, self.fireworks_key),
+            ("xai", self.xai_base_url, self.xai_key),
+            ("mistral", self.mistral_base_url, self.mistral_key),
         ]
 
     # ----------------------------------------------------------------- faults
@@ -359,6 +414,18 @@ class Simulator:
         """Ground truth for Cursor (see :func:`cursor_api.expected`)."""
         return cursor_api.expected(self.seed, start, end, self.now())
 
+    def expected_fireworks(self, start: int, end: int) -> dict[str, dict[Any, float]]:
+        """Ground truth for Fireworks (see :func:`fireworks_api.expected`)."""
+        return fireworks_api.expected(self.seed, start, end, self.now())
+
+    def expected_xai(self, start: int, end: int) -> dict[str, Any]:
+        """Ground truth for xAI (see :func:`xai_api.expected`)."""
+        return xai_api.expected(self.seed, start, end, self.now())
+
+    def expected_mistral(self, start: int, end: int, eur_usd: float) -> dict[str, Any]:
+        """Ground truth for Mistral (see :func:`mistral_api.expected`)."""
+        return mistral_api.expected(self.seed, start, end, self.now(), eur_usd)
+
     def expected_deepseek(self) -> float | None:
         """DeepSeek's balance in dollars now, None when it is not in USD."""
         return expected_deepseek(self.more_data, self.now())
@@ -394,9 +461,10 @@ class Simulator:
         if fault is not None:
             time.sleep(fault.delay)
         try:
-            if provider == cursor_api.PROVIDER:  # POST reports: the query is the body
+            if provider in _SEEDED_APIS:  # a pure function of the seed; POST reports
                 api.check_headers(headers, self._keys[provider])
-                body = cursor_api.handle(method, endpoint, payload, self.now(), self.seed)
+                query = Query(raw_query)
+                body = api.handle(method, endpoint, query, payload, self.now(), self.seed)
                 return _json(200, body, extra)
             if method != "GET":
                 raise ApiError(405, f"method {method} not allowed")

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from .cursor_data import MEMBERS, TEAM_PER_USER_LIMIT, events
 from .data import month_start
-from .query import ApiError
+from .query import ApiError, Query
 
 PROVIDER: Final = "cursor"
 PREFIX: Final = "/cursor"  # stands for https://api.cursor.com
@@ -61,8 +61,9 @@ def _cents(value: Decimal) -> float:
     return float(value.quantize(Decimal("0.0001")))
 
 
-def handle(method: str, path: str, body: bytes, now: float, seed: int) -> JSON:
-    """Answer one request below the base URL, or raise :class:`ApiError`."""
+def handle(method: str, path: str, query: Query, body: bytes, now: float, seed: int) -> JSON:
+    """Answer one request below the base URL, or raise :class:`ApiError` (Cursor takes its
+    query as a JSON body: the query string is not read)."""
     if method != "POST" or path not in ("/teams/filtered-usage-events", "/teams/spend"):
         raise ApiError(404 if method == "POST" else 405, f"Cannot {method} {path}")
     try:

@@ -14,10 +14,13 @@ from exporter.sources.providers.base import (
 )
 from exporter.sources.providers.cursor import CursorProvider
 from exporter.sources.providers.deepseek import DeepSeekProvider
+from exporter.sources.providers.fireworks import FireworksProvider
 from exporter.sources.providers.github_copilot import GitHubCopilotProvider
 from exporter.sources.providers.groq import GroqProvider
+from exporter.sources.providers.mistral import MistralProvider
 from exporter.sources.providers.openai import OpenAIProvider
 from exporter.sources.providers.openrouter import OpenRouterProvider
+from exporter.sources.providers.xai import XAIProvider
 
 PROVIDERS: dict[str, ProviderFactory] = {
     OpenAIProvider.name: OpenAIProvider,
@@ -27,6 +30,9 @@ PROVIDERS: dict[str, ProviderFactory] = {
     DeepSeekProvider.name: DeepSeekProvider,
     GroqProvider.name: GroqProvider,
     CursorProvider.name: CursorProvider,
+    FireworksProvider.name: FireworksProvider,
+    XAIProvider.name: XAIProvider,
+    MistralProvider.name: MistralProvider,
 }
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "ProviderFactory", "ProviderSettings"]
