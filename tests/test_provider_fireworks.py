@@ -281,3 +281,29 @@ def test_config_requires_a_valid_account_id() -> None:
                           source="t")
     (account,) = config.accounts
     assert account.poll_interval == 900  # the billing APIs cache for minutes
+
+
+def test_a_row_outside_its_requests_range_is_not_counted_twice(env: Env) -> None:
+    # Two windows; each answers the day where they meet: it is the second window's.
+    boundary = "2025-12-23"
+    env.costs_answer(row(boundary, {"currencyCode": "USD", "units": "1"}, model=KIMI))
+    cost = batch_of(env.fetch(start=D1 - 40 * DAY), Dataset.COST)
+    assert cost.days == {D1 - 9 * DAY: {(C, Dims(model=KIMI), ("usage",)): 1.0}}
+
+
+def test_label_values_must_be_plain_names(env: Env) -> None:
+    env.costs_answer(row("2026-01-01", {"currencyCode": "USD", "units": "1"}, model="x" * 300),
+                     row("2026-01-01", {"currencyCode": "USD", "units": "2"}, model="a\nb"),
+                     row("2026-01-01", {"currencyCode": "USD", "units": "3"}, model=KIMI))
+    cost = batch_of(env.fetch(), Dataset.COST)
+    assert cost.days == {D1: {(C, Dims(model=KIMI), ("usage",)): 3.0}}
+    assert cost.skipped_rows == 2 and "is not a name" in cost.skipped_error
+
+
+def test_currencies_without_a_rate_are_bounded(env: Env) -> None:
+    codes = ["EUR", "GBP", "JPY", "CHF", "SEK", "ÅÄÖ"]
+    env.costs_answer(*(row("2026-01-01", {"currencyCode": c, "units": "1"}, model=KIMI)
+                       for c in codes))
+    cost = batch_of(env.fetch(), Dataset.COST)
+    assert sorted(k[2][0] for k in cost.days[D1]) == ["chf", "eur", "gbp", "jpy"]
+    assert cost.skipped_rows == 2

@@ -248,3 +248,36 @@ def test_a_refused_key_is_not_leaked(env: Env) -> None:
     err = only_failure(result, KEY)
     assert err.reason == "auth"
     assert env.limit.call_count == 0
+
+
+def test_unconverted_cost_of_every_category_adds_up(env: Env) -> None:
+    env.answer(currency="EUR")
+    cost = batch_of(env.fetch(env.provider(group_by=())), Dataset.COST)
+    # completion 0.002 and ocr 0.12 on the 2nd: one series without a model, summed.
+    assert cost.days[D2] == {(Family.UNCONVERTED_COST, Dims(), ("eur",)): 0.122}
+
+
+def test_a_day_is_read_from_its_own_months_answer_only(env: Env) -> None:
+    # Both months answered with the same (January) rows: December's answer adds nothing.
+    usage = batch_of(env.fetch(start=D1 - 2 * DAY), Dataset.USAGE)
+    assert usage.days[D1][tok(LARGE, TokenType.INPUT)] == 11121.0
+    assert env.usage.call_count == 2
+
+
+def test_tiers_are_a_bounded_label_and_empty_blocks_are_empty(env: Env) -> None:
+    answer = fixture("usage")
+    rows = answer["completion"]["models"]["mistral-large-latest::mistral-large-2512"]["output"]
+    rows[0]["service_tier"] = "flex-2027"
+    answer["ocr"] = {}
+    env.usage.return_value = httpx.Response(200, json=answer)
+    usage = batch_of(env.fetch(), Dataset.USAGE)
+    assert usage.days[D1][tok(LARGE, TokenType.OUTPUT, "other")] == 1115.0
+    assert usage.skipped_rows == 0
+
+
+def test_a_negative_limit_is_refused(env: Env) -> None:
+    body = fixture("spend_limit")
+    body["limits"]["completion"]["usage_limit"] = -500
+    env.limit.return_value = httpx.Response(200, json=body)
+    err = only_failure(env.fetch(), KEY)
+    assert "negative amount" in str(err)

@@ -157,7 +157,20 @@ def test_a_cut_grouped_answer_is_read_again_without_grouping(env: Env) -> None:
     groups = [json.loads(c.request.content)["analyticsRequest"]["groupBy"]
               for c in env.usage.calls]
     assert groups == [["description"], []]
-    assert cost.days == {D1: {(C, Dims(), USD): 2.25}}
+    # The lines listed stay; what the day's total has beyond them has no model.
+    assert cost.days == {
+        D1: {(C, Dims(model="grok-4-0709"), USD): 0.75973725,
+             (C, Dims(model="grok-2-image-1212"), USD): 0.07,
+             (C, Dims(), USD): 2.25 - 0.82973725},
+        D2: {(C, Dims(model="grok-2-image-1212"), USD): 0.14},
+    }
+
+
+def test_a_day_answered_at_zero_moves_the_watermark(env: Env) -> None:
+    env.usage.return_value = httpx.Response(200, json={"timeSeries": [
+        series("Chat grok-3", ("2026-01-01", 1.5), ("2026-01-02", 0))], "limitReached": False})
+    cost = batch_of(env.fetch(), Dataset.COST)
+    assert cost.watermark == float(END)  # today answered (nothing spent yet)
 
 
 def test_a_cut_total_fails_the_dataset(env: Env) -> None:
@@ -176,6 +189,7 @@ def test_a_cut_total_fails_the_dataset(env: Env) -> None:
         (series("Chat grok-3", ("01/01/2026", 1)), "bad timestamp"),
         ({"group": [], "dataPoints": []}, "without a 'group'"),
         (series("x" * 121, ("2026-01-01", 1)), "too long"),
+        (series("Chat\ngrok", ("2026-01-01", 1)), "not printable"),
         ({"group": ["Chat grok-3"], "dataPoints": [{"timestamp": "2026-01-01T00:00:00Z"}]},
          "without 'values'"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -91,6 +92,26 @@ def label(row: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ProviderError("parse", f"{where}: {key!r} is not a string ({quote(value)})")
     return value
+
+
+_NAME = re.compile(r"[A-Za-z0-9_./:@+-]{1,256}")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+def plain_name(row: Mapping[str, Any], key: str, where: str) -> str | None:
+    """A string-or-null field that must be a plain name (ASCII letters, digits and
+    ``_./:@+-``, at most 256): a model, key or user id, which becomes a label value."""
+    value = row.get(key)
+    if value is not None and (not isinstance(value, str) or _NAME.fullmatch(value) is None):
+        raise ProviderError("parse", f"{where}: {key!r} {quote(value)} is not a name")
+    return value
+
+
+def currency_code(value: Any, where: str) -> str:
+    """A three-letter ASCII currency code, upper-case."""
+    if not isinstance(value, str) or _CURRENCY.fullmatch(value) is None:
+        raise ProviderError("parse", f"{where}: unsupported currency {quote(value)}")
+    return value.upper()
 
 
 def money(value: Any, where: str) -> Decimal:

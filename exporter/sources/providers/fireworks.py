@@ -15,7 +15,7 @@ the names, not documented (UNVERIFIED).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote as quote_path
@@ -40,9 +40,10 @@ from exporter.sources.providers.fields import (
     CurrencyRates,
     add_money,
     check_usable,
-    label,
+    currency_code,
     money,
     parse_rfc3339,
+    plain_name,
     query_end,
     quote,
     rfc3339,
@@ -56,8 +57,10 @@ USAGE_ENDPOINT = "/v1/accounts/{account_id}/billingUsage"
 MAX_RANGE = 31 * DAY
 """The longest time range of one request."""
 PAGE_SIZE = 1000
-PAGE_CAP = 200
+PAGE_CAP = 50
 LINE_ITEM = "usage"
+MAX_CURRENCIES = 4
+"""Currencies without a rate one answer may bill in (an account has one, USD)."""
 # group_by dimension -> (usageCosts:query dimension, its field in a row's ``dimensions``)
 _COST_DIMENSIONS = {"model": ("MODEL", "model"), "api_key": ("API_KEY", "apiKeyId"),
                     "user": ("USER", "user")}
@@ -104,9 +107,7 @@ def google_money(value: Any, where: str) -> tuple[Decimal, str]:
     """A ``google.type.Money`` object as (amount, upper-case currency code)."""
     if not isinstance(value, dict):
         raise ProviderError("parse", f"{where}: 'subtotal' is not a Money object")
-    currency = value.get("currencyCode")
-    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
-        raise ProviderError("parse", f"{where}: unsupported currency {quote(currency)}")
+    currency = currency_code(value.get("currencyCode"), where)
     units, nanos = value.get("units", "0"), value.get("nanos", 0)
     if isinstance(units, str) and _INT64.fullmatch(units):
         units = int(units)
@@ -117,7 +118,7 @@ def google_money(value: Any, where: str) -> tuple[Decimal, str]:
     if units * nanos < 0:
         raise ProviderError("parse", f"{where}: Money 'units' and 'nanos' differ in sign")
     amount = money(str(Decimal(units) + Decimal(nanos) / 10**9), where)  # bounds the size
-    return amount, currency.upper()
+    return amount, currency
 
 
 class FireworksProvider(HttpProvider):
@@ -156,19 +157,19 @@ class FireworksProvider(HttpProvider):
         stop = query_end(start, end)
         return [(a, min(a + MAX_RANGE, stop)) for a in range(start, stop, MAX_RANGE)]
 
-    async def _cost_pages(self, body: Mapping[str, Any]) -> list[JSONObject]:
+    async def _cost_pages(self, body: Mapping[str, Any]) -> AsyncIterator[JSONObject]:
+        """Every page of one query, each read once the previous one is parsed."""
         path, where = self._path(COSTS_ENDPOINT), f"POST {COSTS_ENDPOINT}"
-        pages: list[JSONObject] = []
         token, seen = "", set()
         for _ in range(PAGE_CAP):
             request = {**body, "pageToken": token} if token else body
             answer = await self._api.post_json(path, request, endpoint=COSTS_ENDPOINT)
-            pages.append(answer)
             token = answer.get("nextPageToken") or ""
             if not isinstance(token, str) or token in seen:
                 raise ProviderError("parse", f"{where}: bad or repeated 'nextPageToken'")
+            yield answer
             if not token:
-                return pages
+                return
             seen.add(token)
         raise ProviderError("parse", f"{where}: still more pages after {PAGE_CAP}")
 
@@ -179,6 +180,7 @@ class FireworksProvider(HttpProvider):
         batch = Batch(Dataset.COST, start, end)
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
         rows, days, complete_to = 0, set(), []
+        currencies: set[str] = set()
         for first, last in self._windows(start, end):
             body = {
                 "startTime": rfc3339(first),
@@ -187,7 +189,7 @@ class FireworksProvider(HttpProvider):
                 "groupBy": ["DAY", grouped[0]] if grouped else ["DAY"],
                 "pageSize": PAGE_SIZE,
             }
-            for answer in await self._cost_pages(body):
+            async for answer in self._cost_pages(body):
                 evaluated = answer.get("evaluationTime")
                 if evaluated is not None:
                     complete_to.append(parse_rfc3339(evaluated, where))
@@ -199,7 +201,15 @@ class FireworksProvider(HttpProvider):
                         skip_row(batch, err)
                         continue
                     day, key, amount = found
-                    if start <= day < end:
+                    if key[0] is Family.UNCONVERTED_COST:
+                        currencies.add(key[2][0])
+                        if len(currencies) > MAX_CURRENCIES:  # (each is a label value)
+                            currencies.discard(key[2][0])
+                            problem = f"{where}: more than {MAX_CURRENCIES} currencies"
+                            skip_row(batch, ProviderError("parse", problem))
+                            continue
+                    # A row outside its own request's range is another request's.
+                    if first <= day < last and start <= day < end:
                         totals[day, key] = totals.get((day, key), Decimal(0)) + amount
                         days.add(day)
         add_money(batch, totals)
@@ -216,7 +226,7 @@ class FireworksProvider(HttpProvider):
         value = ""
         # A cost Fireworks could not attribute to a model is the account's, without a model.
         if grouped and not (grouped[0] == "MODEL" and dimensions.get("unknownModel") is True):
-            value = label(dimensions, grouped[1], where) or ""
+            value = plain_name(dimensions, grouped[1], where) or ""
         field = {"MODEL": "model", "API_KEY": "api_key_id", "USER": "user_id"}
         dims = Dims(**({field[grouped[0]]: value} if grouped else {}))
         amount, currency = google_money(row.get("subtotal"), where)
@@ -241,7 +251,7 @@ class FireworksProvider(HttpProvider):
                 ("endTime", rfc3339(last)),
                 ("usageType", "SERVERLESS"),
                 ("timezone", "UTC"),
-                *(("groupBy", name) for _, name in groups),
+                *(("groupBy", group) for _, group in groups),
             ]
             answer = await self._api.get_json(
                 self._path(USAGE_ENDPOINT), query, endpoint=USAGE_ENDPOINT
@@ -253,7 +263,7 @@ class FireworksProvider(HttpProvider):
                 except ProviderError as err:
                     skip_row(batch, err)
                     continue
-                if start <= day < end:
+                if first <= day < last and start <= day < end:
                     keys = [(Family.TOKENS, dims, (t, "text", "default"))
                             for t in (TokenType.INPUT, TokenType.OUTPUT)]
                     batch.add_all(day, keys, counts)
@@ -269,7 +279,7 @@ class FireworksProvider(HttpProvider):
         group = row.get("group", {})
         if not isinstance(group, dict):
             raise ProviderError("parse", f"{where}: 'group' is not an object")
-        values = {dim: label(group, name, where) or "" for dim, name in groups}
+        values = {dim: plain_name(group, key, where) or "" for dim, key in groups}
         dims = Dims(model=values.get("model", ""), api_key_id=values.get("api_key", ""))
         counts = (_int64(row, "promptTokens", where), _int64(row, "completionTokens", where))
         return day, dims, counts

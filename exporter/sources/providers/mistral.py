@@ -43,8 +43,9 @@ from exporter.sources.providers.fields import (
     add_money,
     check_usable,
     count,
-    label,
+    currency_code,
     money,
+    plain_name,
     quote,
     skip_row,
     watermark,
@@ -64,7 +65,8 @@ TOKEN_EVENTS = frozenset(("api_tokens", "vibe_tokens", "deployment_tokens",
 """Event types whose units are tokens (the others count pages, seconds, characters, hours)."""
 LANES = {"input": TokenType.INPUT, "output": TokenType.OUTPUT,
          "cached": TokenType.INPUT_CACHE_READ}
-_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+SERVICE_TIERS = {"standard": "default", "priority": "priority"}
+"""Mistral's tiers as ``service_tier`` values; any other is "other" (a bounded label)."""
 _WORKSPACE = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
@@ -97,15 +99,6 @@ def blocks(answer: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
                 yield f"{parent}.{name}", group.get(name)
 
 
-def _name(row: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = row.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
-        raise ProviderError("parse", f"{where}: {key!r} {quote(value)} is not a name")
-    return value
-
-
 PriceKey = tuple[str | None, str | None, str | None, str | None, str | None]
 """(event type, billing metric, lane, zone, tier) of a unit price."""
 
@@ -122,7 +115,7 @@ def price_table(answer: Mapping[str, Any], where: str) -> dict[PriceKey, Decimal
             continue
         try:
             event, metric, lane, zone, tier = (
-                _name(entry, k, where)
+                plain_name(entry, k, where)
                 for k in ("event_type", "billing_metric", "billing_group", "api_zone",
                           "service_tier")
             )
@@ -132,6 +125,14 @@ def price_table(answer: Mapping[str, Any], where: str) -> dict[PriceKey, Decimal
         if price >= 0:
             table[event, metric, lane, zone, tier] = price
     return table
+
+
+def _amount(value: Any, where: str) -> Decimal:
+    """A non-negative amount of the spend limit."""
+    amount = money(value, where)
+    if amount < 0:
+        raise ProviderError("parse", f"{where}: negative amount {quote(value)}")
+    return amount
 
 
 def _unit_price(table: Mapping[PriceKey, Decimal], key: PriceKey) -> Decimal | None:
@@ -199,11 +200,7 @@ class MistralProvider(HttpProvider):
     @staticmethod
     def _currency(value: Any, where: str) -> str:
         """The organization's currency code; "XXX" (no currency) when Mistral sends none."""
-        if value is None:
-            return "XXX"
-        if not isinstance(value, str) or len(value) != 3 or not value.isalpha():
-            raise ProviderError("parse", f"{where}: unsupported currency {quote(value)}")
-        return value.upper()
+        return "XXX" if value is None else currency_code(value, where)
 
     async def _usage(self, start: int, end: int) -> tuple[Batch, Batch]:
         usage, cost = Batch(Dataset.USAGE, start, end), Batch(Dataset.COST, start, end)
@@ -213,31 +210,41 @@ class MistralProvider(HttpProvider):
             if self.options.workspace_id:
                 params["workspace_id"] = self.options.workspace_id
             answer = await self._api.get_json(USAGE_PATH, params)
-            month_rows, month_priced, totals = self._month(answer, usage, cost, start, end, ends)
+            # Only the rows of the month asked for: a day is read from its own month's answer.
+            first = int(datetime(year, month, 1, tzinfo=UTC).timestamp())
+            after = int(datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp())
+            window = (max(start, first), min(end, after))
+            month_rows, month_priced, totals = self._month(answer, usage, cost, window, ends)
             rows, priced = rows + month_rows, priced + month_priced
             currency = self._currency(answer.get("currency"), f"GET {USAGE_PATH}")
             rate = self._dollars(currency)
             if rate is None:  # no rate: the cost stays in its currency, never called dollars
-                totals = {(day, (Family.UNCONVERTED_COST, dims, (currency.lower(),))): v
-                          for (day, (_, dims, _)), v in totals.items()}
+                unconverted: dict[tuple[int, SeriesKey], Decimal] = {}
+                for (day, (_, dims, _)), value in totals.items():
+                    key = (day, (Family.UNCONVERTED_COST, dims, (currency.lower(),)))
+                    unconverted[key] = unconverted.get(key, Decimal(0)) + value
+                totals = unconverted
             add_money(cost, {key: v * (rate or 1) for key, v in totals.items()})
         usage.watermark = cost.watermark = watermark(end, ends)
         return check_usable(usage, rows), check_usable(cost, priced)
 
     def _month(
-        self, answer: Mapping[str, Any], usage: Batch, cost: Batch, start: int, end: int,
+        self, answer: Mapping[str, Any], usage: Batch, cost: Batch, window: tuple[int, int],
         ends: list[int],
     ) -> tuple[int, int, dict[tuple[int, SeriesKey], Decimal]]:
-        """Adds one month's tokens to ``usage``; its rows, priced rows and cost totals in the
-        organization's currency."""
+        """Adds the tokens of one month's answer in ``window`` to ``usage``; its rows (and
+        misshapen blocks), priced rows and cost totals in the organization's currency."""
         where = f"GET {USAGE_PATH}"
+        start, end = window
         table = price_table(answer, where)
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
         rows = priced = 0
         for line_item, block in blocks(answer):
-            for row in self._rows(block, usage, where):
+            for row in self._rows(block, where):
                 rows += 1
                 try:
+                    if isinstance(row, ProviderError):
+                        raise row
                     day, tokens, cost_key, (paid, price_key) = self._row(row, line_item, where)
                 except ProviderError as err:
                     skip_row(usage, err)
@@ -252,7 +259,7 @@ class MistralProvider(HttpProvider):
                 priced += 1
                 price = _unit_price(table, price_key)
                 if price is None:
-                    # (names checked by _NAME: short and plain)
+                    # (names checked by plain_name: short and plain)
                     key = "/".join(str(part) for part in price_key)
                     skip_row(cost, ProviderError("parse", f"{where}: no unit price for '{key}'"))
                     continue
@@ -260,46 +267,45 @@ class MistralProvider(HttpProvider):
         return rows, priced, totals
 
     @staticmethod
-    def _rows(block: Any, batch: Batch, where: str) -> Iterator[Mapping[str, Any]]:
-        """Every row of a usage block (``{"models": {model: {lane: [row, …]}}}``); a block or
-        lane of another shape counts as a malformed row."""
-        if block is None:
+    def _rows(block: Any, where: str) -> Iterator[Mapping[str, Any] | ProviderError]:
+        """Every row of a usage block (``{"models": {model: {lane: [row, …]}}}``), and an
+        error in place of each part of another shape (a malformed row); an empty or absent
+        block has none."""
+        if not block:
             return
         models = block.get("models") if isinstance(block, dict) else None
         if not isinstance(models, dict):
-            skip_row(batch, ProviderError("parse", f"{where}: a usage block without 'models'"))
+            yield ProviderError("parse", f"{where}: a usage block without 'models'")
             return
         for lanes in models.values():
             if not isinstance(lanes, dict):
-                skip_row(batch, ProviderError("parse", f"{where}: a model without lanes"))
+                yield ProviderError("parse", f"{where}: a model without lanes")
                 continue
             for lane_rows in lanes.values():
                 if not isinstance(lane_rows, list):
-                    skip_row(batch, ProviderError("parse", f"{where}: a lane is not a list"))
+                    yield ProviderError("parse", f"{where}: a lane is not a list")
                     continue
                 for row in lane_rows:
-                    if isinstance(row, dict):
-                        yield row
-                    else:
-                        skip_row(batch, ProviderError("parse", f"{where}: a row is not an object"))
+                    yield row if isinstance(row, dict) else ProviderError(
+                        "parse", f"{where}: a row is not an object")
 
     def _row(
         self, row: Mapping[str, Any], line_item: str, where: str
     ) -> tuple[int, tuple[SeriesKey, int] | None, SeriesKey, tuple[int, PriceKey]]:
         """(day, token series and count or None, cost series, (units billed, price key))."""
         day = _day(row.get("timestamp"), where)
-        event = _name(row, "event_type", where)
-        metric = _name(row, "billing_metric", where)
-        lane = _name(row, "billing_group", where)
-        zone, tier = _name(row, "api_zone", where), _name(row, "service_tier", where)
+        event = plain_name(row, "event_type", where)
+        metric = plain_name(row, "billing_metric", where)
+        lane = plain_name(row, "billing_group", where)
+        zone, tier = plain_name(row, "api_zone", where), plain_name(row, "service_tier", where)
         used, paid = count(row, "value", where), count(row, "value_paid", where)
         if metric is None or lane is None:
             raise ProviderError("parse", f"{where}: row without 'billing_metric' or lane")
-        model = (label(row, "billing_metric", where) or "") if "model" in self._group_by else ""
+        model = metric if "model" in self._group_by else ""
         dims = Dims(model=model)
         tokens: tuple[SeriesKey, int] | None = None
         if event in TOKEN_EVENTS and lane in LANES:
-            service_tier = "default" if tier in (None, "standard") else tier
+            service_tier = SERVICE_TIERS.get(tier or "standard", "other")
             tokens = ((Family.TOKENS, dims, (LANES[lane], "text", service_tier)), used)
         cost_key: SeriesKey = (Family.BILLED_COST, dims, (line_item,))
         return day, tokens, cost_key, (paid, (event, metric, lane, zone, tier))
@@ -328,12 +334,12 @@ class MistralProvider(HttpProvider):
             if rate is not None:
                 labels = (HARD, "month")
                 batch.gauges[Family.PROVIDER_LIMIT, Dims(), labels] = float(
-                    money(amount, where) * rate
+                    _amount(amount, where) * rate
                 )
                 spent = completion.get("total_usage", completion.get("usage"))
                 if spent is not None:
                     batch.gauges[Family.PROVIDER_LIMIT_SPEND, Dims(), labels] = float(
-                        money(spent, where) * rate
+                        _amount(spent, where) * rate
                     )
                 batch.gauges[Family.PROVIDER_LIMIT_ENFORCING, Dims(), labels] = float(reached)
         self._limits = (now, batch)

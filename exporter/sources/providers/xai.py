@@ -172,28 +172,55 @@ class XAIProvider(HttpProvider):
         stop = query_end(start, end)
         grouped = "model" in self._group_by
         answer = await self._usage(start, stop, grouped)
-        if answer.get("limitReached") is True and grouped:
-            # Cut at xAI's result cap: the account's total per day, without models.
-            grouped, answer = False, await self._usage(start, stop, False)
-        if answer.get("limitReached") is True:
-            raise ProviderError("parse", f"{where}: the answer was cut short (limitReached)")
         batch = Batch(Dataset.COST, start, end)
         totals: dict[tuple[int, SeriesKey], Decimal] = {}
-        rows, ends = 0, []
-        for series in objects(answer, "timeSeries", where):
-            rows += 1
+        ends: list[int] = []
+        rows = self._add(answer, grouped, batch, totals, ends)
+        if answer.get("limitReached") is True and grouped:
+            # Cut at xAI's result cap: the lines listed stay as they are (a series published
+            # must not move), and what the day's total has beyond them has no model.
+            total: dict[tuple[int, SeriesKey], Decimal] = {}
+            ungrouped = await self._usage(start, stop, False)
+            if ungrouped.get("limitReached") is not True:
+                rows += self._add(ungrouped, False, batch, total, ends)
+                listed: dict[int, Decimal] = {}
+                for (day, _), amount in totals.items():
+                    listed[day] = listed.get(day, Decimal(0)) + amount
+                for (day, key), amount in total.items():
+                    rest = amount - listed.get(day, Decimal(0))
+                    if rest > 0:
+                        totals[day, key] = rest
+                answer = ungrouped
+        if answer.get("limitReached") is True:
+            raise ProviderError("parse", f"{where}: the answer was cut short (limitReached)")
+        add_money(batch, totals)
+        batch.watermark = watermark(end, ends)
+        return check_usable(batch, rows)
+
+    def _add(
+        self,
+        answer: Mapping[str, Any],
+        grouped: bool,
+        batch: Batch,
+        totals: dict[tuple[int, SeriesKey], Decimal],
+        ends: list[int],
+    ) -> int:
+        """Adds an answer's daily amounts in the fetch window to ``totals`` (and each day
+        answered, zero or not, to ``ends``); its number of series."""
+        where = f"POST {USAGE_ENDPOINT}"
+        series_list = objects(answer, "timeSeries", where)
+        for series in series_list:
             try:
                 points = self._series(series, grouped, where)
             except ProviderError as err:
                 skip_row(batch, err)
                 continue
             for day, key, amount in points:
-                if start <= day < end:
-                    totals[day, key] = totals.get((day, key), Decimal(0)) + amount
+                if batch.start <= day < batch.end:
                     ends.append(day + DAY)
-        add_money(batch, totals)
-        batch.watermark = watermark(end, ends)
-        return check_usable(batch, rows)
+                    if amount:
+                        totals[day, key] = totals.get((day, key), Decimal(0)) + amount
+        return len(series_list)
 
     @staticmethod
     def _series(
@@ -205,8 +232,9 @@ class XAIProvider(HttpProvider):
             group = series.get("group")
             if not isinstance(group, list) or not group or not isinstance(group[0], str):
                 raise ProviderError("parse", f"{where}: series without a 'group' description")
-            if len(group[0]) > MAX_DESCRIPTION:
-                raise ProviderError("parse", f"{where}: description {quote(group[0])} too long")
+            if len(group[0]) > MAX_DESCRIPTION or not group[0].isprintable():
+                problem = f"description {quote(group[0])} is too long or not printable"
+                raise ProviderError("parse", f"{where}: {problem}")
             model = model_of(group[0])
         key: SeriesKey = (Family.BILLED_COST, Dims(model=model), (LINE_ITEM,))
         points = []
@@ -218,8 +246,7 @@ class XAIProvider(HttpProvider):
             amount = money(values[0], where)
             if amount < 0:
                 raise ProviderError("parse", f"{where}: negative amount ({quote(values[0])})")
-            if amount:
-                points.append((day, key, amount))
+            points.append((day, key, amount))  # a day at 0 is a day answered
         return points
 
     async def _spending_limit(self) -> Batch:
