@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from .github_data import (
     ACTIONS,
@@ -46,9 +46,13 @@ VERSIONS = ("2022-11-28", "2026-03-10")
 DOCS = "https://docs.github.com/rest"
 _PATH = re.compile(
     r"/(?P<kind>organizations|enterprises)/(?P<owner>[^/]+)/settings/billing/"
-    r"(?P<report>usage|premium_request/usage|ai_credit/usage)"
+    r"(?P<report>usage|premium_request/usage|ai_credit/usage|budgets)"
 )
 _ORGS = {org.name.lower(): org for org in ORGS}
+AI_CREDITS_BUDGET: Final = 250
+"""Dollars a month of AI credits the first organization stops at (prevent_further_usage)."""
+USER_BUDGET: Final = ("mona", 20, 12.5)
+"""(login, dollars, consumed) of the first organization's budget for one user."""
 
 
 def check_headers(headers: Mapping[str, str], token: str) -> None:
@@ -85,6 +89,10 @@ def handle(path: str, query: Query, now: float, data: GitHubData) -> JSON:
         orgs = list(ORGS)
         wanted = query.one("organization")
         selected = [o for o in orgs if wanted is None or o.name.lower() == wanted.lower()]
+    if match["report"] == "budgets":
+        if match["kind"] != "organizations":
+            raise ApiError(404, "Not Found")
+        return _budgets(query, orgs[0].name)
     if match["report"] == "usage":
         return _usage(query, now, data, orgs)
     unit = AI_CREDITS if match["report"] == "ai_credit/usage" else PREMIUM_REQUESTS
@@ -274,3 +282,41 @@ def expected(
         "ai_credits": {k: float(v) for k, v in credits.items() if v},
         "premium_requests": {k: float(v) for k, v in premium.items() if v},
     }
+
+
+def budgets(org: str) -> list[JSON]:
+    """An organization's budgets: one that stops Copilot's AI credits at
+    :data:`AI_CREDITS_BUDGET` dollars, one that stops a user's, and two the exporter leaves out
+    (another product; alerts only)."""
+    if org != ORGS[0].name:
+        return []
+    alerting = {"will_alert": True, "alert_recipients": ["octo-admin"]}
+    return [
+        {"id": "3f1c6a52-5b1e-4c0a-9d8e-000000000001", "budget_type": "BundlePricing",
+         "budget_product_sku": "ai_credits", "budget_scope": "organization",
+         "budget_entity_name": org, "budget_amount": AI_CREDITS_BUDGET,
+         "prevent_further_usage": True, "budget_alerting": alerting},
+        {"id": "3f1c6a52-5b1e-4c0a-9d8e-000000000002", "budget_type": "ProductPricing",
+         "budget_product_sku": "actions", "budget_scope": "organization",
+         "budget_entity_name": org, "budget_amount": 50, "prevent_further_usage": True,
+         "budget_alerting": alerting},
+        {"id": "3f1c6a52-5b1e-4c0a-9d8e-000000000003", "budget_type": "BundlePricing",
+         "budget_product_sku": "ai_credits", "budget_scope": "organization",
+         "budget_entity_name": org, "budget_amount": 100, "prevent_further_usage": False,
+         "budget_alerting": alerting},
+        {"id": "3f1c6a52-5b1e-4c0a-9d8e-000000000004", "budget_type": "BundlePricing",
+         "budget_product_sku": "ai_credits", "budget_scope": "user", "user": USER_BUDGET[0],
+         "budget_entity_name": USER_BUDGET[0], "budget_amount": USER_BUDGET[1],
+         "consumed_amount": USER_BUDGET[2], "prevent_further_usage": True,
+         "budget_alerting": {"will_alert": False, "alert_recipients": []}},
+    ]
+
+
+def _budgets(query: Query, org: str) -> JSON:
+    page, size = query.integer("page", 1), query.integer("per_page", 10)
+    assert page is not None and size is not None
+    if page < 1 or not 1 <= size <= 100:
+        raise ApiError(422, "page must be at least 1 and per_page between 1 and 100")
+    found = budgets(org)
+    return {"budgets": found[(page - 1) * size : page * size],
+            "has_next_page": page * size < len(found), "total_count": len(found)}

@@ -13,6 +13,7 @@ import pytest
 
 from exporter.core.ledger import history_start
 from exporter.simulator import Simulator
+from exporter.simulator.github_api import AI_CREDITS_BUDGET
 
 from .exporter_process import ExporterProcess
 from .series import PINNED, Series, assert_same, frozen_simulator, month_to_date, served_something
@@ -190,6 +191,12 @@ def test_metrics_equal_the_simulator_ground_truth(
             )
             in watermarks
         )
+        # The organization's budget that stops AI credits (the enterprise reads none; the
+        # user's budget needs per-user grouping).
+        hard = {"limit": "hard", "period": "month"}
+        org_limit = frozenset({"provider": "github_copilot", "account": "gh-org", **hard}.items())
+        assert samples["aicost_provider_limit_usd"] == {org_limit: float(AI_CREDITS_BUDGET)}
+        assert samples["aicost_provider_limit_forecast_usd"].keys() == {org_limit}
         assert exporter.stop() == 0
         log = exporter.log
     assert sim.github_token not in log and sim.anthropic_key not in log

@@ -17,6 +17,9 @@ Three endpoints per organization (``/organizations/{org}/...``) or enterprise
   requests by model, the unit billed before AI credits; read for the days before 2026-06-01
   only, when they exist.
 
+An organization's budgets that stop Copilot usage are its ``limits``, read hourly (see
+``github_budgets``).
+
 A per-day report must echo the day it was asked for in ``timePeriod``: a reply without it
 could be the month's sum, booked as one day (up to 31 times too much), so it fails the
 dataset. None of the endpoints documents pagination; a ``Link: rel="next"`` header, which
@@ -57,12 +60,14 @@ from exporter.sources.providers.fields import (
     skip_row,
     watermark,
 )
+from exporter.sources.providers.github_budgets import read_budgets
 
 DEFAULT_BASE_URL = "https://api.github.com"
 # 2022-11-28 is still supported alongside 2026-03-10; the billing fields used here are
 # the same in both per the published descriptions.
 API_VERSION = "2022-11-28"
 AI_CREDITS_START = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
+LIMITS_INTERVAL = HOUR
 """The first day billed in AI credits; premium requests end the day before."""
 _SLUG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9_])?")
 
@@ -158,6 +163,8 @@ class GitHubCopilotProvider(HttpProvider):
     Options: ClassVar[type[GitHubCopilotOptions]] = GitHubCopilotOptions
 
     options: GitHubCopilotOptions
+    _limits: tuple[float, Batch] | None = None
+    """When the budgets were last read (the provider's clock), and the limits they set."""
 
     def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
@@ -194,7 +201,19 @@ class GitHubCopilotProvider(HttpProvider):
                 Dataset.PREMIUM_REQUESTS,
                 lambda: self._daily_report(Dataset.PREMIUM_REQUESTS, start, end, premium_days),
             )
+        if self.options.organization is not None:  # the budgets API is an organization's
+            await reader.read_one(Dataset.LIMITS, self._budgets)
         return reader.result()
+
+    async def _budgets(self) -> Batch:
+        """The budgets that stop Copilot usage, read once an hour: they change when a person
+        changes them."""
+        now = self._clock()
+        if self._limits is not None and now - self._limits[0] < LIMITS_INTERVAL:
+            return self._limits[1]
+        batch = await read_budgets(self._api, self._prefix, by_user="user" in self._group_by)
+        self._limits = (now, batch)
+        return batch
 
     def _wanted(self, item: Mapping[str, Any], where: str) -> bool:
         return (label(item, "product", where) or "").lower() in self._products
