@@ -308,12 +308,15 @@ class AccountConfig(BaseModel):
     @classmethod
     def _provider_defaults(cls, data: Any) -> Any:
         """A provider that asks to be polled less often (Cursor: hourly) sets the default
-        ``poll_interval``; a configured one wins."""
-        if isinstance(data, dict) and "poll_interval" not in data:
-            provider_class = _provider_registry().get(data.get("provider"))  # type: ignore[arg-type]
-            default = getattr(provider_class, "default_poll_interval", None)
-            if isinstance(default, str):
-                return {**data, "poll_interval": default}
+        ``poll_interval``, one whose days are revised for longer (ChatGPT's Codex analytics)
+        the default ``settle_window``; a configured one wins."""
+        if not isinstance(data, dict):
+            return data
+        provider_class = _provider_registry().get(data.get("provider"))  # type: ignore[arg-type]
+        for key in ("poll_interval", "settle_window"):
+            default = getattr(provider_class, f"default_{key}", None)
+            if key not in data and isinstance(default, str):
+                data = {**data, key: default}
         return data
 
     @model_validator(mode="after")
