@@ -73,6 +73,13 @@ DEMO_MORE_ACCOUNTS = """\
     base_url: {mistral}
     poll_interval: 30s
     options: {{currency_rates: {{EUR: 1.08}}}}
+  - name: chatgpt-demo
+    provider: chatgpt
+    api_key: ${{DEMO_CHATGPT_KEY}}
+    base_url: {chatgpt}
+    poll_interval: 30s
+    group_by: [model, user]
+    options: {{workspace_id: {chatgpt_workspace}, credit_usd_rate: 0.04}}
 """
 
 
@@ -114,6 +121,8 @@ def demo_config(simulator: Simulator) -> Config:
         fireworks_account=simulator.fireworks_account,
         xai=simulator.xai_base_url,
         mistral=simulator.mistral_base_url,
+        chatgpt=simulator.chatgpt_base_url,
+        chatgpt_workspace=simulator.chatgpt_workspace,
     )
     env["DEMO_OPENROUTER_KEY"] = simulator.openrouter_key
     env["DEMO_DEEPSEEK_KEY"] = simulator.deepseek_key
@@ -122,6 +131,7 @@ def demo_config(simulator: Simulator) -> Config:
     env["DEMO_FIREWORKS_KEY"] = simulator.fireworks_key
     env["DEMO_XAI_KEY"] = simulator.xai_key
     env["DEMO_MISTRAL_KEY"] = simulator.mistral_key
+    env["DEMO_CHATGPT_KEY"] = simulator.chatgpt_key
     return parse_config(text + DEMO_BUDGETS, source="demo", env=env)
 
 

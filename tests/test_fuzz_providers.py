@@ -35,6 +35,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 OPTIONS: dict[str, dict[str, Any]] = {
     "github_copilot": {"organization": "acme"},
     "fireworks": {"account_id": "acme-ai"},
+    "chatgpt": {"workspace_id": "ws-1"},
 }
 MAX_REQUESTS = 300  # per example: a parser looping on pages must still end
 

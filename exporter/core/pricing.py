@@ -73,9 +73,10 @@ def _price_keys(token_type: str, modality: str) -> tuple[str, ...]:
     return (f"output_{m}_mtok", "output_mtok")
 
 
-PRICED_BY_MODEL = frozenset(("cursor",))
+PRICED_BY_MODEL = frozenset(("cursor", "chatgpt"))
 """Providers that resell other providers' models at their API list prices (Cursor's usage-based
-pricing): genai-prices has no price list of theirs, so a model is looked up by its name alone."""
+pricing; ChatGPT's Codex credits, which OpenAI's rate card sets at API prices at $0.04 a credit):
+genai-prices has no price list of theirs, so a model is looked up by its name alone."""
 
 
 class PriceOverride(BaseModel):

@@ -32,6 +32,7 @@ class Family(StrEnum):
     CREDITS_AVAILABLE = "credits_available"  # a gauge (DeepSeek is_available); extra: none
     PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot; extra labels: line_item
     AI_CREDITS = "ai_credits"  # GitHub Copilot; extra labels: none
+    CREDITS_USED = "credits_used"  # ChatGPT plan credits (Codex); extra labels: product
     CLAUDE_CODE_TOKENS = "claude_code_tokens"  # extra labels: token_type, customer_type
     CLAUDE_CODE_ESTIMATED_COST = "claude_code_estimated_cost_usd"  # extra: customer_type
     CLAUDE_CODE_SESSIONS = "claude_code_sessions"  # extra labels: none
@@ -80,6 +81,7 @@ class Dataset(StrEnum):
     LIMITS = "limits"  # spend limits the provider enforces (gauges only)
     PREMIUM_REQUESTS = "premium_requests"  # GitHub Copilot, until 2026-05-31
     AI_CREDITS = "ai_credits"  # GitHub Copilot, from 2026-06-01
+    CODEX = "codex"  # ChatGPT workspace: Codex Analytics API
 
 
 class TokenType(StrEnum):

@@ -13,6 +13,7 @@ from typing import Any
 from . import (
     anthropic_analytics_api,
     anthropic_api,
+    chatgpt_api,
     claude_code_api,
     cursor_api,
     deepseek_api,
@@ -66,11 +67,12 @@ _TRUNCATED = {
 _MORE_APIS: dict[str, Any] = {
     api.PROVIDER: api
     for api in (
-        openrouter_api, deepseek_api, groq_api, cursor_api, fireworks_api, xai_api, mistral_api
+        openrouter_api, deepseek_api, groq_api, cursor_api, fireworks_api, xai_api, mistral_api,
+        chatgpt_api,
     )
 }
 _SEEDED_APIS = frozenset(
-    api.PROVIDER for api in (cursor_api, fireworks_api, xai_api, mistral_api)
+    api.PROVIDER for api in (cursor_api, fireworks_api, xai_api, mistral_api, chatgpt_api)
 )
 """Providers whose data is a function of the seed alone, answered by ``handle(method, path,
 query, body, now, seed)``: they take POST reports."""
@@ -105,6 +107,7 @@ class Simulator:
         fireworks_key: str = "fw_demo",
         xai_key: str = "xai-mgmt-demo",
         mistral_key: str = "mistral-admin-demo",
+        chatgpt_key: str = "sk-chatgpt-admin-demo",
     ) -> None:
         self.seed = seed
         self.data = SyntheticData(seed)
@@ -124,6 +127,7 @@ class Simulator:
                 fireworks_api.PROVIDER: fireworks_key,
                 xai_api.PROVIDER: xai_key,
                 mistral_api.PROVIDER: mistral_key,
+                chatgpt_api.PROVIDER: chatgpt_key,
             }
         )
         self._faults = FaultBook()
@@ -318,6 +322,21 @@ class Simulator:
         """Base URL standing for ``https://api.mistral.ai/v1/admin`` (``…/mistral``)."""
         return self.url + mistral_api.PREFIX
 
+    @property
+    def chatgpt_key(self) -> str:
+        """The workspace Admin key the fake Codex Analytics API accepts."""
+        return self._keys[chatgpt_api.PROVIDER]
+
+    @property
+    def chatgpt_base_url(self) -> str:
+        """Base URL standing for ``https://api.chatgpt.com`` (``…/chatgpt``)."""
+        return self.url + chatgpt_api.PREFIX
+
+    @property
+    def chatgpt_workspace(self) -> str:
+        """The ChatGPT workspace id the simulator serves (``options.workspace_id``)."""
+        return chatgpt_api.WORKSPACE
+
     def endpoints(self) -> list[tuple[str, str, str]]:
         """(provider, base URL, demo key) of every simulated provider."""
         return [
@@ -331,6 +350,7 @@ class Simulator:
             ("fireworks", self.fireworks_base_url, self.fireworks_key),
             ("xai", self.xai_base_url, self.xai_key),
             ("mistral", self.mistral_base_url, self.mistral_key),
+            ("chatgpt", self.chatgpt_base_url, self.chatgpt_key),
         ]
 
     # ----------------------------------------------------------------- faults
@@ -425,6 +445,10 @@ class Simulator:
     def expected_mistral(self, start: int, end: int, eur_usd: float) -> dict[str, Any]:
         """Ground truth for Mistral (see :func:`mistral_api.expected`)."""
         return mistral_api.expected(self.seed, start, end, self.now(), eur_usd)
+
+    def expected_chatgpt(self, start: int, end: int, rate: float | None) -> dict[str, Any]:
+        """Ground truth for ChatGPT's Codex usage (see :func:`chatgpt_api.expected`)."""
+        return chatgpt_api.expected(self.seed, start, end, self.now(), rate)
 
     def expected_deepseek(self) -> float | None:
         """DeepSeek's balance in dollars now, None when it is not in USD."""

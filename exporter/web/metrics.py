@@ -122,6 +122,14 @@ AI_CREDITS = MetricDef(
     "AI credits used (GitHub Copilot since 2026-06-01, 1 credit = $0.01: gross quantity,"
     " including those covered by the plan; what was billed is in aicost_billed_cost_usd)." + _MTD,
 )
+CREDITS_USED = MetricDef(
+    "aicost_credits_used",
+    "counter",
+    "Credits of a ChatGPT plan used (Codex in a ChatGPT workspace), by product and model. In"
+    " dollars only with a configured rate per credit, as aicost_billed_cost_usd{line_item="
+    '"credits"}.' + _MTD,
+    ("product",),
+)
 # Claude Code analytics. Its tokens are deliberately NOT in aicost_tokens_total: for
 # customer_type="api" the same tokens are already in the messages usage report.
 CLAUDE_CODE_TOKENS = MetricDef(
@@ -240,6 +248,7 @@ PROVIDER_LIMIT_FORECAST = MetricDef(
 FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.PREMIUM_REQUESTS: PREMIUM_REQUESTS,
     Family.AI_CREDITS: AI_CREDITS,
+    Family.CREDITS_USED: CREDITS_USED,
     Family.CLAUDE_CODE_TOKENS: CLAUDE_CODE_TOKENS,
     Family.CLAUDE_CODE_ESTIMATED_COST: CLAUDE_CODE_ESTIMATED_COST,
     Family.CLAUDE_CODE_SESSIONS: CLAUDE_CODE_SESSIONS,

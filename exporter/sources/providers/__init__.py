@@ -12,6 +12,7 @@ from exporter.sources.providers.base import (
     ProviderFactory,
     ProviderSettings,
 )
+from exporter.sources.providers.chatgpt import ChatGPTProvider
 from exporter.sources.providers.cursor import CursorProvider
 from exporter.sources.providers.deepseek import DeepSeekProvider
 from exporter.sources.providers.fireworks import FireworksProvider
@@ -33,6 +34,7 @@ PROVIDERS: dict[str, ProviderFactory] = {
     FireworksProvider.name: FireworksProvider,
     XAIProvider.name: XAIProvider,
     MistralProvider.name: MistralProvider,
+    ChatGPTProvider.name: ChatGPTProvider,
 }
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "ProviderFactory", "ProviderSettings"]
