@@ -151,3 +151,41 @@ def test_read_hourly_and_never_for_an_enterprise(env: Env) -> None:
     result = env.fetch(env.provider(enterprise="acme-ent"))
     assert Dataset.LIMITS not in {b.dataset for b in result.batches}
     assert env.budgets.call_count == 2
+
+
+def test_the_smallest_limits_and_any_used_up_enforces(env: Env) -> None:
+    env.answer(budget(100, scope="user", user="mona", consumed_amount=150),
+               budget(50, sku="premium_requests", scope="user", user="mona", consumed_amount=0))
+    limits = batch_of(env.fetch(env.provider(("model", "user"))), Dataset.LIMITS)
+    mona = Dims(user_id="mona")
+    assert limits.gauges == {(L, mona, HARD): 50.0, (S, mona, HARD): 0.0,
+                             (E, mona, HARD): 1.0}  # the AI-credit budget stopped usage
+
+
+def test_user_logins_are_plain_names_and_spend_is_never_negative(env: Env) -> None:
+    env.answer(budget(30, scope="user", user="a\nb"),
+               budget(30, scope="user", user="mona", consumed_amount=-5),
+               budget(300))
+    limits = batch_of(env.fetch(env.provider(("model", "user"))), Dataset.LIMITS)
+    assert limits.gauges == {(L, Dims(), HARD): 300.0}
+    assert limits.skipped_rows == 2
+
+
+def test_every_budget_malformed_fails_and_skips_are_counted_once(env: Env) -> None:
+    env.answer({**budget(300), "budget_amount": "300"})
+    result = env.fetch()
+    assert "every row is malformed" in str(result.failures[Dataset.LIMITS])
+    env.answer(budget(300), {**budget(200), "budget_amount": None})
+    provider = env.provider()
+
+    async def polls() -> list[int]:
+        try:
+            found = []
+            for _ in range(3):
+                found.append(batch_of(await provider.fetch(D, D + 3600),
+                                      Dataset.LIMITS).skipped_rows)
+            return found
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(polls()) == [1, 0, 0]  # read once an hour, its skip counted once

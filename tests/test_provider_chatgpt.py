@@ -123,7 +123,7 @@ def test_workspace_rows_without_user_grouping(env: Env) -> None:
     ({"totals": None}, "without 'totals'"),
     ({"totals": {"credits": -1}}, "negative 'credits'"),
     ({"totals": {"credits": "x"}}, "not a number"),
-    ({"actor": {"email": "a b@example.com"}}, "is not a name"),
+    ({"actor": {"email": "a b@example.com", "user_id": "a b"}, "user_id": None}, "is not a name"),
 ])
 def test_a_malformed_row_is_left_out(env: Env, change: dict[str, Any], problem: str) -> None:
     good = fixture("codex_usage_page2")["data"][0]
@@ -166,3 +166,45 @@ def test_config_defaults_and_validation() -> None:
     with pytest.raises(ConfigError, match=r"credit_usd_rate"):
         parse_config(ACCOUNT.format(
             options="    options: {workspace_id: ws-1, credit_usd_rate: -1}"), source="t")
+
+
+def test_a_repeated_row_of_a_users_day_counts_once(env: Env) -> None:
+    row = fixture("codex_usage_page1")["data"][0]
+    env.answer(row, row)
+    codex = batch_of(env.fetch(), Dataset.CODEX)
+    assert codex.days[D1][CR, Dims(model="gpt-5.5", user_id=DEV), ("codex",)] == 187.5
+    assert codex.skipped_rows == 1 and "repeated row" in codex.skipped_error
+
+
+def test_models_beyond_the_totals_leave_the_totals(env: Env) -> None:
+    row = fixture("codex_usage_page1")["data"][0]
+    env.answer({**row, "models": row["models"] * 2})  # the same model listed twice: 375 > 190
+    codex = batch_of(env.fetch(), Dataset.CODEX)
+    assert codex.days[D1][CR, Dims(user_id=DEV), ("codex",)] == 190.0
+    assert not any(key[1].model for key in codex.days[D1])
+
+
+@pytest.mark.parametrize("times", [
+    {"end_time": 1767225600 + 7 * 86_400},  # a week's bucket
+    {"start_time": 1767225600 - 3600, "end_time": 1767225600 + 82_800},  # not a UTC day
+])
+def test_a_row_that_is_not_one_utc_day_is_left_out(env: Env, times: dict[str, int]) -> None:
+    env.answer({**fixture("codex_usage_page1")["data"][0], **times},
+               fixture("codex_usage_page2")["data"][0])
+    codex = batch_of(env.fetch(), Dataset.CODEX)
+    assert list(codex.days) == [D2]
+    assert "not one UTC day" in codex.skipped_error
+
+
+def test_an_email_that_is_no_plain_name_falls_back_to_the_user_id(env: Env) -> None:
+    row = fixture("codex_usage_page1")["data"][0]
+    env.answer({**row, "actor": {"user_id": "user-abc", "email": "josé@example.com"}})
+    codex = batch_of(env.fetch(), Dataset.CODEX)
+    assert {key[1].user_id for key in codex.days[D1]} == {"user-abc"}
+
+
+def test_a_page_token_no_request_can_carry_fails_the_dataset(env: Env) -> None:
+    page = {**fixture("codex_usage_page1"), "next_page": "p" * 600}
+    env.usage.side_effect = [httpx.Response(200, json=page)]
+    err = only_failure(env.fetch(), KEY)
+    assert err.reason == "parse" and "without a new 'next_page'" in str(err)

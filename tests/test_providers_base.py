@@ -706,3 +706,16 @@ def test_github_error_message_is_shown_and_plain_403_is_auth() -> None:
         asyncio.run(client.get_json("/x", {}))
     assert caught.value.reason == "auth"
     assert str(caught.value) == "GET /x: HTTP 403: Resource not accessible by integration"
+
+
+@pytest.mark.parametrize("value", ["\ud800", "x" * 70_000])
+def test_a_provider_value_no_url_can_carry_is_a_parse_error(value: str) -> None:
+    # A page token from the answer sent back as it came: httpx refuses to build the URL.
+    h = Harness()
+    with respx.mock(base_url=BASE, assert_all_called=False), pytest.raises(ProviderError) as err:
+        paged(h, lambda c: c.get_json("/things", {"page": value}))
+    assert err.value.reason == "parse"
+    assert "makes no valid request" in str(err.value)
+    assert h.observed == []  # nothing was sent
+
+

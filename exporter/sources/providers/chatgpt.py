@@ -17,7 +17,7 @@ transcriptions of OpenAI's admin API reference (UNVERIFIED against live traffic)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote as quote_path
@@ -33,7 +33,6 @@ from exporter.core.records import (
     FetchResult,
     SeriesKey,
     TokenType,
-    day_start,
 )
 from exporter.sources.providers.base import HOUR, DatasetReader, ProviderError
 from exporter.sources.providers.client import HttpProvider, JSONObject, objects
@@ -52,7 +51,7 @@ from exporter.sources.providers.fields import (
 DEFAULT_BASE_URL = "https://api.chatgpt.com"
 USAGE_ENDPOINT = "/v1/analytics/codex/workspaces/{workspace_id}/usage"
 PAGE_SIZE = 1000
-PAGE_CAP = 100
+PAGE_CAP = 50
 PRODUCT = "codex"
 LINE_ITEM = "credits"
 TOKENS = (
@@ -61,6 +60,7 @@ TOKENS = (
     ("text_output_tokens", TokenType.OUTPUT),
 )
 _WORKSPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_TOKEN = re.compile(r"[A-Za-z0-9_=+/.:-]{1,512}")
 
 
 class ChatGPTOptions(BaseModel):
@@ -130,21 +130,22 @@ class ChatGPTProvider(HttpProvider):
         await reader.read_one(Dataset.CODEX, lambda: self._codex(start, end))
         return reader.result()
 
-    async def _pages(self, params: dict[str, str | int]) -> list[JSONObject]:
+    async def _pages(self, params: dict[str, str | int]) -> AsyncIterator[JSONObject]:
+        """Every page, each read once the previous one is parsed."""
         path = USAGE_ENDPOINT.format(
             workspace_id=quote_path(self.options.workspace_id, safe="")
         )
         where = f"GET {USAGE_ENDPOINT}"
-        pages, seen = [], set()
+        seen = set()
         for _ in range(PAGE_CAP):
             answer = await self._api.get_json(path, params, endpoint=USAGE_ENDPOINT)
-            pages.append(answer)
             more, token = answer.get("has_more"), answer.get("next_page")
             if not isinstance(more, bool):
                 raise ProviderError("parse", f"{where}: 'has_more' is not a boolean")
+            yield answer
             if not more:
-                return pages
-            if not isinstance(token, str) or not token or token in seen:
+                return
+            if not isinstance(token, str) or not _TOKEN.fullmatch(token) or token in seen:
                 raise ProviderError("parse", f"{where}: more pages without a new 'next_page'")
             seen.add(token)
             params = {**params, "page": token}
@@ -160,14 +161,18 @@ class ChatGPTProvider(HttpProvider):
         batch = Batch(Dataset.CODEX, start, end)
         cost: dict[tuple[int, SeriesKey], Decimal] = {}
         rows, ends = 0, []
-        for answer in await self._pages(params):
+        seen: set[tuple[int, str]] = set()
+        async for answer in self._pages(params):
             for row in objects(answer, "data", where):
                 rows += 1
                 try:
-                    day, split = self._row(row, where)
+                    day, user, split = self._row(row, where)
+                    if (day, user) in seen:  # one row per user and day: a page overlapping
+                        raise ProviderError("parse", f"{where}: a repeated row of a user's day")
                 except ProviderError as err:
                     skip_row(batch, err)
                     continue
+                seen.add((day, user))
                 if not start <= day < end:
                     continue
                 ends.append(day + DAY)
@@ -177,17 +182,14 @@ class ChatGPTProvider(HttpProvider):
         batch.watermark = watermark(end, ends)
         return check_usable(batch, rows)
 
-    def _row(self, row: Mapping[str, Any], where: str) -> tuple[int, dict[Dims, Amounts]]:
-        """A row's day and its amounts by series (by model where grouped), read in full."""
-        ts = row.get("start_time")
+    def _row(self, row: Mapping[str, Any], where: str) -> tuple[int, str, dict[Dims, Amounts]]:
+        """A row's day, user and amounts by series (by model where grouped), read in full."""
+        ts, until = row.get("start_time"), row.get("end_time", None)
         if isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts < 2**40:
             raise ProviderError("parse", f"{where}: 'start_time' {quote(ts)} is not Unix seconds")
-        user = ""
-        if "user" in self._group_by:
-            actor = row.get("actor")
-            actor = actor if isinstance(actor, dict) else {}
-            user = (plain_name(actor, "email", where) or plain_name(actor, "user_id", where)
-                    or plain_name(row, "user_id", where) or "")
+        if ts % DAY or until not in (None, ts + DAY):  # a week's bucket is no day's
+            raise ProviderError("parse", f"{where}: a row that is not one UTC day")
+        user = self._user(row, where) if "user" in self._group_by else ""
         totals = row.get("totals")
         if not isinstance(totals, dict):
             raise ProviderError("parse", f"{where}: row without 'totals'")
@@ -198,12 +200,26 @@ class ChatGPTProvider(HttpProvider):
             for item in objects(row, "models", where):
                 model = plain_name(item, "model", where) or ""
                 _merge(split, Dims(model=model, user_id=user), _amounts(item, where))
-        # What the totals have beyond the models listed (or all of it) has no model.
         listed = [sum((v[i] for v in split.values()), Decimal(0)) for i in range(len(total))]
-        rest = [max(t - s, Decimal(0)) for t, s in zip(total, listed, strict=True)]
+        if any(s > t for s, t in zip(listed, total, strict=True)):
+            return ts, user, {Dims(user_id=user): total}  # models beyond the totals: the totals
+        # What the totals have beyond the models listed (or all of it) has no model.
+        rest = [t - s for t, s in zip(total, listed, strict=True)]
         if any(rest):
             _merge(split, Dims(user_id=user), rest)
-        return day_start(ts), split
+        return ts, user, split
+
+    @staticmethod
+    def _user(row: Mapping[str, Any], where: str) -> str:
+        """The member's email, else their user id (an email that is no plain name too)."""
+        actor = row.get("actor")
+        actor = actor if isinstance(actor, dict) else {}
+        try:
+            email = plain_name(actor, "email", where)
+        except ProviderError:
+            email = None
+        return (email or plain_name(actor, "user_id", where)
+                or plain_name(row, "user_id", where) or "")
 
     def _add(
         self,

@@ -295,6 +295,11 @@ class ApiClient:
                         self._observe(observed, str(response.status_code))
                         raise
                     self._observe(observed, str(response.status_code))
+            except (httpx.InvalidURL, UnicodeError) as exc:
+                # A request built from the provider's own values (a page token) that no URL can
+                # carry: the answer was malformed, not the exporter.
+                problem = f"a provider value makes no valid request ({type(exc).__name__})"
+                raise ProviderError("parse", f"{what}: {problem}") from None
             except (httpx.TimeoutException, TimeoutError):
                 self._observe(observed, "timeout")
                 error = ProviderError("timeout", f"{what}: no response within {self._timeout:g} s")

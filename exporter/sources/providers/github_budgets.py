@@ -5,7 +5,8 @@
 covers once spent; one without only alerts, and is no provider limit. Of those, the exporter
 keeps the budgets on Copilot's usage-billed SKUs (``ai_credits``, ``premium_requests``: dollar
 amounts; a budget on the ``copilot`` product may count licences) scoped to the organization, or
-to one user with per-user grouping. Where several apply to one scope, the smallest binds.
+to one user with per-user grouping. Where several apply to one scope, the smallest is the limit,
+and the scope is enforcing once any of them is used up.
 """
 
 from __future__ import annotations
@@ -16,12 +17,21 @@ from typing import Any
 from exporter.core.records import Batch, Dataset, Dims, Family
 from exporter.sources.providers.base import ProviderError
 from exporter.sources.providers.client import ApiClient, objects
-from exporter.sources.providers.fields import label, money, quote, skip_row
+from exporter.sources.providers.fields import (
+    check_usable,
+    label,
+    money,
+    plain_name,
+    quote,
+    skip_row,
+)
 
 PAGE_SIZE = 100
 PAGE_CAP = 50
 HARD = "hard"
 COPILOT_SKUS = frozenset(("ai_credits", "premium_requests"))
+MAX_SCOPES = 1000
+"""Scopes (the organization, users) with a limit: each is a few gauge series."""
 
 
 def _skus(budget: Mapping[str, Any], where: str) -> set[str]:
@@ -45,7 +55,7 @@ def _scope(budget: Mapping[str, Any], by_user: bool, where: str) -> Dims | None:
     if scope == "organization":
         return Dims()
     if scope == "user" and by_user:
-        user = label(budget, "user", where) or label(budget, "budget_entity_name", where)
+        user = plain_name(budget, "user", where) or plain_name(budget, "budget_entity_name", where)
         # (An answer filtered by ?user= names the user once, at the top: not asked for here.)
         return Dims(user_id=user) if user else None
     return None  # enterprise, cost centre, repository, every user: not one series here
@@ -67,6 +77,8 @@ def _limit(
         raise ProviderError("parse", f"{where}: 'budget_amount' {quote(amount)} is not an amount")
     consumed = budget.get("consumed_amount")
     spent = None if consumed is None else float(money(consumed, where))
+    if spent is not None and spent < 0:
+        raise ProviderError("parse", f"{where}: negative 'consumed_amount' {quote(consumed)}")
     return scope, float(money(amount, where)), spent
 
 
@@ -75,19 +87,22 @@ async def read_budgets(api: ApiClient, prefix: str, *, by_user: bool) -> Batch:
     path = f"{prefix}/budgets"
     where = f"GET {path}"
     batch = Batch(Dataset.LIMITS, 0, 0)
-    limits: dict[Dims, tuple[float, float | None]] = {}
+    limits: dict[Dims, list[tuple[float, float | None]]] = {}
+    rows = 0
     for page in range(1, PAGE_CAP + 1):
         answer = await api.get_json(path, {"per_page": PAGE_SIZE, "page": page})
         for budget in objects(answer, "budgets", where):
+            rows += 1
             try:
                 found = _limit(budget, by_user, where)
+                if found is not None and found[0] not in limits and len(limits) >= MAX_SCOPES:
+                    raise ProviderError("parse", f"{where}: more than {MAX_SCOPES} limited scopes")
             except ProviderError as err:
                 skip_row(batch, err)
                 continue
             if found is not None:
                 scope, amount, spent = found
-                if scope not in limits or amount < limits[scope][0]:
-                    limits[scope] = (amount, spent)
+                limits.setdefault(scope, []).append((amount, spent))
         more = answer.get("has_next_page", False)
         if not isinstance(more, bool):
             raise ProviderError("parse", f"{where}: 'has_next_page' is not a boolean")
@@ -96,9 +111,14 @@ async def read_budgets(api: ApiClient, prefix: str, *, by_user: bool) -> Batch:
     else:
         raise ProviderError("parse", f"{where}: still more pages after {PAGE_CAP}")
     labels = (HARD, "month")  # GitHub budgets are monthly
-    for scope, (amount, spent) in limits.items():
+    for scope, budgets in limits.items():
+        # The smallest binds first; usage stops as soon as any of them is used up.
+        amount, spent = min(budgets, key=lambda b: b[0])
         batch.gauges[Family.PROVIDER_LIMIT, scope, labels] = amount
         if spent is not None:
             batch.gauges[Family.PROVIDER_LIMIT_SPEND, scope, labels] = spent
-            batch.gauges[Family.PROVIDER_LIMIT_ENFORCING, scope, labels] = float(spent >= amount)
-    return batch
+        known = [(a, s) for a, s in budgets if s is not None]
+        if known:
+            batch.gauges[Family.PROVIDER_LIMIT_ENFORCING, scope, labels] = float(
+                any(s >= a for a, s in known))
+    return check_usable(batch, rows)

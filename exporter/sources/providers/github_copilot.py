@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -210,7 +211,8 @@ class GitHubCopilotProvider(HttpProvider):
         changes them."""
         now = self._clock()
         if self._limits is not None and now - self._limits[0] < LIMITS_INTERVAL:
-            return self._limits[1]
+            # The budgets as read, without their malformed rows: those were counted then.
+            return replace(self._limits[1], skipped_rows=0, skipped_error="")
         batch = await read_budgets(self._api, self._prefix, by_user="user" in self._group_by)
         self._limits = (now, batch)
         return batch
