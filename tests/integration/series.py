@@ -12,14 +12,16 @@ from __future__ import annotations
 import math
 import time
 from calendar import timegm
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
 from exporter.core.ledger import LOOKBACK, month_start
+from exporter.core.records import DAY
 from exporter.simulator import Simulator
 
-from .exporter_process import Labels
+from .exporter_process import ExporterProcess, Labels
 
 Series = dict[str, dict[Labels, float]]
 """Samples by metric name, then by label set (as ExporterProcess.scrape returns them)."""
@@ -84,3 +86,29 @@ def assert_same(actual: Series, expected: Series) -> None:
         assert actual[metric].keys() == expected[metric].keys(), metric
         for labels, value in expected[metric].items():
             assert math.isclose(actual[metric][labels], value, rel_tol=1e-9), (metric, labels)
+
+
+def first_poll(
+    config: Path, env: Mapping[str, str], sim: Simulator, key: str, run_dir: Path
+) -> Series:
+    """The samples the real exporter serves after its first poll of ``config``, its clock at the
+    simulator's moment; it must stop cleanly, with every account up and ``key`` in no log line."""
+    with ExporterProcess(config, dict(env), run_dir / "run.log", now=sim.now()) as exporter:
+        exporter.wait_ready()
+        samples = exporter.scrape()
+        assert set(samples["aicost_collector_up"].values()) == {1.0}
+        assert exporter.stop() == 0
+        log = exporter.log
+    assert key not in log
+    return samples
+
+
+def assert_month_to_date(
+    expected: Callable[[Simulator, int, int], Series], samples: Series, sim: Simulator
+) -> None:
+    """``samples`` hold exactly the month to date ``expected`` says at ``sim.now()``, for the
+    metrics it names; past the month's first two days, something was served."""
+    truth = month_to_date(expected, sim)
+    if sim.now() - month_start(sim.now()) > 2 * DAY:  # (none in the first night of a month)
+        assert served_something(truth), "the simulated account is busy every day"
+    assert_same({name: samples.get(name, {}) for name in truth}, truth)

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from exporter.core.ledger import month_start
-from exporter.core.records import DAY
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess
-from .series import PINNED, Series, assert_same, frozen_simulator, month_to_date, served_something
+from .series import (
+    PINNED,
+    Series,
+    assert_month_to_date,
+    assert_same,
+    first_poll,
+    frozen_simulator,
+    month_to_date,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -70,18 +76,9 @@ def config(tmp_path: Path, sim: Simulator) -> Path:
 def test_metrics_equal_the_simulator_ground_truth(
     sim: Simulator, config: Path, tmp_path: Path
 ) -> None:
-    expected = month_to_date(expected_series, sim)
-    if sim.now() - month_start(sim.now()) > 2 * DAY:
-        assert served_something(expected), "the workspace codes every day"
-    env = {"IT_CHATGPT_KEY": sim.chatgpt_key}
-    with ExporterProcess(config, env, tmp_path / "run.log", now=sim.now()) as exporter:
-        exporter.wait_ready()
-        samples = exporter.scrape()
-        assert samples["aicost_collector_up"] == {frozenset(BASE.items()): 1.0}
-        assert_same({name: samples.get(name, {}) for name in FAMILIES}, expected)
-        assert exporter.stop() == 0
-        log = exporter.log
-    assert sim.chatgpt_key not in log
+    samples = first_poll(config, {"IT_CHATGPT_KEY": sim.chatgpt_key}, sim, sim.chatgpt_key,
+                         tmp_path)
+    assert_month_to_date(expected_series, samples, sim)
     assert sim.request_count("chatgpt", USAGE) >= 1
 
 

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from exporter.core.ledger import month_start
-from exporter.core.records import DAY
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess
-from .series import PINNED, Series, assert_same, frozen_simulator, month_to_date, served_something
+from .series import (
+    PINNED,
+    Series,
+    assert_month_to_date,
+    assert_same,
+    first_poll,
+    frozen_simulator,
+    month_to_date,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -66,20 +72,10 @@ def config(tmp_path: Path, sim: Simulator) -> Path:
 def test_metrics_equal_the_simulator_ground_truth(
     sim: Simulator, config: Path, tmp_path: Path
 ) -> None:
-    expected = month_to_date(expected_series, sim)
-    if sim.now() - month_start(sim.now()) > 2 * DAY:  # (none in the first hours of a month)
-        assert served_something(expected), "the account is busy every day"
-    env = {"IT_FIREWORKS_KEY": sim.fireworks_key}
-    with ExporterProcess(config, env, tmp_path / "run.log", now=sim.now()) as exporter:
-        exporter.wait_ready()
-        samples = exporter.scrape()
-        assert samples["aicost_collector_up"] == {frozenset(BASE.items()): 1.0}
-        assert_same({name: samples.get(name, {}) for name in FAMILIES}, expected)
-        # Tokens of priced models are estimated too.
-        assert samples["aicost_estimated_cost_usd_total"]
-        assert exporter.stop() == 0
-        log = exporter.log
-    assert sim.fireworks_key not in log
+    samples = first_poll(config, {"IT_FIREWORKS_KEY": sim.fireworks_key}, sim,
+                         sim.fireworks_key, tmp_path)
+    assert_month_to_date(expected_series, samples, sim)
+    assert samples["aicost_estimated_cost_usd_total"]  # tokens of priced models are estimated
     # One request per report and 31 days: the month and the settle window before it fit in two.
     assert 1 <= sim.request_count("fireworks", COSTS) <= 2
     assert 1 <= sim.request_count("fireworks", USAGE) <= 2

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from exporter.core.ledger import month_start
-from exporter.core.records import DAY
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess
-from .series import PINNED, Series, assert_same, frozen_simulator, month_to_date, served_something
+from .series import (
+    PINNED,
+    Series,
+    assert_month_to_date,
+    assert_same,
+    first_poll,
+    frozen_simulator,
+    month_to_date,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,25 +69,15 @@ def config(tmp_path: Path, sim: Simulator) -> Path:
 def test_metrics_equal_the_simulator_ground_truth(
     sim: Simulator, config: Path, tmp_path: Path
 ) -> None:
-    expected = month_to_date(expected_series, sim)
-    if sim.now() - month_start(sim.now()) > 2 * DAY:
-        assert served_something(expected), "the organization works every day"
-    env = {"IT_MISTRAL_KEY": sim.mistral_key}
-    with ExporterProcess(config, env, tmp_path / "run.log", now=sim.now()) as exporter:
-        exporter.wait_ready()
-        samples = exporter.scrape()
-        assert samples["aicost_collector_up"] == {frozenset(BASE.items()): 1.0}
-        assert_same({name: samples.get(name, {}) for name in FAMILIES}, expected)
-        # The spend limit in euros, converted at the configured rate, with Mistral's spend.
-        truth = sim.expected_mistral(0, 0, EUR_USD)
-        hard = _labels(limit="hard", period="month")
-        assert samples["aicost_provider_limit_usd"] == {hard: pytest.approx(truth["limit"])}
-        assert samples["aicost_provider_limit_spend_usd"] == {
-            hard: pytest.approx(truth["spend"])}
-        assert samples["aicost_provider_limit_enforcing"] == {hard: float(truth["reached"])}
-        assert exporter.stop() == 0
-        log = exporter.log
-    assert sim.mistral_key not in log
+    samples = first_poll(config, {"IT_MISTRAL_KEY": sim.mistral_key}, sim, sim.mistral_key,
+                         tmp_path)
+    assert_month_to_date(expected_series, samples, sim)
+    # The spend limit in euros, converted at the configured rate, with Mistral's spend.
+    truth = sim.expected_mistral(0, 0, EUR_USD)
+    hard = _labels(limit="hard", period="month")
+    assert samples["aicost_provider_limit_usd"] == {hard: pytest.approx(truth["limit"])}
+    assert samples["aicost_provider_limit_spend_usd"] == {hard: pytest.approx(truth["spend"])}
+    assert samples["aicost_provider_limit_enforcing"] == {hard: float(truth["reached"])}
     # One request per calendar month the window touches (two while the settle window reaches
     # into the month before), and the limit once.
     assert 1 <= sim.request_count("mistral", "/usage") <= 2

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from exporter.core.ledger import month_start
-from exporter.core.records import DAY
 from exporter.simulator import Simulator
 
 from .exporter_process import ExporterProcess
-from .series import PINNED, Series, assert_same, frozen_simulator, month_to_date, served_something
+from .series import (
+    PINNED,
+    Series,
+    assert_month_to_date,
+    assert_same,
+    first_poll,
+    frozen_simulator,
+    month_to_date,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,22 +62,12 @@ def config(tmp_path: Path, sim: Simulator) -> Path:
 def test_metrics_equal_the_simulator_ground_truth(
     sim: Simulator, config: Path, tmp_path: Path
 ) -> None:
-    expected = month_to_date(expected_series, sim)
-    if sim.now() - month_start(sim.now()) > 2 * DAY:
-        assert served_something(expected), "the team spends every day"
-    env = {"IT_XAI_KEY": sim.xai_key}
-    with ExporterProcess(config, env, tmp_path / "run.log", now=sim.now()) as exporter:
-        exporter.wait_ready()
-        samples = exporter.scrape()
-        assert samples["aicost_collector_up"] == {frozenset(BASE.items()): 1.0}
-        assert_same({FAMILY: samples.get(FAMILY, {})}, expected)
-        # The team's postpaid spending limit, with the month-end forecast of its spend.
-        hard = _labels(limit="hard", period="month")
-        assert samples["aicost_provider_limit_usd"] == {hard: sim.expected_xai(0, 0)["limit"]}
-        assert samples["aicost_provider_limit_forecast_usd"].keys() == {hard}
-        assert exporter.stop() == 0
-        log = exporter.log
-    assert sim.xai_key not in log
+    samples = first_poll(config, {"IT_XAI_KEY": sim.xai_key}, sim, sim.xai_key, tmp_path)
+    assert_month_to_date(expected_series, samples, sim)
+    # The team's postpaid spending limit, with the month-end forecast of its spend.
+    hard = _labels(limit="hard", period="month")
+    assert samples["aicost_provider_limit_usd"] == {hard: sim.expected_xai(0, 0)["limit"]}
+    assert samples["aicost_provider_limit_forecast_usd"].keys() == {hard}
     # The key's team is looked up once; one usage request a poll.
     assert sim.request_count("xai", "/auth/management-keys/validation") == 1
     assert sim.request_count("xai", USAGE) >= 1
