@@ -152,7 +152,7 @@ def test_a_row_without_a_price_is_counted_and_the_rest_kept(env: Env) -> None:
     [
         ({"value": -1}, "'value' not a non-negative integer"),
         ({"value_paid": "12"}, "'value_paid' not a non-negative integer"),
-        ({"timestamp": "01/01/2026"}, "not a date"),
+        ({"timestamp": "01/01/2026"}, "bad date"),
         ({"billing_metric": "a b"}, "is not a name"),
         ({"billing_metric": None}, "without 'billing_metric'"),
     ],

@@ -260,6 +260,18 @@ def parse_rfc3339(value: Any, where: str) -> int:
     return math.floor(parsed.timestamp())
 
 
+def parse_date(value: Any, field: str, where: str) -> int:
+    """A ``YYYY-MM-DD`` date (anything after the first ten characters ignored) as the Unix
+    seconds of that UTC day's start."""
+    if not isinstance(value, str):
+        raise ProviderError("parse", f"{where}: {field!r} {quote(value)} is not a string")
+    try:
+        parsed = datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ProviderError("parse", f"{where}: bad date {quote(value)}") from None
+    return int(parsed.timestamp())
+
+
 def watermark(end: int, bucket_ends: Iterable[int]) -> float | None:
     """``min(end, latest bucket end)``; None when no bucket came back."""
     latest = max(bucket_ends, default=None)

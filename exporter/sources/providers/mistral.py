@@ -45,6 +45,7 @@ from exporter.sources.providers.fields import (
     count,
     currency_code,
     money,
+    parse_date,
     plain_name,
     quote,
     skip_row,
@@ -140,16 +141,6 @@ def _unit_price(table: Mapping[PriceKey, Decimal], key: PriceKey) -> Decimal | N
     tables have neither)."""
     found = table.get(key)
     return found if found is not None else table.get((*key[:3], None, None))
-
-
-def _day(value: Any, where: str) -> int:
-    if not isinstance(value, str):
-        raise ProviderError("parse", f"{where}: 'timestamp' {quote(value)} is not a date")
-    try:
-        parsed = datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise ProviderError("parse", f"{where}: 'timestamp' {quote(value)} is not a date") from None
-    return int(parsed.timestamp())
 
 
 def _months(start: int, end: int) -> list[tuple[int, int]]:
@@ -293,7 +284,7 @@ class MistralProvider(HttpProvider):
         self, row: Mapping[str, Any], line_item: str, where: str
     ) -> tuple[int, tuple[SeriesKey, int] | None, SeriesKey, tuple[int, PriceKey]]:
         """(day, token series and count or None, cost series, (units billed, price key))."""
-        day = _day(row.get("timestamp"), where)
+        day = parse_date(row.get("timestamp"), "timestamp", where)
         event = plain_name(row, "event_type", where)
         metric = plain_name(row, "billing_metric", where)
         lane = plain_name(row, "billing_group", where)

@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -43,7 +42,14 @@ from exporter.sources.providers.base import (
     ProviderSettings,
 )
 from exporter.sources.providers.client import HttpProvider, JSONObject, objects
-from exporter.sources.providers.fields import add_money, count, label, money, quote, skip_row
+from exporter.sources.providers.fields import (
+    add_money,
+    count,
+    label,
+    money,
+    parse_date,
+    skip_row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +89,6 @@ class _Totals:
 
 
 Cell = tuple[int, str, str]  # (day, workspace id, model)
-
-
-def _day(value: Any, where: str) -> int:
-    if not isinstance(value, str):
-        raise ProviderError("parse", f"{where}: 'date' {quote(value)} is not a string")
-    try:
-        parsed = datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise ProviderError("parse", f"{where}: bad date {quote(value)}") from None
-    return int(parsed.timestamp())
 
 
 def _key_ids(keys: Iterable[Mapping[str, Any]], where: str) -> list[tuple[str, str]]:
@@ -324,7 +320,7 @@ class OpenRouterProvider(HttpProvider):
         for row in rows:
             try:
                 cell = (
-                    _day(row.get("date"), where),
+                    parse_date(row.get("date"), "date", where),
                     label(row, "workspace_id", where) or "",
                     label(row, "model", where) or "",
                 )
