@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from exporter.config.secrets import REDACTED
 from exporter.core.budgets import AccountSpend, limit_forecasts
 from exporter.core.ledger import DEFAULT_MAX_LABEL_SETS, Ledger, history_start, month_start
 from exporter.core.pricing import Pricer
@@ -143,6 +144,8 @@ class AccountPoller:
                 if self.pricer is not None:
                     self.pricer.annotate(self.provider.name, self.account, result)
                 settled_before = day_start(now - self.settle_window)
+                for batch in result.batches:
+                    self._drop_secret_labels(batch)
                 gauges = {batch.dataset: batch.gauges for batch in result.batches}
                 skipped = self._skipped(result.batches)
                 self.ledger.apply(result, now, settled_before=settled_before)
@@ -197,6 +200,35 @@ class AccountPoller:
             },
         )
         return self._jittered(delay)
+
+    def _drop_secret_labels(self, batch: Batch) -> None:
+        """Leave out (counted as malformed rows) the series of ``batch`` with a label value that
+        holds the account's key or looks like one: a provider that echoes a key into a model or
+        user name must not publish it (the redaction of error texts, applied to label values)."""
+        verdicts: dict[str, bool] = {}
+
+        def secret(key: SeriesKey) -> bool:
+            for value in (*key[1], *key[2]):
+                found = verdicts.get(value)
+                if found is None:
+                    found = verdicts[value] = REDACTED in self.provider.redact(value)
+                if found:
+                    return True
+            return False
+
+        dropped = 0
+        for tables in (batch.days, batch.long_context):
+            for series in tables.values():
+                bad = [key for key in series if secret(key)]
+                for key in bad:
+                    del series[key]
+                dropped += len(bad) if tables is batch.days else 0
+        bad = [key for key in batch.gauges if secret(key)]
+        for key in bad:
+            del batch.gauges[key]
+        if dropped or bad:
+            batch.skipped_rows += dropped + len(bad)
+            batch.skipped_error = batch.skipped_error or "a label value that looks like a secret"
 
     def _skipped(self, batches: list[Batch]) -> int:
         """Count (and log, once per dataset and poll) the malformed rows the provider left out."""

@@ -688,3 +688,30 @@ def test_a_provider_limit_is_published_with_its_forecast(
         "aicost_provider_limit_enforcing": 0.0,
         "aicost_provider_limit_forecast_usd": pytest.approx(3.5 + 2.0 / trailing * left),
     }
+
+
+def test_a_key_echoed_into_a_label_value_is_never_published() -> None:
+    from exporter.config.secrets import redact
+    from exporter.core.records import Batch, Dims, Family, FetchResult
+
+    key = "xai-FAKE-key-echoed-into-a-model-name-0123"
+
+    class Echoing(Scripted):
+        def redact(self, text: str) -> str:
+            return redact(text, [key])
+
+    day = NOV + 20 * DAY
+    batch = Batch(Dataset.COST, NOV, int(NOW))
+    cost = Family.BILLED_COST
+    batch.days[day] = {(cost, Dims(model="grok-4"), ("usage",)): 2.0,
+                       (cost, Dims(model=f"model {key[4:30]}"), ("usage",)): 5.0}
+    batch.gauges[Family.PROVIDER_LIMIT, Dims(user_id=key), ("hard", "month")] = 100.0
+    store = SnapshotStore([AccountSnapshot("scripted", "main")])
+    poller = scripted_poller(Echoing([FetchResult([batch])]), Clock(NOW), store)
+    run(poller.poll_once())
+    published = values(store.current)
+    assert billed(store.current) == 2.0
+    assert not [k for k in published if any(key[4:20] in str(part) for part in k)]
+    # Both left out as malformed rows, with the account still up.
+    assert status(store.current).errors["parse"] == 2
+    assert status(store.current).up
