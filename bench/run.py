@@ -9,11 +9,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import api_calls, ingest, render, scrape, side_by_side  # noqa: E402
+from bench import api_calls, ingest, render, scrape, scrub, side_by_side  # noqa: E402
 
 
 def main() -> None:
     ingest.main()
+    scrub.main()
     render.main()
     scrape.main()
     for count in ("10000", "50000"):

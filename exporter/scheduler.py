@@ -206,15 +206,19 @@ class AccountPoller:
         holds the account's key or looks like one: a provider that echoes a key into a model or
         user name must not publish it (the redaction of error texts, applied to label values)."""
         verdicts: dict[str, bool] = {}
+        keys: dict[SeriesKey, bool] = {}  # a series is on many days: judged once
 
         def secret(key: SeriesKey) -> bool:
-            for value in (*key[1], *key[2]):
-                found = verdicts.get(value)
-                if found is None:
-                    found = verdicts[value] = REDACTED in self.provider.redact(value)
-                if found:
-                    return True
-            return False
+            found = keys.get(key)
+            if found is None:
+                found = keys[key] = any(value_secret(value) for value in (*key[1], *key[2]))
+            return found
+
+        def value_secret(value: str) -> bool:
+            found = verdicts.get(value)
+            if found is None:
+                found = verdicts[value] = REDACTED in self.provider.redact(value)
+            return found
 
         dropped = 0
         for tables in (batch.days, batch.long_context):
