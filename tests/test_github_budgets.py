@@ -13,8 +13,8 @@ import pytest
 import respx
 
 from exporter.core.records import Dataset, Dims, Family, FetchResult
-from exporter.sources.providers.base import ProviderSettings
-from exporter.sources.providers.github_copilot import LIMITS_INTERVAL, GitHubCopilotProvider
+from exporter.sources.providers.base import LIMITS_INTERVAL, ProviderSettings
+from exporter.sources.providers.github_copilot import GitHubCopilotProvider
 from tests.fetched import batch_of, only_failure
 
 KEY = "ghp_FAKE-token-do-not-leak-5"

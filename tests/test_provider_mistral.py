@@ -13,8 +13,8 @@ import pytest
 import respx
 
 from exporter.core.records import DAY, Dataset, Dims, Family, FetchResult, TokenType
-from exporter.sources.providers.base import ProviderSettings
-from exporter.sources.providers.mistral import LIMITS_INTERVAL, MistralProvider
+from exporter.sources.providers.base import LIMITS_INTERVAL, ProviderSettings
+from exporter.sources.providers.mistral import MistralProvider
 from tests.fetched import batch_of, only_failure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mistral"

@@ -12,8 +12,8 @@ import pytest
 import respx
 
 from exporter.core.records import Dataset, Dims, Family, FetchResult
-from exporter.sources.providers.base import ProviderSettings
-from exporter.sources.providers.xai import LIMITS_INTERVAL, XAIProvider, model_of
+from exporter.sources.providers.base import LIMITS_INTERVAL, ProviderSettings
+from exporter.sources.providers.xai import XAIProvider, model_of
 from tests.fetched import batch_of, only_failure
 
 KEY = "xai-FAKE-management-key-do-not-leak-9"

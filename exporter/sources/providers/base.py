@@ -36,6 +36,8 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_RESPONSE_BYTES_LIMIT = 1024 * 1024 * 1024
 NAMES_MAX_AGE = 3600.0
 HOUR = 3600.0
+LIMITS_INTERVAL = HOUR
+"""How often a provider's spend limits are read (``HttpProvider.hourly``)."""
 DEFAULT_EXPECTED_LAG = 6 * HOUR
 """How far behind the clock a dataset's data may be while all is well, unless the provider says."""
 

@@ -12,7 +12,8 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,8 +22,9 @@ import httpx
 from exporter import __version__
 from exporter.config.secrets import redact
 from exporter.core.gcpause import paused_gc
-from exporter.core.records import Dataset
+from exporter.core.records import Batch, Dataset
 from exporter.sources.providers.base import (
+    LIMITS_INTERVAL,
     NameCache,
     ProviderError,
     ProviderSettings,
@@ -436,6 +438,8 @@ class HttpProvider:
     name: ClassVar[str]
     default_base_url: ClassVar[str]
     expected_lag: ClassVar[Mapping[Dataset, float]] = {}
+    _hourly: tuple[float, Batch] | None = None
+    """When :meth:`hourly` last read (the provider's clock), and what it read."""
 
     def __init__(
         self,
@@ -473,6 +477,17 @@ class HttpProvider:
     def auth_headers(key: str) -> Mapping[str, str]:
         """The headers that carry ``key``."""
         raise NotImplementedError
+
+    async def hourly(self, read: Callable[[], Awaitable[Batch]]) -> Batch:
+        """``read()``, at most once per :data:`LIMITS_INTERVAL` (spend limits change when a
+        person changes them): between reads, the last read as it was, its malformed rows
+        counted only once. A failed read is tried again on the next poll."""
+        now = self._clock()
+        if self._hourly is not None and now - self._hourly[0] < LIMITS_INTERVAL:
+            return replace(self._hourly[1], skipped_rows=0, skipped_error="")
+        batch = await read()
+        self._hourly = (now, batch)
+        return batch
 
     async def load_names(self) -> dict[str, str]:
         """Project display names by id (none by default)."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -68,7 +67,6 @@ DEFAULT_BASE_URL = "https://api.github.com"
 # the same in both per the published descriptions.
 API_VERSION = "2022-11-28"
 AI_CREDITS_START = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
-LIMITS_INTERVAL = HOUR
 """The first day billed in AI credits; premium requests end the day before."""
 _SLUG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9_])?")
 
@@ -164,8 +162,6 @@ class GitHubCopilotProvider(HttpProvider):
     Options: ClassVar[type[GitHubCopilotOptions]] = GitHubCopilotOptions
 
     options: GitHubCopilotOptions
-    _limits: tuple[float, Batch] | None = None
-    """When the budgets were last read (the provider's clock), and the limits they set."""
 
     def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
@@ -203,19 +199,12 @@ class GitHubCopilotProvider(HttpProvider):
                 lambda: self._daily_report(Dataset.PREMIUM_REQUESTS, start, end, premium_days),
             )
         if self.options.organization is not None:  # the budgets API is an organization's
-            await reader.read_one(Dataset.LIMITS, self._budgets)
+            await reader.read_one(Dataset.LIMITS, lambda: self.hourly(self._budgets))
         return reader.result()
 
     async def _budgets(self) -> Batch:
-        """The budgets that stop Copilot usage, read once an hour: they change when a person
-        changes them."""
-        now = self._clock()
-        if self._limits is not None and now - self._limits[0] < LIMITS_INTERVAL:
-            # The budgets as read, without their malformed rows: those were counted then.
-            return replace(self._limits[1], skipped_rows=0, skipped_error="")
-        batch = await read_budgets(self._api, self._prefix, by_user="user" in self._group_by)
-        self._limits = (now, batch)
-        return batch
+        """The budgets that stop Copilot usage."""
+        return await read_budgets(self._api, self._prefix, by_user="user" in self._group_by)
 
     def _wanted(self, item: Mapping[str, Any], where: str) -> bool:
         return (label(item, "product", where) or "").lower() in self._products

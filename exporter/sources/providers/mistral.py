@@ -55,7 +55,6 @@ from exporter.sources.providers.fields import (
 DEFAULT_BASE_URL = "https://api.mistral.ai/v1/admin"
 USAGE_PATH = "/usage"
 LIMIT_PATH = "/spend-limit"
-LIMITS_INTERVAL = HOUR
 HARD = "hard"
 CATEGORIES = ("completion", "chat", "ocr", "connectors", "audio", "audio_characters")
 """Top-level usage blocks; ``libraries_api`` and ``vibe_code`` hold more (see :func:`blocks`)."""
@@ -167,7 +166,6 @@ class MistralProvider(HttpProvider):
     }
     Options: ClassVar[type[MistralOptions]] = MistralOptions
     options: MistralOptions
-    _limits: tuple[float, Batch] | None = None
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
@@ -178,7 +176,7 @@ class MistralProvider(HttpProvider):
         """Usage and cost of every UTC day in ``[start, end)``, and the spend limit."""
         reader = DatasetReader()
         await reader.read((Dataset.USAGE, Dataset.COST), lambda: self._usage(start, end))
-        await reader.read_one(Dataset.LIMITS, self._spend_limit)
+        await reader.read_one(Dataset.LIMITS, lambda: self.hourly(self._spend_limit))
         return reader.result()
 
     def _dollars(self, currency: str) -> Decimal | None:
@@ -303,10 +301,7 @@ class MistralProvider(HttpProvider):
 
     async def _spend_limit(self) -> Batch:
         """The monthly spend limit, the usage counted against it and whether it is reached,
-        in dollars, once an hour; none without a limit or a rate for its currency."""
-        now = self._clock()
-        if self._limits is not None and now - self._limits[0] < LIMITS_INTERVAL:
-            return self._limits[1]
+        in dollars; none without a limit or a rate for its currency."""
         where = f"GET {LIMIT_PATH}"
         answer: JSONObject = await self._api.get_json(LIMIT_PATH, {})
         limits = answer.get("limits")
@@ -333,5 +328,4 @@ class MistralProvider(HttpProvider):
                         _amount(spent, where) * rate
                     )
                 batch.gauges[Family.PROVIDER_LIMIT_ENFORCING, Dims(), labels] = float(reached)
-        self._limits = (now, batch)
         return batch

@@ -47,7 +47,6 @@ PROJECTS_PATH = "/organization/projects"
 DIM_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id", "user": "user_id"}
 _TEXT, _AUDIO, _IMAGE = "text", "audio", "image"
 _LATEST = 2**35  # the year 3058: a later bucket time is a broken answer
-LIMITS_INTERVAL = HOUR
 
 RowHandler = Callable[[Batch, int, Dims, Mapping[str, Any], str], None]
 """Adds one result row to a batch (batch, UTC day, the row's dims, row, where for errors)."""
@@ -355,8 +354,6 @@ class OpenAIProvider(HttpProvider):
         """US dollars per unit of a cost currency other than ``usd``, e.g. ``{EUR: 1.08}``."""
 
     options: Options
-    _limits: tuple[float, Batch] | None = None
-    """When the spend limits were last read (the provider's clock), and what they were."""
     _active_projects: frozenset[str] = frozenset()
 
     @staticmethod
@@ -381,20 +378,14 @@ class OpenAIProvider(HttpProvider):
         names: dict[str, str] = {}
         if "project" in self._group_by and not reader.stopped:
             names = await self._names.resolve(project_ids(reader.batches))
-        await reader.read_one(Dataset.LIMITS, self._spend_limits)
+        await reader.read_one(Dataset.LIMITS, lambda: self.hourly(self._spend_limits))
         return reader.result(names)
 
     async def _spend_limits(self) -> Batch:
-        """The hard spend limits, read once an hour (one request per active project): they
-        change when a person changes them, or once when spend reaches one."""
-        now = self._clock()
-        if self._limits is not None and now - self._limits[0] < LIMITS_INTERVAL:
-            return self._limits[1]
+        """The hard spend limits (one request per active project)."""
         # Spend per project is only known when it is grouped by project.
         projects = self._active_projects if "project" in self._group_by else ()
-        batch = await read_limits(self._api, projects)
-        self._limits = (now, batch)
-        return batch
+        return await read_limits(self._api, projects)
 
     async def _usage(
         self, endpoint: Endpoint, start: int, end: int, window: Mapping[str, str | int]

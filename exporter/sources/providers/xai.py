@@ -54,7 +54,6 @@ DEFAULT_BASE_URL = "https://management-api.x.ai"
 VALIDATION_PATH = "/auth/management-keys/validation"
 USAGE_ENDPOINT = "/v1/billing/teams/{team_id}/usage"
 LIMITS_ENDPOINT = "/v1/billing/teams/{team_id}/postpaid/spending-limits"
-LIMITS_INTERVAL = HOUR
 LINE_ITEM = "usage"
 HARD = "hard"
 MAX_DESCRIPTION = 120
@@ -110,8 +109,6 @@ class XAIProvider(HttpProvider):
     Options: ClassVar[type[XAIOptions]] = XAIOptions
     options: XAIOptions
     _team: str | None = None
-    _limits: tuple[float, Batch] | None = None
-    """When the spending limit was last read (the provider's clock), and what it was."""
 
     @staticmethod
     def auth_headers(key: str) -> Mapping[str, str]:
@@ -125,7 +122,7 @@ class XAIProvider(HttpProvider):
         if await reader.read((Dataset.COST, Dataset.LIMITS), self._find_team) is None:
             return reader.result()
         await reader.read_one(Dataset.COST, lambda: self._costs(start, end))
-        await reader.read_one(Dataset.LIMITS, self._spending_limit)
+        await reader.read_one(Dataset.LIMITS, lambda: self.hourly(self._spending_limit))
         return reader.result()
 
     def _path(self, template: str) -> str:
@@ -250,10 +247,7 @@ class XAIProvider(HttpProvider):
         return points
 
     async def _spending_limit(self) -> Batch:
-        """The postpaid monthly spending limit in force, once an hour."""
-        now = self._clock()
-        if self._limits is not None and now - self._limits[0] < LIMITS_INTERVAL:
-            return self._limits[1]
+        """The postpaid monthly spending limit in force."""
         where = f"GET {LIMITS_ENDPOINT}"
         batch = Batch(Dataset.LIMITS, 0, 0)
         try:
@@ -270,5 +264,4 @@ class XAIProvider(HttpProvider):
         limit = _cents(limits.get("effectiveSl"), where)
         if limit is not None and limit > 0:
             batch.gauges[Family.PROVIDER_LIMIT, Dims(), (HARD, "month")] = float(limit)
-        self._limits = (now, batch)
         return batch
