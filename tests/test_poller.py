@@ -227,6 +227,7 @@ def test_first_poll_publishes_month_to_date_including_today(
                 "account": "main",
                 "project_id": "proj_a",
                 "project": "Search",
+                "model": "gpt-4.1",  # the model the line item names
                 "line_item": "gpt-4.1, input",
             }.items()
         )

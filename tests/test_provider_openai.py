@@ -198,15 +198,17 @@ EXPECTED_USAGE = {
     },
 }
 
+_MINI = Dims("proj_8fK2aQ", "gpt-4.1-mini-2025-04-14")  # the model its line items name
 EXPECTED_COST = {
     D1: {
-        (C, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, input",)): 3.4125,
-        (C, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, output",)): 1.02,  # string amount
+        (C, _MINI, ("gpt-4.1-mini-2025-04-14, input",)): 3.4125,
+        (C, _MINI, ("gpt-4.1-mini-2025-04-14, output",)): 1.02,  # string amount
         # and the quantity each line was billed for, in its unit
-        (Q, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, input", "tokens")): 8531250.0,
-        (Q, Dims("proj_8fK2aQ"), ("gpt-4.1-mini-2025-04-14, output", "tokens")): 637500.0,
+        (Q, _MINI, ("gpt-4.1-mini-2025-04-14, input", "tokens")): 8531250.0,
+        (Q, _MINI, ("gpt-4.1-mini-2025-04-14, output", "tokens")): 637500.0,
     },
-    D2: {(C, Dims("proj_Zz9"), ("Text tokens",)): 0.3},  # "0.1" + 0.2 summed exactly
+    # "0.1" + 0.2 summed exactly; a line item that names no model has none
+    D2: {(C, Dims("proj_Zz9"), ("Text tokens",)): 0.3},
 }
 
 
@@ -232,7 +234,7 @@ def test_fetch_returns_exact_batches(env: Env) -> None:
         Dataset.CODE_INTERPRETER_SESSIONS: {""},
         Dataset.FILE_SEARCH_CALLS: {""},
         Dataset.WEB_SEARCH_CALLS: {"gpt-4o-mini-2024-07-18"},
-        Dataset.COST: {""},
+        Dataset.COST: {"", "gpt-4.1-mini-2025-04-14"},  # the model its line items name
         Dataset.LIMITS: set(),  # gauges only
     }
     # The latest day's storage, per project: bytes held, not bytes summed over days.
@@ -312,10 +314,10 @@ def test_no_project_grouping_skips_names_and_ignores_ungrouped_fields(env: Env) 
     assert [v for k, v in env.params("costs") if k == "group_by[]"] == ["line_item"]
     assert usage_days(result)[D2][(R, Dims("", "gpt-image-1"), ("default",))] == 4.0
     assert batch_of(result, Dataset.COST).days[D1] == {
-        (C, Dims(), ("gpt-4.1-mini-2025-04-14, input",)): 3.4125,
-        (C, Dims(), ("gpt-4.1-mini-2025-04-14, output",)): 1.02,
-        (Q, Dims(), ("gpt-4.1-mini-2025-04-14, input", "tokens")): 8531250.0,
-        (Q, Dims(), ("gpt-4.1-mini-2025-04-14, output", "tokens")): 637500.0,
+        (C, _MINI._replace(project_id=""), ("gpt-4.1-mini-2025-04-14, input",)): 3.4125,
+        (C, _MINI._replace(project_id=""), ("gpt-4.1-mini-2025-04-14, output",)): 1.02,
+        (Q, _MINI._replace(project_id=""), ("gpt-4.1-mini-2025-04-14, input", "tokens")): 8531250.0,
+        (Q, _MINI._replace(project_id=""), ("gpt-4.1-mini-2025-04-14, output", "tokens")): 637500.0,
     }
 
 
@@ -783,11 +785,11 @@ def test_cost_rows_keep_their_quantity_and_unit(env: Env) -> None:
     cost = batch_of(env.fetch(), Dataset.COST)
     q, p = Family.BILLED_QUANTITY, Dims("proj_Zz9")
     assert {k: v for k, v in cost.days[D2].items() if k[0] is q} == {
-        (q, p, ("gpt-4.1-mini, input", "tokens")): 150000.0,
+        (q, p._replace(model="gpt-4.1-mini"), ("gpt-4.1-mini, input", "tokens")): 150000.0,
         (q, p, ("vector storage", "gibibyte_hours")): 12.5,
         (q, p, ("web search tool calls", "")): 20.0,  # no unit applies: no unit label
     }
-    assert cost.days[D2][(C, p, ("gpt-4.1-mini, input",))] == 0.06
+    assert cost.days[D2][(C, p._replace(model="gpt-4.1-mini"), ("gpt-4.1-mini, input",))] == 0.06
 
 
 @pytest.mark.parametrize("row, message", [

@@ -709,7 +709,9 @@ def served_openai(oai: httpx.Client, start: int, end: int) -> dict[str, dict[Any
     )[0]
     for b in costs:
         for r in b["results"]:
-            out["cost"][(r["project_id"], r["line_item"])] += Decimal(str(r["amount"]["value"]))
+            line_item = r["line_item"]  # "<model>, <name>"
+            key = (r["project_id"], line_item.split(", ", 1)[0], line_item)
+            out["cost"][key] += Decimal(str(r["amount"]["value"]))
     out["cost"] = {k: float(v) for k, v in out["cost"].items()}
     return {name: dict(values) for name, values in out.items()}
 

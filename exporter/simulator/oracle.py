@@ -92,7 +92,9 @@ def expected_openai(data: SyntheticData, start: int, end: int, now: float) -> Ex
     cost: defaultdict[tuple[str, ...], Decimal] = defaultdict(Decimal)
     for day in _days(start, end, now):
         for line in data.cost_lines(OPENAI, day, now):
-            cost[(str(line.fields["project_id"]), str(line.fields["line_item"]))] += line.amount
+            line_item = str(line.fields["line_item"])
+            model = line_item.split(", ", 1)[0]  # "<model>, <name>": the model this simulator put
+            cost[(str(line.fields["project_id"]), model, line_item)] += line.amount
     out["cost"].update({key: float(amount) for key, amount in cost.items()})
     days = _days(start, end, now)
     if days:  # the gauge shows the latest day's storage

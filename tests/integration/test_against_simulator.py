@@ -33,7 +33,7 @@ OPENAI_FAMILIES = {
         ("project_id", "model", "token_type", "modality", "service_tier"),
     ),
     "requests": ("aicost_requests_total", ("project_id", "model", "service_tier")),
-    "cost": ("aicost_billed_cost_usd_total", ("project_id", "line_item")),
+    "cost": ("aicost_billed_cost_usd_total", ("project_id", "model", "line_item")),
     "labelled_images": ("aicost_images_total", ("project_id", "model", "size", "source")),
     "audio_speech_characters": ("aicost_audio_speech_characters_total", ("project_id", "model")),
     "audio_transcription_seconds": (

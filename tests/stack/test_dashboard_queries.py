@@ -10,6 +10,7 @@ panel-by-panel result is written to test-artifacts/dashboard-queries.txt.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from .assets import (
     rules,
     substitute,
     variable_queries,
+    variables_used,
 )
 from .servers import Server, prometheus
 
@@ -47,14 +49,24 @@ pytestmark = pytest.mark.integration
 ARTIFACT = ROOT / "test-artifacts" / "dashboard-queries.txt"
 SCRAPE_SECONDS = 20  # scrapes every second: enough samples for every rate() window to answer
 GRAFANA = {"__rate_interval": "30s", "__interval": "5s", "__range": "1h"}
-# (query panel, provider) pairs that may be empty although the provider exports the families,
-# because the data cannot exist for that provider.
-NO_DATA_BY_CONSTRUCTION: dict[tuple[str, str], str] = {}
+# (query panel, provider, model or None) that may be empty although the provider has one of the
+# families the query reads, because the data cannot exist for that selection.
+NO_DATA_BY_CONSTRUCTION: dict[tuple[str, str, str | None], str] = {}
+
+
+def grafana_regex(value: str) -> str:
+    """A single value of a variable with "All", as Grafana puts it in a Prometheus query:
+    regex metacharacters escaped, the backslash doubled for the PromQL string."""
+    return re.sub(r"([\\$^*+?.()|{}\[\]'])", r"\\\\\1", value)
 
 
 def all_selected(job: str) -> dict[str, str]:
     """Grafana's "All": the job variable is every job found, the others match everything."""
     return GRAFANA | {n: ".*" for n in ("provider", "account", "project", "model")} | {"job": job}
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", re.MULTILINE)
+_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 @dataclass
@@ -70,10 +82,46 @@ class Stack:
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 
+    @functools.cached_property
+    def samples(self) -> dict[str, list[dict[str, str]]]:
+        """The label sets of the scrape's samples, by series name."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for name, labels in _SAMPLE.findall(self.metrics):
+            out.setdefault(name, []).append(dict(_PAIR.findall(labels)))
+        return out
+
+    def labelled(self, family: str, provider: str, model: str | None = None) -> bool:
+        """Whether family ``family`` (a metric name, ``_total`` optional) has a sample of
+        ``provider`` (and ``model``, if given) in the scrape."""
+        return any(
+            labels.get("provider") == provider and model in (None, labels.get("model"))
+            for name in (family, family + "_total")
+            for labels in self.samples.get(name, [])
+        )
+
+    def provider_scoped(self, family: str) -> bool:
+        """Whether the family's samples are per provider (not the exporter's own, per job)."""
+        return any(
+            "provider" in labels
+            for name in (family, family + "_total")
+            for labels in self.samples.get(name, [])
+        )
+
     def providers_with(self, family: str) -> set[str]:
         """Providers with a sample of exporter family ``family`` (a metric name) in the scrape."""
-        pattern = re.compile(rf'^{re.escape(family)}{{[^}}]*provider="([^"]+)"', re.MULTILINE)
-        return set(pattern.findall(self.metrics))
+        return {
+            labels["provider"] for labels in self.samples.get(family, []) if "provider" in labels
+        }
+
+    def model_of(self, provider: str) -> str:
+        """The model of ``provider`` found in the most families: the selection to check."""
+        counts: dict[str, int] = {}
+        for samples in self.samples.values():
+            models = {s.get("model") for s in samples if s.get("provider") == provider}
+            for model in models - {None, ""}:
+                assert model is not None
+                counts[model] = counts.get(model, 0) + 1
+        return min(counts, key=lambda m: (-counts[m], m)) if counts else ""
 
 
 def raw_dependencies(names: set[str]) -> set[str]:
@@ -136,43 +184,64 @@ def _ready(url: str) -> bool:
         return False
 
 
-def expected_providers(stack: Stack, query: Query) -> set[str]:
-    """Providers whose selection must show data: those exporting every family the query reads.
+def expected(stack: Stack, query: Query, provider: str, model: str | None = None) -> bool:
+    """Whether the selection of ``provider`` (and ``model``) must show data: it has a sample of
+    one of the per-provider families the query reads (through the recording rules), or the
+    query reads only the exporter's own series, which every selection has. Queries that need
+    several families a provider has only some of are in ``NO_DATA_BY_CONSTRUCTION``.
 
     A query that keeps only values above zero (``... > 0``: failed polls) may be empty anywhere.
     """
     if re.search(r">\s*0\s*$", query.expr):
-        return set()
+        return False
     families = raw_dependencies(metric_names(query.expr)) - PROMETHEUS_METRICS
-    if not families:  # Prometheus' own series of the exporter's job: every selection has them
-        return set(stack.providers_with("aicost_collector_up"))
-    found = [stack.providers_with(f) | stack.providers_with(f + "_total") for f in families]
-    return set.intersection(*found)
+    scoped = [f for f in families if stack.provider_scoped(f)]
+    if not scoped:  # the exporter's and Prometheus' own series: every selection has them
+        return model is None
+    return any(stack.labelled(f, provider, model) for f in scoped)
 
 
 def test_every_panel_has_data_for_every_selection_that_has_its_families(stack: Stack) -> None:
+    """Each provider on its own, then with its most common model (for queries that read
+    ``$model``): a selection that has the data must show it."""
     providers = sorted(stack.providers_with("aicost_collector_up"))
     assert {"openai", "anthropic", "openrouter", "github_copilot"} <= set(providers)
-    lines, empty = [], []
+    models = {provider: stack.model_of(provider) for provider in providers}
+    lines: list[str] = []
+    empty: list[tuple[str | None, ...]] = []
     for query in queries():
         default = substitute(query.expr, all_selected("ai-cost-exporter"))
-        expected = expected_providers(stack, query)
         has_default = bool(stack.query(default))
-        must = bool(expected) or not re.search(r">\s*0\s*$", query.expr)
+        must = not re.search(r">\s*0\s*$", query.expr)
         row = ["data" if has_default else ("EMPTY" if must else "-")]
         if must and not has_default:
             empty.append((query.dashboard, query.panel, query.ref, "All"))
         for provider in providers:
-            values = all_selected("ai-cost-exporter") | {"provider": provider}
-            has = bool(stack.query(substitute(query.expr, values)))
-            should = provider in expected and (query.panel, provider) not in NO_DATA_BY_CONSTRUCTION
-            row.append("data" if has else ("EMPTY" if should else "-"))
-            if should and not has:
-                empty.append((query.dashboard, query.panel, query.ref, provider))
+            selections: list[str | None] = [None]
+            if "model" in variables_used(query.expr) and models[provider]:
+                selections.append(models[provider])
+            cells = []
+            for model in selections:
+                values = all_selected("ai-cost-exporter") | {"provider": provider}
+                if model is not None:
+                    values["model"] = grafana_regex(model)
+                has = bool(stack.query(substitute(query.expr, values)))
+                should = (
+                    expected(stack, query, provider, model)
+                    and (query.panel, provider, model) not in NO_DATA_BY_CONSTRUCTION
+                )
+                cells.append("data" if has else ("EMPTY" if should else "-"))
+                if should and not has:
+                    empty.append((query.dashboard, query.panel, query.ref, provider, model))
+            row.append("/".join(cells))
         lines.append(f"{query.dashboard:24} {query.panel[:40]:40} {query.ref:2} " + " ".join(row))
     header = f"{'dashboard':24} {'panel':40} {'':2} All " + " ".join(providers)
+    selected = "\n".join(f"  {p}: model {m!r}" for p, m in models.items() if m)
+    legend = (
+        "Each provider column: provider selected alone / with this model (queries reading $model):"
+    )
     ARTIFACT.parent.mkdir(exist_ok=True)
-    ARTIFACT.write_text("\n".join([header, *lines]) + "\n")
+    ARTIFACT.write_text("\n".join([legend, selected, "", header, *lines]) + "\n")
     assert empty == [], "\n".join(map(str, empty))
 
 
@@ -222,3 +291,26 @@ def test_every_variable_query_finds_values(stack: Stack) -> None:
         result = stack.query(substitute(selector, all_selected("ai-cost-exporter")))
         # Grafana lists the values of the series that have the label (Cursor's have no project).
         assert any(label in r["metric"] for r in result), (board, name)
+
+
+def test_a_model_selection_keeps_openai_billed_spend(stack: Stack) -> None:
+    """OpenAI's cost API has no model dimension; its billed spend is selected by the model its
+    line items name, so the billed panels do not go empty when one model is selected."""
+    (panel,) = [
+        q for q in queries() if q.panel == "Billed spend, month to date" and "by" not in q.expr
+    ]
+    estimated = {
+        labels["model"]
+        for labels in stack.samples["aicost_estimated_cost_usd_total"]
+        if labels.get("provider") == "openai" and labels.get("token_type") == "output"
+    }
+    assert len(estimated) >= 2, estimated  # the demo's chat models
+    for model in sorted(estimated):
+        values = all_selected("ai-cost-exporter") | {"provider": "openai"}
+        values["model"] = grafana_regex(model)
+        (shown,) = stack.query(substitute(panel.expr, values))
+        at = float(shown["value"][0])
+        raw = f'sum(aicost_billed_cost_usd_total{{provider="openai",model="{model}"}})'
+        (billed,) = stack.query(raw, at)
+        assert float(billed["value"][1]) > 0, model
+        assert float(shown["value"][1]) == pytest.approx(float(billed["value"][1]), rel=1e-12)
