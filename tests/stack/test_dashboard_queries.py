@@ -10,6 +10,7 @@ panel-by-panel result is written to test-artifacts/dashboard-queries.txt.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +26,7 @@ import pytest
 import yaml
 
 from tests.conftest import real_binary
-from tests.integration.exporter_process import free_port, pinned_env
+from tests.integration.exporter_process import free_port, pinned_env, real_clock_env
 from tests.integration.series import MOMENTS
 
 from .assets import (
@@ -90,6 +92,12 @@ class Stack:
             out.setdefault(name, []).append(dict(_PAIR.findall(labels)))
         return out
 
+    def values(self, name: str) -> list[tuple[dict[str, str], float]]:
+        """The samples of series name ``name`` in the scrape: (labels, value)."""
+        pattern = re.compile(rf"^{re.escape(name)}\{{([^}}]*)\}} (\S+)$", re.MULTILINE)
+        found = pattern.findall(self.metrics)
+        return [(dict(_PAIR.findall(labels)), float(value)) for labels, value in found]
+
     def labelled(self, family: str, provider: str, model: str | None = None) -> bool:
         """Whether family ``family`` (a metric name, ``_total`` optional) has a sample of
         ``provider`` (and ``model``, if given) in the scrape."""
@@ -135,13 +143,30 @@ def raw_dependencies(names: set[str]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("dashboards")
+    """The demo pinned mid-month (its clock running from there), so its data and budgets are
+    the same whatever day the suite runs."""
+    with demo_stack(tmp_path_factory.mktemp("dashboards"), pinned_env(MOMENTS["mid-month"],
+                                                                       ticking=True)) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The demo on the real clock, Prometheus' own: what `make demo` shows a newcomer."""
+    with demo_stack(tmp_path_factory.mktemp("live"), real_clock_env()) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def demo_stack(tmp: Path, env: dict[str, str]) -> Iterator[Stack]:
+    """The demo exporter under ``env``, and a real Prometheus with the shipped rules that has
+    scraped it every second for ``SCRAPE_SECONDS``."""
     prometheus_bin = real_binary("prometheus")
     port, prom_port = free_port(), free_port()
     log = (tmp / "demo.log").open("wb")
     demo = subprocess.Popen(
         [sys.executable, "-m", "exporter", "demo", f"--web.listen-address=127.0.0.1:{port}"],
-        env=pinned_env(MOMENTS["mid-month"], ticking=True),
+        env=env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -314,3 +339,67 @@ def test_a_model_selection_keeps_openai_billed_spend(stack: Stack) -> None:
         (billed,) = stack.query(raw, at)
         assert float(billed["value"][1]) > 0, model
         assert float(shown["value"][1]) == pytest.approx(float(billed["value"][1]), rel=1e-12)
+
+
+_ALERT_IDENTITY_LEFT_OUT = {"__name__", "alertname", "alertstate", "severity", "job"}
+
+
+def active_alerts(stack: Stack) -> set[tuple[str, frozenset[tuple[str, str]]]]:
+    """Every pending or firing alert: its name and identifying labels."""
+    return {
+        (r["metric"]["alertname"],
+         frozenset((k, v) for k, v in r["metric"].items() if k not in _ALERT_IDENTITY_LEFT_OUT))
+        for r in stack.query("ALERTS")
+    }  # fmt: skip
+
+
+def test_on_the_demo_only_the_alerts_its_figures_call_for_are_active(stack: Stack) -> None:
+    """The budget and provider-limit alerts that the exporter's own figures call for, by each
+    alert's documented condition, are pending (every one waits its `for:`), and no other alert
+    is: no data staleness, collector, spike or unpriced alert on a healthy demo."""
+    expected: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+
+    def by_budget(name: str) -> dict[frozenset[tuple[str, str]], float]:
+        return {frozenset(labels.items()): value for labels, value in stack.values(name)}
+
+    used = by_budget("aicost_budget_utilization_ratio")
+    warns = by_budget("aicost_budget_warning_ratio")
+    forecast, limit = by_budget("aicost_budget_forecast_usd"), by_budget("aicost_budget_limit_usd")
+    assert len(used) == 3, used  # the demo's three budgets
+    for budget, ratio in used.items():
+        if ratio >= 1:
+            expected.add(("AICostBudgetExceeded", budget))
+        elif ratio >= warns[budget]:
+            expected.add(("AICostBudgetWarning", budget))
+        if forecast[budget] > limit[budget]:
+            expected.add(("AICostBudgetForecastOverrun", budget))
+    limits = by_budget("aicost_provider_limit_usd")
+    limit_forecast = by_budget("aicost_provider_limit_forecast_usd")
+    enforcing = by_budget("aicost_provider_limit_enforcing")
+    assert len(limits) >= 4, limits
+    for scope, usd in limits.items():
+        if enforcing.get(scope) == 1:
+            expected.add(("AICostProviderLimitEnforcing", scope))
+        elif limit_forecast[scope] > usd:
+            expected.add(("AICostProviderLimitForecast", scope))
+    # The demo shows alerting at work, and budgets and limits that are fine.
+    assert any(name.startswith("AICostBudget") for name, _ in expected), expected
+    assert any(name.startswith("AICostProviderLimit") for name, _ in expected), expected
+    assert len({b for name, b in expected if name.startswith("AICostBudget")}) < len(used)
+    assert len({s for name, s in expected if name.startswith("AICostProviderLimit")}) < len(limits)
+    assert active_alerts(stack) == expected
+    assert {r["metric"]["alertstate"] for r in stack.query("ALERTS")} == {"pending"}
+
+
+def test_on_the_demo_on_the_real_clock_no_data_is_stale(live_stack: Stack) -> None:
+    """With the demo on Prometheus' own clock, as `make demo` runs: every dataset's watermark
+    is within its expected lag (OpenRouter's completed days and the daily cost reports
+    included), whatever the day and hour the suite runs."""
+    (stale_rule,) = [r for r in rules() if r.get("alert") == "AICostDataStale"]
+    ages = live_stack.query("time() - aicost_data_watermark_timestamp_seconds")
+    lags = live_stack.query("aicost_data_expected_lag_seconds")
+    assert len(ages) >= 20 and len(lags) >= 20, (len(ages), len(lags))
+    assert {r["metric"]["provider"] for r in ages} >= {"openai", "anthropic", "openrouter"}
+    assert live_stack.query(stale_rule["expr"]) == []
+    quiet = "AICostDataStale|AICostCollectorDown|AICostExporterDown|AICostUnpricedUsage"
+    assert live_stack.query(f'ALERTS{{alertname=~"{quiet}"}}') == []
