@@ -4,7 +4,8 @@ The exporter polls one OpenAI and one Anthropic account of the simulator (every 
 poll is due while it is measured). The baseline is a prometheus_client ``start_http_server``
 whose collector yields exactly the samples of the exporter's first scrape. Both then idle for
 the same window (CPU time from /proc), are scraped in turn with the headers Prometheus sends
-(OpenMetrics, gzip), and their RSS is read.
+(OpenMetrics, gzip), and their RSS is read. Both see only the packages of a production
+install (bench/installed.py), not the test extra of the venv the bench runs in.
 
     python -m bench.side_by_side [IDLE_SECONDS]
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import installed
 from bench.memory import rss_mb
 from bench.scrape import PROMETHEUS_HEADERS, p99
 from exporter.simulator import Simulator
@@ -96,7 +98,7 @@ def main() -> None:
         }
         try:
             port = free_port()
-            ours = start(run_command(config, port), env)
+            ours = start(installed.command("exporter", *run_command(config, port)[3:]), env)
             processes.append(ours)
             urls = {"ours": f"http://127.0.0.1:{port}/metrics"}
             wait_up(f"http://127.0.0.1:{port}/-/ready")
@@ -104,7 +106,7 @@ def main() -> None:
             accept = {"Accept": PROMETHEUS_HEADERS["Accept"]}
             samples.write_text(httpx.get(urls["ours"], headers=accept, timeout=10).text)
             port = free_port()
-            theirs = start([sys.executable, "-c", BASELINE, str(port), str(samples)], env)
+            theirs = start(installed.script(BASELINE, str(port), str(samples)), env)
             processes.append(theirs)
             urls["theirs"] = f"http://127.0.0.1:{port}/metrics"
             wait_up(urls["theirs"])
