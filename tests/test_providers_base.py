@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -27,6 +28,7 @@ from exporter.sources.providers.client import (
     check_base_url,
     encode_params,
     parse_retry_after,
+    shared_tls_context,
 )
 from exporter.sources.providers.fields import (
     count,
@@ -719,3 +721,12 @@ def test_a_provider_value_no_url_can_carry_is_a_parse_error(value: str) -> None:
     assert h.observed == []  # nothing was sent
 
 
+
+
+def test_every_provider_client_verifies_tls_with_one_shared_context() -> None:
+    """One CA bundle parsed for the process, not one per account; certificates and host
+    names are still checked."""
+    context = shared_tls_context()
+    assert shared_tls_context() is context
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 50  # a CA bundle is loaded
