@@ -19,7 +19,7 @@ from exporter.config.secrets import (
     load_master_key,
 )
 from exporter.log import FORMATS, LEVELS, setup_logging
-from exporter.sources.push.store import StoreError
+from exporter.sources.push.errors import StoreError
 from exporter.web.server import DEFAULT_MAX_REQUESTS, raise_open_files_limit
 from exporter.web.webconfig import WebConfigError, WebConfigSource
 

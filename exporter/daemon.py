@@ -20,7 +20,7 @@ from exporter.sources.providers.base import (
     ProviderSettings,
     RequestObserver,
 )
-from exporter.sources.push.store import StoreError
+from exporter.sources.push.errors import StoreError
 from exporter.sources.push.wiring import PseudoAccounts
 from exporter.sources.subscriptions import evaluate_budgets
 from exporter.web.http import MetricsApp

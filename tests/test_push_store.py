@@ -17,9 +17,10 @@ from exporter.core.pricing import Pricer
 from exporter.core.records import DAY, Dataset, Dims, Family
 from exporter.core.snapshot import AccountSnapshot, SnapshotStore
 from exporter.scheduler import AccountPoller
+from exporter.sources.push.errors import StoreError
 from exporter.sources.push.events import UsageEvent
 from exporter.sources.push.provider import PushProvider, labelled
-from exporter.sources.push.store import EventStore, StoreError
+from exporter.sources.push.store import EventStore
 
 NOV = 1793491200  # 2026-11-01T00:00:00Z
 NOW = NOV + 25 * DAY + 13 * 3600

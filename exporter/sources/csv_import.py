@@ -20,9 +20,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from exporter.sources.push.errors import StoreError
 from exporter.sources.push.events import TOKEN_TYPES, EventValidator, UsageEvent
 from exporter.sources.push.settings import PushConfig
-from exporter.sources.push.store import EventStore, StoreError
+from exporter.sources.push.store import EventStore
 
 TEXT_COLUMNS = ("id", "timestamp", "provider", "project", "model", "service_tier")
 COLUMNS = (*TEXT_COLUMNS, *TOKEN_TYPES, "requests", "cost_usd")

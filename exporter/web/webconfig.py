@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import yaml
 
 log = logging.getLogger(__name__)
@@ -410,6 +409,8 @@ class BasicAuth:
         return f"BasicAuth(users={sorted(self._users)})"
 
     def _dummy_hash(self) -> bytes:
+        import bcrypt  # here and in check(): a daemon without basic auth users never loads it
+
         if self._dummy is None:
             with self._bcrypt_lock:
                 if self._dummy is None:
@@ -419,6 +420,8 @@ class BasicAuth:
 
     def check(self, header: str | None) -> bool:
         """Whether the ``Authorization`` header value names a user with the right password."""
+        import bcrypt
+
         credentials = _basic_credentials(header)
         if credentials is None:
             return False

@@ -14,11 +14,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter.sources.push.events import EventValidator, FieldError, UsageEvent
 from exporter.sources.push.settings import PushConfig, PushToken
-from exporter.sources.push.store import EventStore, StoreError
+
+if TYPE_CHECKING:
+    from exporter.sources.push.store import EventStore
+from exporter.sources.push.errors import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -12,17 +12,21 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from exporter.config.secrets import redact
 from exporter.core.ledger import month_start
-from exporter.core.records import Batch, Dataset, Dims, Family, FetchResult, day_start
+from exporter.core.records import DAY, Batch, Dataset, Dims, Family, FetchResult, day_start
 from exporter.sources.push.events import TOKEN_TYPES, retention_start
-from exporter.sources.push.store import PRUNE_MARGIN, EventStore
+
+if TYPE_CHECKING:
+    from exporter.sources.push.store import EventStore
 
 PUSHED_LINE_ITEM = "pushed"
 MODALITY = "text"
 PRUNE_EVERY = 3600.0
+PRUNE_MARGIN = DAY
+"""Events are deleted this long after they leave the retention window (no later use)."""
 
 T = TypeVar("T")
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from exporter.core.ledger import OVERFLOW, month_start, next_month_start
-from exporter.core.records import DAY, day_start
+from exporter.core.records import day_start
+from exporter.sources.push.errors import StoreError
 from exporter.sources.push.events import TOKEN_TYPES, UsageEvent
 
 SCHEMA_VERSION = 1
@@ -71,10 +72,6 @@ _UPSERT_DAILY = (
     + ", requests = requests + excluded.requests, cost_usd = cost_usd + excluded.cost_usd"
     + ", cost_events = cost_events + excluded.cost_events"
 )
-
-
-class StoreError(Exception):
-    """The event database cannot be opened or written (message names the path, not data)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +309,3 @@ def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
         message += " (pushed events are written there: the file and its directory must be writable)"
     return StoreError(message)
 
-
-PRUNE_MARGIN = DAY
-"""Events are deleted this long after they leave the retention window (no later use)."""

@@ -20,7 +20,6 @@ from exporter.scheduler import AccountPoller
 from exporter.sources.providers.base import Provider, RequestObserver
 from exporter.sources.push.api import PUSH_PATH, PushApi
 from exporter.sources.push.provider import PushProvider, labelled
-from exporter.sources.push.store import EventStore
 from exporter.sources.subscriptions import (
     SubscriptionConfig,
     SubscriptionProvider,
@@ -29,6 +28,8 @@ from exporter.sources.subscriptions import (
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
+
+    from exporter.sources.push.store import EventStore
 else:
     WSGIApplication = Callable[..., Iterable[bytes]]
 
@@ -63,6 +64,9 @@ class PseudoAccounts:
         self.store: EventStore | None = None
         self.api: PushApi | None = None
         if push.enabled and push.database is not None:
+            # Imported here: a daemon without push does not load SQLite.
+            from exporter.sources.push.store import EventStore
+
             caps = {account.name: account.max_label_sets for account in push.accounts}
             self.store = EventStore(push.database, max_label_sets=caps)
             self.api = PushApi(push, self.store, clock=clock)
