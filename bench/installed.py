@@ -15,11 +15,14 @@ import sys
 
 _LAUNCHER = (
     "import runpy, sys\n"
-    "for name in sys.argv[1].split(','):\n"
+    "absent, kind, target, *args = sys.argv[1:]\n"
+    "for name in absent.split(','):\n"
     "    sys.modules[name] = None  # import raises ImportError, as when not installed\n"
-    "module = sys.argv[2]\n"
-    "sys.argv = [module, *sys.argv[3:]]\n"
-    "runpy.run_module(module, run_name='__main__', alter_sys=True)\n"
+    "sys.argv = [target, *args]\n"
+    "if kind == 'module':\n"
+    "    runpy.run_module(target, run_name='__main__', alter_sys=True)\n"
+    "else:\n"
+    "    exec(compile(target, '<script>', 'exec'), {'__name__': '__main__'})\n"
 )
 
 
@@ -61,13 +64,9 @@ def absent_modules() -> list[str]:
 
 def command(module: str, *args: str) -> list[str]:
     """``python -m module args`` as a production install runs it."""
-    return [sys.executable, "-c", _LAUNCHER, ",".join(absent_modules()), module, *args]
+    return [sys.executable, "-c", _LAUNCHER, ",".join(absent_modules()), "module", module, *args]
 
 
 def script(source: str, *args: str) -> list[str]:
     """``python -c source args`` as a production install runs it."""
-    launcher = _LAUNCHER.replace(
-        "runpy.run_module(module, run_name='__main__', alter_sys=True)\n",
-        "exec(compile(module, '<script>', 'exec'), {'__name__': '__main__'})\n",
-    )
-    return [sys.executable, "-c", launcher, ",".join(absent_modules()), source, *args]
+    return [sys.executable, "-c", _LAUNCHER, ",".join(absent_modules()), "source", source, *args]

@@ -125,9 +125,8 @@ class Stack:
         """The model of ``provider`` found in the most families: the selection to check."""
         counts: dict[str, int] = {}
         for samples in self.samples.values():
-            models = {s.get("model") for s in samples if s.get("provider") == provider}
-            for model in models - {None, ""}:
-                assert model is not None
+            ours = (s for s in samples if s.get("provider") == provider)
+            for model in {s["model"] for s in ours if s.get("model")}:
                 counts[model] = counts.get(model, 0) + 1
         return min(counts, key=lambda m: (-counts[m], m)) if counts else ""
 
