@@ -141,7 +141,7 @@ class AccountPoller:
                 failures.append((reason, f"{dataset}: {reason}: {message}", wait))
                 failed[dataset] = message
             if result.batches:
-                if self.pricer is not None:
+                if self.pricer is not None and getattr(self.provider, "estimates", True):
                     self.pricer.annotate(self.provider.name, self.account, result)
                 settled_before = day_start(now - self.settle_window)
                 for batch in result.batches:

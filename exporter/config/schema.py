@@ -320,7 +320,7 @@ class AccountConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _check_options(self) -> AccountConfig:
+    def _check_options(self, info: ValidationInfo) -> AccountConfig:
         provider_class = _provider_registry().get(self.provider)
         model = getattr(provider_class, "Options", None)
         if model is None:
@@ -331,7 +331,10 @@ class AccountConfig(BaseModel):
         if isinstance(raw, BaseModel):
             return self
         try:
-            validated = model.model_validate(raw)
+            ctx = _context(info)
+            validated = model.model_validate(
+                raw, context={"base_dir": ctx.base_dir if ctx is not None else None}
+            )
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in ("options", *error["loc"]))
@@ -341,7 +344,9 @@ class AccountConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_key_source(self) -> AccountConfig:
-        problem = _key_source_problem(self.api_key is not None, self.api_key_file is not None)
+        problem = _key_source_problem(
+            self.api_key is not None, self.api_key_file is not None, _needs_key(self.provider)
+        )
         if problem:
             fail(problem)
         return self
@@ -528,7 +533,17 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _key_source_problem(has_key: bool, has_file: bool) -> str | None:
+def _needs_key(provider: object) -> bool:
+    """Whether accounts of ``provider`` need an API key (a FOCUS directory does not)."""
+    provider_class = _provider_registry().get(provider)  # type: ignore[call-overload]
+    return bool(getattr(provider_class, "needs_api_key", True))
+
+
+def _key_source_problem(has_key: bool, has_file: bool, needed: bool = True) -> str | None:
+    if not needed:
+        return "this provider reads no API key: remove api_key/api_key_file" if (
+            has_key or has_file
+        ) else None
     if has_key and has_file:
         return "set only one of api_key or api_key_file"
     if not has_key and not has_file:
@@ -564,7 +579,9 @@ def _cross_account_problems(data: Mapping[Any, Any]) -> list[str]:
     problems = []
     for index, account in _raw_accounts(data):
         problem = _key_source_problem(
-            account.get("api_key") is not None, account.get("api_key_file") is not None
+            account.get("api_key") is not None,
+            account.get("api_key_file") is not None,
+            _needs_key(account.get("provider")),
         )
         if problem:
             problems.append(f"accounts[{index}]: {problem}")
@@ -584,7 +601,7 @@ def _budget_problems(
     for index, name in enumerate(names):
         if name is not None and names.index(name) != index:
             problems.append(f"budgets[{index}].name: duplicate budget name {name!r}")
-    providers = {provider for _, provider in accounts}
+    providers = {label for _, provider in accounts for label in _labels_of(provider)}
     by_name = dict(accounts)
     for index, budget in enumerate(budgets):
         match = budget.get("match") or {}
@@ -596,11 +613,18 @@ def _budget_problems(
             problems.append(f"{where}.provider: no configured account uses provider {provider!r}")
         if isinstance(account, str) and account not in by_name:
             problems.append(f"{where}.account: no configured account is named {account!r}")
-        elif isinstance(account, str) and provider not in (None, by_name[account]):
+        elif isinstance(account, str) and provider not in (None, *_labels_of(by_name[account])):
             problems.append(
                 f"{where}: account {account!r} is a {by_name[account]} account, not {provider}"
             )
     return problems
+
+
+def _labels_of(provider: str) -> tuple[str, ...]:
+    """The ``provider`` labels an account of ``provider`` publishes (a FOCUS account: the
+    clouds whose exports it reads)."""
+    provider_class = _provider_registry().get(provider)
+    return (provider, *getattr(provider_class, "provider_labels", ()))
 
 
 def _raw_budget_problems(data: Mapping[Any, Any]) -> list[str]:

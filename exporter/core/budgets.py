@@ -93,7 +93,7 @@ def period_bounds(period: Period, now: float) -> tuple[int, int]:
 
 
 def _matches(match: BudgetMatch, account: AccountSpend, dims: Dims) -> bool:
-    if match.provider is not None and match.provider != account.provider:
+    if match.provider is not None and match.provider != (dims.provider or account.provider):
         return False
     if match.account is not None and match.account != account.account:
         return False

@@ -66,12 +66,15 @@ def history_start(now: float) -> int:
 
 
 def _overflow(dims: Dims) -> Dims:
-    return Dims(*(OVERFLOW if value else "" for value in dims))
+    # The provider label is not a grouping dimension: a folded series keeps it.
+    project_id, model, api_key_id, user_id = (OVERFLOW if v else "" for v in dims[:-1])
+    return Dims(project_id, model, api_key_id, user_id, dims.provider)
 
 
 def _folded(dims: Dims) -> bool:
     """Whether ``dims`` is already the overflow label set (a source may fold as well)."""
-    return any(dims) and all(value in ("", OVERFLOW) for value in dims)
+    grouped = dims[:-1]
+    return any(grouped) and all(value in ("", OVERFLOW) for value in grouped)
 
 
 class Ledger:

@@ -101,6 +101,9 @@ class Dims(NamedTuple):
     model: str = ""
     api_key_id: str = ""
     user_id: str = ""
+    provider: str = ""
+    """The ``provider`` label of a series from a source that reads several providers (FOCUS
+    exports: aws, azure, gcp, ...); ``""`` for the account's own provider."""
 
 
 SeriesKey = tuple[Family, Dims, tuple[str, ...]]

@@ -134,9 +134,11 @@ def build_account_data(
         definition = FAMILY_METRICS[family]
         if len(extra) > len(definition.labels):
             raise ValueError(f"{family}: more label values than labels: {extra!r}")
-        project_id, model, api_key_id, user_id = dims
+        project_id, model, api_key_id, user_id, series_provider = dims
         project = project_names.get(project_id, project_id) if project_id else ""
-        values = (provider, account, project_id, project, model, api_key_id, user_id)
+        values = (
+            series_provider or provider, account, project_id, project, model, api_key_id, user_id
+        )
         named = [*zip(SERIES_LABELS, values), *zip(definition.labels, extra)]  # noqa: B905
         labels = LabelPairs(sorted(pairs.setdefault(p, p) for p in named if p[1]))
         labels_of.setdefault(family, []).append(labels)

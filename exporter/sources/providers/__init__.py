@@ -16,6 +16,7 @@ from exporter.sources.providers.chatgpt import ChatGPTProvider
 from exporter.sources.providers.cursor import CursorProvider
 from exporter.sources.providers.deepseek import DeepSeekProvider
 from exporter.sources.providers.fireworks import FireworksProvider
+from exporter.sources.providers.focus import FocusProvider
 from exporter.sources.providers.github_copilot import GitHubCopilotProvider
 from exporter.sources.providers.groq import GroqProvider
 from exporter.sources.providers.mistral import MistralProvider
@@ -35,6 +36,7 @@ PROVIDERS: dict[str, ProviderFactory] = {
     XAIProvider.name: XAIProvider,
     MistralProvider.name: MistralProvider,
     ChatGPTProvider.name: ChatGPTProvider,
+    FocusProvider.name: FocusProvider,
 }
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "ProviderFactory", "ProviderSettings"]

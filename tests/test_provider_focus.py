@@ -1,0 +1,333 @@
+"""provider: focus: the sample exports of each cloud, runs and restatements, bad files."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+
+from exporter.config.schema import ConfigError, parse_config
+from exporter.core.records import Dataset, Dims, Family, FetchResult, TokenType
+from exporter.core.snapshot import AccountSnapshot, SnapshotStore
+from exporter.scheduler import AccountPoller
+from exporter.sources.providers.base import ProviderSettings
+from exporter.sources.providers.focus import (
+    FocusProvider,
+    provider_label,
+    sku_meaning,
+    token_multiplier,
+)
+from exporter.web.collector import SnapshotCollector
+from tests.fetched import batch_of, only_failure
+
+SAMPLES = Path(__file__).parent / "fixtures" / "focus"
+NOVEMBER = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+DECEMBER = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+DAY = 86_400
+INPUT, OUTPUT = TokenType.INPUT, TokenType.OUTPUT
+AZURE_RUNS = "azure/focus-ai/20261101-20261130"
+OLD_RUN = "4b3e8f4a-1d2c-4a5b-8c7d-0e1f2a3b4c5d"
+NEW_RUN = "a9c8d7e6-f5a4-4b3c-9d2e-1f0a9b8c7d6e"
+
+
+def provider(directory: Path, **options: Any) -> FocusProvider:
+    settings = ProviderSettings(
+        account="cloud", api_key=lambda: "", options={"directory": directory, **options}
+    )
+    return FocusProvider(settings, observe=lambda endpoint, code: None)
+
+
+def fetch(source: FocusProvider, start: int = NOVEMBER, end: int = DECEMBER) -> FetchResult:
+    return asyncio.run(source.fetch(start, end))
+
+
+def days(result: FetchResult, dataset: Dataset) -> dict[tuple[int, Any], float]:
+    """(day of November, series key) -> value, rounded to the micro-dollar."""
+    batch = batch_of(result, dataset)
+    return {
+        ((day - NOVEMBER) // DAY + 1, key): round(value, 6)
+        for day, series in batch.days.items()
+        for key, value in series.items()
+    }
+
+
+def copy(tmp_path: Path, cloud: str) -> Path:
+    target = tmp_path / cloud
+    shutil.copytree(SAMPLES / cloud, target)
+    return target
+
+
+def age_runs(directory: Path, newest: str) -> None:
+    """Make ``newest`` the latest Azure run (a checkout sets no meaningful mtimes)."""
+    for run in (OLD_RUN, NEW_RUN):
+        when = 1_800_000_000 if run == newest else 1_700_000_000
+        for part in (directory / "focus-ai/20261101-20261130" / run).iterdir():
+            os.utime(part, (when, when))
+
+
+def test_aws_sample_keeps_bedrock_and_marketplace_models_and_leaves_out_ec2(
+    tmp_path: Path,
+) -> None:
+    result = fetch(provider(copy(tmp_path, "aws")))
+    assert result.failures == {}
+    assert result.project_names == {"111122223333": "ml-platform"}
+    nova = Dims("111122223333", "NovaPro", provider="aws")
+    claude = Dims("111122223333", "Claude Sonnet 4.5", provider="aws")
+    assert days(result, Dataset.COST) == {
+        (1, (Family.BILLED_COST, nova, ("usage",))): 1.92,
+        (2, (Family.BILLED_COST, claude, ("usage",))): 10.5,
+        (2, (Family.BILLED_COST, nova, ("credit",))): -1.0,
+    }  # the EC2 row ($12.34, ServiceCategory Compute) is not AI spend
+    assert days(result, Dataset.USAGE) == {
+        (1, (Family.TOKENS, nova, (INPUT, "", ""))): 1_200_000,
+        (1, (Family.TOKENS, nova, (OUTPUT, "", ""))): 300_000,
+        (2, (Family.TOKENS, claude, (INPUT, "", ""))): 2_000_000,
+        (2, (Family.TOKENS, claude, (OUTPUT, "", ""))): 300_000,
+    }
+    # watermark: the end of the latest charge period read
+    assert batch_of(result, Dataset.COST).watermark == NOVEMBER + 2 * DAY
+
+
+def test_azure_newest_run_replaces_an_older_one_of_the_same_billing_period(
+    tmp_path: Path,
+) -> None:
+    directory = copy(tmp_path, "azure")
+    age_runs(directory, newest=NEW_RUN)
+    subscription = "/subscriptions/0f6e5a3c-1b2d-4c5e-9f7a-8b9c0d1e2f3a"
+    gpt4o = Dims(subscription, "gpt-4o-0806", provider="azure")
+    mini = Dims(subscription, "gpt-4o-mini-0718", provider="azure")
+    source = provider(directory)
+    result = fetch(source)
+    assert result.project_names == {subscription: "contoso-ai-prod"}
+    # the newer run restated 2 November ($3.00 → $3.50) and holds both of its part files
+    assert days(result, Dataset.COST) == {
+        (1, (Family.BILLED_COST, gpt4o, ("usage",))): 9.0,
+        (2, (Family.BILLED_COST, gpt4o, ("usage",))): 3.5,
+        (3, (Family.BILLED_COST, mini, ("usage",))): 0.66,
+    }
+    assert days(result, Dataset.USAGE) == {  # ConsumedUnit "1K Tokens"
+        (1, (Family.TOKENS, gpt4o, (INPUT, "", ""))): 2_000_000,
+        (1, (Family.TOKENS, gpt4o, (OUTPUT, "", ""))): 400_000,
+        (2, (Family.TOKENS, gpt4o, (INPUT, "", ""))): 1_400_000,
+        (3, (Family.TOKENS, mini, (INPUT, "", ""))): 4_400_000,
+    }
+    # whichever run is newest counts: the rule is the files' age, not their names
+    age_runs(directory, newest=OLD_RUN)
+    assert days(fetch(source), Dataset.COST) == {
+        (1, (Family.BILLED_COST, gpt4o, ("usage",))): 5.0,
+        (2, (Family.BILLED_COST, gpt4o, ("usage",))): 3.0,
+    }
+
+
+def test_gcp_sample_vertex_ai_by_project(tmp_path: Path) -> None:
+    result = fetch(provider(copy(tmp_path, "gcp")))
+    pro = Dims("acme-ml-prod", "Gemini 2.5 Pro", provider="gcp")
+    flash = Dims("acme-ml-dev", "Gemini 2.5 Flash", provider="gcp")
+    assert result.project_names == {"acme-ml-prod": "ACME ML prod", "acme-ml-dev": "ACME ML dev"}
+    assert days(result, Dataset.COST) == {
+        (1, (Family.BILLED_COST, pro, ("usage",))): 3.75,
+        (3, (Family.BILLED_COST, flash, ("usage",))): 0.95,
+    }
+    assert days(result, Dataset.USAGE)[1, (Family.TOKENS, pro, (OUTPUT, "", ""))] == 250_000
+
+
+def test_vercel_json_lines_project_from_tags(tmp_path: Path) -> None:
+    result = fetch(provider(copy(tmp_path, "vercel")))
+    project = Dims("prj_8f2KcW1xQ9", provider="vercel")
+    assert result.project_names == {"prj_8f2KcW1xQ9": "storefront"}
+    assert days(result, Dataset.COST) == {
+        (1, (Family.BILLED_COST, project, ("usage",))): 12.4,
+        (2, (Family.BILLED_COST, project, ("usage",))): 3.6,
+    }  # Fast Data Transfer is Networking
+    assert days(result, Dataset.USAGE) == {}  # billed in USD units, no tokens
+
+
+def test_gzip_files_and_the_fetch_window(tmp_path: Path) -> None:
+    directory = tmp_path / "aws"
+    sample = next((SAMPLES / "aws").rglob("*.csv"))
+    target = directory / "data" / sample.name
+    target.parent.mkdir(parents=True)
+    target.with_suffix(".csv.gz").write_bytes(gzip.compress(sample.read_bytes()))
+    result = fetch(provider(directory), NOVEMBER + DAY, DECEMBER)  # 2 November onwards
+    assert {day for day, _ in days(result, Dataset.COST)} == {2}
+
+
+def poller(directory: Path, clock: list[float], **options: Any) -> AccountPoller:
+    store = SnapshotStore()
+    source = provider(directory, **options)
+    store.set_accounts([AccountSnapshot(provider="focus", account="cloud")])
+    return AccountPoller(
+        account="cloud",
+        provider_factory=lambda _: source,
+        store=store,
+        poll_interval=3600,
+        settle_window=31 * DAY,  # FocusProvider.default_settle_window
+        clock=lambda: clock[0],
+    )
+
+
+def billed_total(poller_: AccountPoller) -> float:
+    return round(
+        sum(
+            v for (family, _, _), v in poller_.ledger.totals.items() if family is Family.BILLED_COST
+        ),
+        6,
+    )
+
+
+def test_re_reading_counts_nothing_twice_and_late_files_are_picked_up(tmp_path: Path) -> None:
+    directory = copy(tmp_path, "gcp")
+    clock = [float(NOVEMBER + 10 * DAY)]
+    account = poller(directory, clock)
+    asyncio.run(account.poll_once())
+    assert billed_total(account) == 4.7
+    clock[0] += 3600
+    asyncio.run(account.poll_once())  # the same files again
+    assert billed_total(account) == 4.7
+    late = directory / "focus-2026-11-restated.csv"
+    lines = (directory / "focus-2026-11.csv").read_text().splitlines()
+    # a file of another billing account arrives days later: its rows are added
+    late.write_text("\n".join([lines[0], lines[1].replace("01A2B3-C4D5E6-F7A8B9", "99X")]) + "\n")
+    clock[0] += 3600
+    asyncio.run(account.poll_once())
+    assert billed_total(account) == 4.7 + 1.25
+    # a restart reads the same history and publishes the same month to date
+    again = poller(directory, clock)
+    asyncio.run(again.poll_once())
+    assert again.ledger.totals == account.ledger.totals
+
+
+def test_exposition_labels_series_with_the_cloud(tmp_path: Path) -> None:
+    clock = [float(NOVEMBER + 10 * DAY)]
+    account = poller(copy(tmp_path, "aws"), clock)
+    asyncio.run(account.poll_once())
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: account._store.current))
+    text = generate_latest(registry).decode()
+    assert (
+        'aicost_billed_cost_usd_total{account="cloud",line_item="usage",model="Claude Sonnet 4.5",'
+        'project="ml-platform",project_id="111122223333",provider="aws"} 10.5'
+    ) in text
+    assert 'aicost_collector_up{account="cloud",provider="focus"} 1.0' in text
+    assert "aicost_estimated_cost_usd_total{" not in text  # the cloud's own price only
+    assert "aicost_unpriced_tokens_total{" not in text
+
+
+def test_a_malformed_row_is_counted_and_the_others_kept(tmp_path: Path) -> None:
+    directory = copy(tmp_path, "gcp")
+    path = directory / "focus-2026-11.csv"
+    lines = path.read_text().splitlines()
+    assert lines[2].startswith("2.50,")
+    lines[2] = "two fifty" + lines[2].removeprefix("2.50")
+    path.write_text("\n".join(lines) + "\n")
+    result = fetch(provider(directory))
+    cost = batch_of(result, Dataset.COST)
+    assert cost.skipped_rows == 1
+    assert cost.skipped_error == "focus-2026-11.csv: row 2: BilledCost is not a number"
+    assert round(sum(v for s in cost.days.values() for v in s.values()), 6) == 1.25 + 0.95
+
+
+def test_a_truncated_file_fails_the_read_and_keeps_the_last_good_data(tmp_path: Path) -> None:
+    directory = copy(tmp_path, "gcp")
+    clock = [float(NOVEMBER + 10 * DAY)]
+    account = poller(directory, clock)
+    asyncio.run(account.poll_once())
+    broken = directory / "late.csv.gz"
+    broken.write_bytes(gzip.compress(b"BilledCost,ServiceCategory\n" * 100)[:40])  # mid-copy
+    clock[0] += 3600
+    asyncio.run(account.poll_once())
+    status = account._store.current.accounts[0].status
+    assert not status.up and status.datasets[Dataset.COST].up is False
+    assert "late.csv.gz: cannot read (EOFError)" in status.last_error
+    assert billed_total(account) == 4.7  # still published
+    err = only_failure(fetch(provider(directory)), "secret")
+    assert err.reason == "parse"
+
+
+def test_currencies_convert_only_with_a_rate(tmp_path: Path) -> None:
+    directory = copy(tmp_path, "gcp")
+    path = directory / "focus-2026-11.csv"
+    path.write_text(path.read_text().replace(",USD,", ",EUR,"))
+    pro = Dims("acme-ml-prod", "Gemini 2.5 Pro", provider="gcp")
+    without = days(fetch(provider(directory)), Dataset.COST)
+    assert without[1, (Family.UNCONVERTED_COST, pro, ("eur",))] == 3.75
+    assert not [key for key in without if key[1][0] is Family.BILLED_COST]
+    converted = days(fetch(provider(directory, currency_rates={"EUR": 1.1})), Dataset.COST)
+    assert converted[1, (Family.BILLED_COST, pro, ("usage",))] == 4.125
+
+
+def test_match_overrides_the_service_category(tmp_path: Path) -> None:
+    directory = copy(tmp_path, "aws")
+    source = provider(directory, match=[{"service_name": "*Bedrock Edition*"}])
+    cost = days(fetch(source), Dataset.COST)
+    assert {key[1].model for _, key in cost} == {"Claude Sonnet 4.5"}
+    everything = provider(directory, match=[{"service_category": "*"}])
+    assert (
+        round(sum(days(fetch(everything), Dataset.COST).values()), 6) == 23.76
+    )  # 1.92 + 10.5 - 1.00 (credit) + 12.34 (EC2)
+
+
+def test_a_directory_with_too_many_files_is_refused(tmp_path: Path) -> None:
+    for index in range(3):
+        (tmp_path / f"part-{index}.csv").write_text("BilledCost\n")
+    err = only_failure(fetch(provider(tmp_path, max_files=2)), "secret")
+    assert err.reason == "too_large" and "options.max_files" in str(err)
+    missing = only_failure(fetch(provider(tmp_path / "absent")), "secret")
+    assert missing.reason == "parse" and "is not a directory" in str(missing)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("USE1-NovaPro-input-tokens", ("NovaPro", INPUT)),
+        ("EUC1-Llama3-3-70B-output-tokens", ("Llama3-3-70B", OUTPUT)),
+        ("USE1-MP:USE1_OutputTokenCount-Units", ("", OUTPUT)),
+        ("gpt-4o-0806-Inp-glbl Tokens", ("gpt-4o-0806", INPUT)),
+        ("gpt-4o-mini-0718-Outp-regnl Tokens", ("gpt-4o-mini-0718", OUTPUT)),
+        ("gpt-4o-0806-cached-inp-glbl Tokens", ("gpt-4o-0806", TokenType.INPUT_CACHE_READ)),
+        ("Gemini 2.5 Pro Input Text Tokens", ("Gemini 2.5 Pro", INPUT)),
+        ("Standard S0 Storage", ("", None)),
+    ],
+)
+def test_sku_meaning(text: str, expected: tuple[str, TokenType | None]) -> None:
+    assert sku_meaning(text) == expected
+
+
+def test_units_and_provider_names() -> None:
+    assert [token_multiplier(u) for u in ("Tokens", "1K Tokens", "1000 Tokens", "1M tokens")] == [
+        1,
+        1000,
+        1000,
+        1_000_000,
+    ]
+    assert token_multiplier("Hours") is None and token_multiplier("GB") is None
+    names = ("AWS", "Microsoft", "Google Cloud", "Vercel", "Nebius AI")
+    assert [provider_label(n) for n in names] == ["aws", "azure", "gcp", "vercel", "nebius_ai"]
+
+
+def test_config_takes_no_key_resolves_the_directory_and_allows_cloud_budgets(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "accounts:\n  - {name: cloud, provider: focus, options: {directory: exports}}\n"
+        "budgets:\n  - {name: bedrock, period: month, limit_usd: 100,"
+        " match: {provider: aws, account: cloud}}\n"
+    )
+    config = parse_config(text, base_dir=tmp_path)
+    assert config.accounts[0].options.directory == tmp_path / "exports"
+    with pytest.raises(ConfigError, match=r"accounts\[0\].*reads no API key"):
+        parse_config(text.replace("provider: focus,", "provider: focus, api_key: x,"))
+    with pytest.raises(ConfigError, match=r"accounts\[0\].*options.directory: Field required"):
+        parse_config("accounts:\n  - {name: cloud, provider: focus, options: {}}\n")
+    with pytest.raises(ConfigError, match=r"options.match: .*rule 0 names no field"):
+        parse_config(
+            "accounts:\n  - {name: c, provider: focus, options: {directory: /x, match: [{}]}}\n"
+        )
