@@ -25,7 +25,7 @@ from exporter.web.webconfig import WebConfigError, WebConfigSource
 
 log = logging.getLogger("exporter")
 
-COMMANDS = ("run", "check", "demo", "keygen", "encrypt-secret", "import")
+COMMANDS = ("run", "check", "demo", "keygen", "encrypt-secret", "import", "report")
 DEFAULT_LISTEN = ":9877"
 
 
@@ -124,6 +124,20 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("config.yaml"),
         help="path of the YAML configuration (default: %(default)s)",
     )
+    report = sub.add_parser(
+        "report", help="write a month's daily spend per account, project and model (chargeback)"
+    )
+    config_flags(report)
+    report.add_argument("--month", required=True, help="the UTC month, YYYY-MM")
+    report.add_argument(
+        "--format",
+        dest="report_format",
+        choices=("focus", "focus-1.0", "csv", "json"),
+        default="focus",
+        help="FOCUS 1.2 CSV (focus-1.0 adds the column names focus-validator 1.0.0 checks), "
+        "plain CSV or JSON (default: %(default)s)",
+    )
+    report.add_argument("--out", type=Path, help="file to write (default: standard output)")
     return parser
 
 
@@ -260,6 +274,16 @@ def _import(args: argparse.Namespace) -> int:
     return int(run_import(args.file, args.account, args.config_file))
 
 
+def _report(args: argparse.Namespace) -> int:
+    from exporter.history.report import run_report
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    config = _load(args)
+    if config is None:
+        return 1
+    return run_report(config, args.month, args.report_format, args.out)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from exporter.demo import run_demo
 
@@ -282,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "keygen": _keygen,
         "encrypt-secret": _encrypt,
         "import": _import,
+        "report": _report,
     }
     return handlers[args.command](args)
 

@@ -50,7 +50,8 @@ def provider_settings(account: AccountConfig) -> ProviderSettings:
     )
 
 
-def _factory(account: AccountConfig) -> Callable[[RequestObserver], Provider]:
+def provider_factory(account: AccountConfig) -> Callable[[RequestObserver], Provider]:
+    """How a poller of ``account`` builds its provider client."""
     provider_class = PROVIDERS[account.provider]
     settings = provider_settings(account)
     return lambda observe: provider_class(settings, observe=observe)
@@ -141,7 +142,7 @@ class Daemon:
             else:
                 pollers[account.name] = AccountPoller(
                     account=account.name,
-                    provider_factory=_factory(account),
+                    provider_factory=provider_factory(account),
                     store=self.store,
                     poll_interval=account.poll_interval,
                     settle_window=account.settle_window,

@@ -131,7 +131,7 @@ class AccountPoller:
         failures: list[tuple[str, str, float | None]] = []  # (reason, message, retry_after)
         failed: dict[Dataset, str] = {}
         try:
-            result = await self.provider.fetch(self.fetch_start(now), int(now))
+            result = await self.fetch_priced(self.fetch_start(now), int(now))
             for dataset, err in result.failures.items():
                 if isinstance(err, ProviderError):
                     reason, message = err.reason, self.provider.redact(str(err))
@@ -141,11 +141,7 @@ class AccountPoller:
                 failures.append((reason, f"{dataset}: {reason}: {message}", wait))
                 failed[dataset] = message
             if result.batches:
-                if self.pricer is not None and getattr(self.provider, "estimates", True):
-                    self.pricer.annotate(self.provider.name, self.account, result)
                 settled_before = day_start(now - self.settle_window)
-                for batch in result.batches:
-                    self._drop_secret_labels(batch)
                 gauges = {batch.dataset: batch.gauges for batch in result.batches}
                 skipped = self._skipped(result.batches)
                 self.ledger.apply(result, now, settled_before=settled_before)
@@ -200,6 +196,18 @@ class AccountPoller:
             },
         )
         return self._jittered(delay)
+
+    async def fetch_priced(self, start: int, end: int) -> FetchResult:
+        """The provider's data of ``[start, end)`` as a poll merges it into the ledger: with
+        estimated cost added and secret-like label values left out (``report`` and ``backfill``
+        read history through it too)."""
+        result = await self.provider.fetch(start, end)
+        if result.batches:
+            if self.pricer is not None and getattr(self.provider, "estimates", True):
+                self.pricer.annotate(self.provider.name, self.account, result)
+            for batch in result.batches:
+                self._drop_secret_labels(batch)
+        return result
 
     def _drop_secret_labels(self, batch: Batch) -> None:
         """Leave out (counted as malformed rows) the series of ``batch`` with a label value that

@@ -102,28 +102,28 @@ def test_azure_newest_run_replaces_an_older_one_of_the_same_billing_period(
     directory = copy(tmp_path, "azure")
     age_runs(directory, newest=NEW_RUN)
     subscription = "/subscriptions/0f6e5a3c-1b2d-4c5e-9f7a-8b9c0d1e2f3a"
-    gpt4o = Dims(subscription, "gpt-4o-0806", provider="azure")
-    mini = Dims(subscription, "gpt-4o-mini-0718", provider="azure")
+    gpt5 = Dims(subscription, "GPT 5", provider="azure")
+    mini = Dims(subscription, "5 mini", provider="azure")
     source = provider(directory)
     result = fetch(source)
     assert result.project_names == {subscription: "contoso-ai-prod"}
     # the newer run restated 2 November ($3.00 → $3.50) and holds both of its part files
     assert days(result, Dataset.COST) == {
-        (1, (Family.BILLED_COST, gpt4o, ("usage",))): 9.0,
-        (2, (Family.BILLED_COST, gpt4o, ("usage",))): 3.5,
+        (1, (Family.BILLED_COST, gpt5, ("usage",))): 9.0,
+        (2, (Family.BILLED_COST, gpt5, ("usage",))): 3.5,
         (3, (Family.BILLED_COST, mini, ("usage",))): 0.66,
     }
-    assert days(result, Dataset.USAGE) == {  # ConsumedUnit "1K Tokens"
-        (1, (Family.TOKENS, gpt4o, (INPUT, "", ""))): 2_000_000,
-        (1, (Family.TOKENS, gpt4o, (OUTPUT, "", ""))): 400_000,
-        (2, (Family.TOKENS, gpt4o, (INPUT, "", ""))): 1_400_000,
-        (3, (Family.TOKENS, mini, (INPUT, "", ""))): 4_400_000,
+    assert days(result, Dataset.USAGE) == {  # raw counts; priced per 1M (x_PricingBlockSize)
+        (1, (Family.TOKENS, gpt5, (INPUT, "", ""))): 4_000_000,
+        (1, (Family.TOKENS, gpt5, (OUTPUT, "", ""))): 400_000,
+        (2, (Family.TOKENS, gpt5, (INPUT, "", ""))): 2_800_000,
+        (3, (Family.TOKENS, mini, (INPUT, "", ""))): 2_640_000,
     }
     # whichever run is newest counts: the rule is the files' age, not their names
     age_runs(directory, newest=OLD_RUN)
     assert days(fetch(source), Dataset.COST) == {
-        (1, (Family.BILLED_COST, gpt4o, ("usage",))): 5.0,
-        (2, (Family.BILLED_COST, gpt4o, ("usage",))): 3.0,
+        (1, (Family.BILLED_COST, gpt5, ("usage",))): 5.0,
+        (2, (Family.BILLED_COST, gpt5, ("usage",))): 3.0,
     }
 
 
@@ -290,8 +290,11 @@ def test_a_directory_with_too_many_files_is_refused(tmp_path: Path) -> None:
         ("USE1-NovaPro-input-tokens", ("NovaPro", INPUT)),
         ("EUC1-Llama3-3-70B-output-tokens", ("Llama3-3-70B", OUTPUT)),
         ("USE1-MP:USE1_OutputTokenCount-Units", ("", OUTPUT)),
+        ("GPT 5 outpt Glbl 1M Tokens", ("GPT 5", OUTPUT)),
+        ("5 mini Inp Gl 1M Tokens", ("5 mini", INPUT)),
         ("gpt-4o-0806-Inp-glbl Tokens", ("gpt-4o-0806", INPUT)),
         ("gpt-4o-mini-0718-Outp-regnl Tokens", ("gpt-4o-mini-0718", OUTPUT)),
+        ("USE1-MP:USE1_CacheReadInputTokenCount-Units", ("", TokenType.INPUT_CACHE_READ)),
         ("gpt-4o-0806-cached-inp-glbl Tokens", ("gpt-4o-0806", TokenType.INPUT_CACHE_READ)),
         ("Gemini 2.5 Pro Input Text Tokens", ("Gemini 2.5 Pro", INPUT)),
         ("Standard S0 Storage", ("", None)),

@@ -83,9 +83,9 @@ DIRECTIONS: tuple[tuple[re.Pattern[str], TokenType], ...] = tuple(
     for pattern, token_type in (
         (r"cache[\s_-]*(?:read|hit)s?|cached[\s_-]*inp(?:ut)?", TokenType.INPUT_CACHE_READ),
         (r"cache[\s_-]*writes?(?:[\s_-]*1h)?|cache[\s_-]*creation", TokenType.INPUT_CACHE_WRITE),
-        (r"\b(?:input|inp|prompt)(?:\b|(?=tokens?))|(?<=[a-z0-9])[\s_-]*input", TokenType.INPUT),
+        (r"\b(?:input|inpt?|prompt)(?:\b|(?=tokens?))|(?<=[a-z0-9])[\s_-]*input", TokenType.INPUT),
         (
-            r"\b(?:output|outp|completion)(?:\b|(?=tokens?))|(?<=[a-z0-9])[\s_-]*output",
+            r"\b(?:output|outpt?|completion)(?:\b|(?=tokens?))|(?<=[a-z0-9])[\s_-]*output",
             TokenType.OUTPUT,
         ),
     )
@@ -111,7 +111,8 @@ def _glob(value: str | None) -> str | None:
 
 
 class FocusMatch(BaseModel):
-    """One rule of ``options.match``: a row is kept if every field given matches (globs)."""
+    """One rule of ``options.match``: a row is kept if every field given matches (globs, in
+    any case: Google's FOCUS view writes some values in lower case)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -124,7 +125,7 @@ class FocusMatch(BaseModel):
     def matches(self, category: str, service: str, sku: str) -> bool:
         """Whether a row of this category, service and SKU is kept by this rule."""
         return all(
-            pattern is None or fnmatch.fnmatchcase(value, pattern)
+            pattern is None or fnmatch.fnmatchcase(value.lower(), pattern.lower())
             for pattern, value in (
                 (self.service_category, category),
                 (self.service_name, service),
@@ -209,7 +210,8 @@ def marketplace_model(service: str) -> str:
 
 
 def tags(value: Any) -> Mapping[str, Any]:
-    """A FOCUS ``Tags`` cell as a mapping (a JSON object, in JSON Lines already parsed)."""
+    """A cell holding a JSON object (``Tags``, Google's ``x_Project``) as a mapping; in JSON
+    Lines already parsed. Anything else is an empty mapping."""
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
             value = json.loads(value)
@@ -331,6 +333,10 @@ class ExportReader:
                     break
         model = model or marketplace_model(service)
         project_id, project_name = _text(row, "SubAccountId"), _text(row, "SubAccountName")
+        google_project = tags(row.get("x_Project"))
+        if google_project:  # Google: SubAccountId is the billing account, the project this
+            project_id = _text(google_project, "id")
+            project_name = _text(google_project, "name")
         if not project_id:  # Vercel: the project is a tag
             labels = tags(row.get("Tags"))
             project_id = _text(labels, "ProjectId") or _text(labels, "projectId")
