@@ -104,6 +104,12 @@ budgets:
 
 def demo_config(simulator: Simulator) -> Config:
     """The demo's configuration, pointing at a running simulator."""
+    text, env = demo_config_text(simulator)
+    return parse_config(text, source="demo", env=env)
+
+
+def demo_config_text(simulator: Simulator) -> tuple[str, dict[str, str]]:
+    """The demo's configuration file, and the environment variables holding its keys."""
     text = DEMO_CONFIG.format(
         openai=simulator.openai_base_url,
         anthropic=simulator.anthropic_base_url,
@@ -132,7 +138,7 @@ def demo_config(simulator: Simulator) -> Config:
     env["DEMO_XAI_KEY"] = simulator.xai_key
     env["DEMO_MISTRAL_KEY"] = simulator.mistral_key
     env["DEMO_CHATGPT_KEY"] = simulator.chatgpt_key
-    return parse_config(text + DEMO_BUDGETS, source="demo", env=env)
+    return text + DEMO_BUDGETS, env
 
 
 def run_demo(listen_address: str) -> int:

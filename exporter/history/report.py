@@ -214,7 +214,7 @@ def write_report(rows: Sequence[ReportRow], period: tuple[int, int], fmt: str, o
         for row in rows:
             record = focus_record(row, period)
             if fmt == "focus-1.0":
-                record.update({old: record[new] for old, new in FOCUS_1_0_NAMES.items()})
+                record.update({old: record.get(new, "") for old, new in FOCUS_1_0_NAMES.items()})
             writer.writerow(record)
         return
     records = [

@@ -1,0 +1,106 @@
+"""Report rows: billed days, estimated days, providers of FOCUS series, and the formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from exporter.core.records import DAY, Dims, Family, TokenType
+from exporter.history.collect import AccountMonth, months
+from exporter.history.report import ReportError, parse_month, report_rows, write_report
+
+NOV = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+DEC = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+GPT = Dims("proj_1", "gpt-4o")
+
+
+def month(days: dict[int, dict[tuple[Family, Dims, tuple[str, ...]], float]]) -> AccountMonth:
+    return AccountMonth("openai", "prod", NOV, DEC, days, {"proj_1": "Search"})
+
+
+def test_a_billed_day_reports_billed_cost_and_an_unbilled_day_the_estimate() -> None:
+    rows = report_rows(
+        [
+            month(
+                {
+                    NOV: {
+                        (Family.BILLED_COST, Dims("proj_1"), ("gpt-4o, input",)): 2.0,
+                        (Family.ESTIMATED_COST, GPT, (TokenType.INPUT, "")): 1.9,
+                        (Family.TOKENS, GPT, (TokenType.INPUT, "text", "")): 1000.0,
+                    },
+                    NOV + DAY: {(Family.ESTIMATED_COST, GPT, (TokenType.INPUT, "")): 0.5},
+                }
+            )
+        ]
+    )
+    summary = [
+        (r.day, r.model, r.source, r.billed, r.estimated, r.effective, r.tokens) for r in rows
+    ]
+    assert summary == [
+        (NOV, "", "billed", 2.0, 0.0, 2.0, 0.0),
+        (NOV, "gpt-4o", "billed", 0.0, 1.9, 0.0, 1000.0),  # its spend is in the billed row
+        (NOV + DAY, "gpt-4o", "estimated", 0.0, 0.5, 0.5, 0.0),
+    ]
+    out = io.StringIO()
+    write_report(rows, (NOV, DEC), "focus", out)
+    focus = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["BilledCost"], r["EffectiveCost"], r["x_CostSource"]) for r in focus] == [
+        ("2.0", "2.0", "billed"),
+        ("0.0", "0.0", "billed"),
+        ("0.0", "0.5", "estimated"),
+    ]
+    assert focus[1]["ConsumedQuantity"] == "1000.0" and focus[1]["ConsumedUnit"] == "Tokens"
+    assert json.loads(focus[1]["Tags"]) == {
+        "account": "prod",
+        "model": "gpt-4o",
+        "project": "Search",
+    }
+    assert focus[0]["ChargePeriodStart"] == "2026-11-01T00:00:00Z"
+    assert focus[0]["BillingPeriodEnd"] == "2026-12-01T00:00:00Z"
+    assert focus[0]["ProviderName"] == focus[0]["ServiceProviderName"] == "OpenAI"
+
+
+def test_focus_series_are_reported_under_their_cloud() -> None:
+    rows = report_rows(
+        [
+            AccountMonth(
+                "focus",
+                "cloud",
+                NOV,
+                DEC,
+                {
+                    NOV: {
+                        (
+                            Family.BILLED_COST,
+                            Dims("111", "NovaPro", provider="aws"),
+                            ("usage",),
+                        ): 1.5
+                    }
+                },
+                {},
+            )
+        ]
+    )
+    out = io.StringIO()
+    write_report(rows, (NOV, DEC), "csv", out)
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    assert (row["provider"], row["account"], row["cost_source"], row["billed_cost_usd"]) == (
+        "aws",
+        "cloud",
+        "billed",
+        "1.5",
+    )
+
+
+def test_months_and_their_bounds() -> None:
+    assert parse_month("2026-11", DEC + 5) == (NOV, DEC)
+    assert parse_month("2026-12", DEC + 5) == (DEC, DEC + 5)  # the month so far
+    with pytest.raises(ReportError, match="expected YYYY-MM"):
+        parse_month("11/2026", DEC)
+    with pytest.raises(ReportError, match="has not started"):
+        parse_month("2027-01", DEC)
+    assert list(months(NOV + 3 * DAY, DEC + DAY)) == [(NOV, DEC), (DEC, DEC + DAY)]
