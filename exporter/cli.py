@@ -25,7 +25,7 @@ from exporter.web.webconfig import WebConfigError, WebConfigSource
 
 log = logging.getLogger("exporter")
 
-COMMANDS = ("run", "check", "demo", "keygen", "encrypt-secret", "import", "report")
+COMMANDS = ("run", "check", "demo", "keygen", "encrypt-secret", "import", "report", "backfill")
 DEFAULT_LISTEN = ":9877"
 
 
@@ -138,7 +138,34 @@ def _parser() -> argparse.ArgumentParser:
         "plain CSV or JSON (default: %(default)s)",
     )
     report.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    backfill = sub.add_parser(
+        "backfill",
+        help="write the providers' history as OpenMetrics for promtool (see docs/backfill.md)",
+    )
+    config_flags(backfill)
+    backfill.add_argument("--from", dest="first", required=True, help="first UTC day, YYYY-MM-DD")
+    backfill.add_argument(
+        "--to", dest="last", help="UTC day to stop before, YYYY-MM-DD (default: today)"
+    )
+    backfill.add_argument(
+        "--out", type=Path, required=True, help="directory for the aicost-YYYY-MM.om files"
+    )
+    backfill.add_argument(
+        "--step",
+        type=_step,
+        default="5m",
+        help="time between samples; must divide a day (default: %(default)s)",
+    )
     return parser
+
+
+def _step(text: str) -> int:
+    from exporter.config.durations import parse_duration
+
+    try:
+        return int(parse_duration(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _non_negative_int(text: str) -> int:
@@ -284,6 +311,16 @@ def _report(args: argparse.Namespace) -> int:
     return run_report(config, args.month, args.report_format, args.out)
 
 
+def _backfill(args: argparse.Namespace) -> int:
+    from exporter.history.backfill import run_backfill
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    config = _load(args)
+    if config is None:
+        return 1
+    return run_backfill(config, args.first, args.last, args.out, args.step)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from exporter.demo import run_demo
 
@@ -307,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "encrypt-secret": _encrypt,
         "import": _import,
         "report": _report,
+        "backfill": _backfill,
     }
     return handlers[args.command](args)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from exporter.config.schema import Config
 from exporter.core.ledger import Ledger, month_start, next_month_start
@@ -89,46 +90,78 @@ def pollers(
     return found, pseudo
 
 
+async def _read(poller: AccountPoller, start: int, end: int) -> FetchResult:
+    """``[start, end)`` of one account, complete, else :class:`HistoryError`."""
+    try:
+        result = await poller.fetch_priced(start, end)
+    except ProviderError as err:
+        message = poller.provider.redact(str(err))
+        raise HistoryError(f"account {poller.account}: {err.reason}: {message}") from None
+    for dataset, failure in result.failures.items():
+        reason = failure.reason if isinstance(failure, ProviderError) else "internal"
+        message = poller.provider.redact(str(failure))
+        raise HistoryError(f"account {poller.account}: {dataset}: {reason}: {message}")
+    return result
+
+
+def _month(poller: AccountPoller, result: FetchResult, month: int, end: int) -> AccountMonth:
+    ledger = Ledger(poller.ledger.max_label_sets)
+    ledger.apply(_split(result, month, end), end - 1)
+    days: dict[int, dict[SeriesKey, float]] = {}
+    for dataset_days in ledger.days.values():
+        for day, series in dataset_days.items():
+            target = days.setdefault(day, {})
+            for key, value in series.items():
+                target[key] = target.get(key, 0.0) + value
+    return AccountMonth(
+        provider=poller.provider.name,
+        account=poller.account,
+        month_start=month,
+        end=end,
+        days=days,
+        project_names=dict(result.project_names),
+    )
+
+
 async def read_history(
-    config: Config, start: int, end: int, *, clock: Callable[[], float] = time.time
+    config: Config,
+    start: int,
+    end: int,
+    *,
+    clock: Callable[[], float] = time.time,
+    as_far_as_kept: list[str] | None = None,
 ) -> list[AccountMonth]:
     """Every account's days of each month from ``start``'s to ``end`` (exclusive), in
-    configuration order; :class:`HistoryError` if any account cannot be read in full."""
+    configuration order; :class:`HistoryError` if any account cannot be read in full.
+
+    With ``as_far_as_kept`` (a list), each account is read month by month back from ``end``
+    until a month fails (a provider keeps only so much history: ChatGPT's Codex analytics 90
+    days): that month and the ones before it are left out, and the reason appended to the list.
+    """
     accounts, pseudo = pollers(config, clock)
     out: list[AccountMonth] = []
     try:
         for poller in accounts:
-            first = month_start(start)
             try:
-                result = await poller.fetch_priced(first, end)
-            except ProviderError as err:
-                message = poller.provider.redact(str(err))
-                raise HistoryError(f"account {poller.account}: {err.reason}: {message}") from None
+                if as_far_as_kept is None:
+                    result = await _read(poller, month_start(start), end)
+                    out.extend(_month(poller, result, m, e) for m, e in months(start, end))
+                    continue
+                kept: list[AccountMonth] = []
+                for month, month_end in reversed(list(months(start, end))):
+                    try:
+                        result = await _read(poller, month, month_end)
+                    except HistoryError as exc:
+                        as_far_as_kept.append(f"{exc} (months up to {_name(month)} left out)")
+                        break
+                    kept.insert(0, _month(poller, result, month, month_end))
+                out.extend(kept)
             finally:
                 await poller.provider.aclose()
-            for dataset, failure in result.failures.items():
-                reason = failure.reason if isinstance(failure, ProviderError) else "internal"
-                message = poller.provider.redact(str(failure))
-                raise HistoryError(f"account {poller.account}: {dataset}: {reason}: {message}")
-            for month, month_end in months(first, end):
-                ledger = Ledger(poller.ledger.max_label_sets)
-                ledger.apply(_split(result, month, month_end), month_end - 1)
-                days: dict[int, dict[SeriesKey, float]] = {}
-                for dataset_days in ledger.days.values():
-                    for day, series in dataset_days.items():
-                        target = days.setdefault(day, {})
-                        for key, value in series.items():
-                            target[key] = target.get(key, 0.0) + value
-                out.append(
-                    AccountMonth(
-                        provider=poller.provider.name,
-                        account=poller.account,
-                        month_start=month,
-                        end=month_end,
-                        days=days,
-                        project_names=dict(result.project_names),
-                    )
-                )
     finally:
         pseudo.close()
     return out
+
+
+def _name(month: int) -> str:
+    return datetime.fromtimestamp(month, UTC).strftime("%Y-%m")
