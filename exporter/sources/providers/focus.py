@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import fnmatch
+import functools
 import gzip
 import io
 import json
@@ -168,6 +169,7 @@ class FocusOptions(BaseModel):
         return path
 
 
+@functools.lru_cache(maxsize=1024)
 def provider_label(name: str) -> str:
     """The ``provider`` label of a FOCUS provider name (``AWS`` → ``aws``, ``Microsoft`` →
     ``azure``, ``Google Cloud`` → ``gcp``)."""
@@ -187,6 +189,7 @@ def token_multiplier(unit: str) -> float | None:
     return factor * {"": 1.0, "k": 1e3, "m": 1e6}[(scale or "").lower()]
 
 
+@functools.lru_cache(maxsize=4096)  # an export repeats a few hundred SKUs over millions of rows
 def sku_meaning(text: str) -> tuple[str, TokenType | None]:
     """(model, kind of token) named by a SKU's meter text: ``USE1-NovaPro-input-tokens`` →
     (``NovaPro``, input); ``gpt-4o-0806-Inp-glbl Tokens`` → (``gpt-4o-0806``, input);
@@ -247,7 +250,10 @@ def _text(row: Mapping[str, Any], column: str) -> str:
     value = row.get(column)
     if value is None:
         return ""
-    return "".join(ch for ch in str(value).strip() if ch.isprintable())[:MAX_LABEL_CHARS]
+    text = str(value).strip()
+    if not text.isprintable():  # no control characters in a label value
+        text = "".join(ch for ch in text if ch.isprintable())
+    return text[:MAX_LABEL_CHARS]
 
 
 PeriodKey = tuple[str, str, str]
