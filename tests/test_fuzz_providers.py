@@ -28,6 +28,7 @@ from exporter.core.ledger import month_start
 from exporter.core.records import FetchResult
 from exporter.sources.providers import PROVIDERS
 from exporter.sources.providers.base import REASONS, ProviderError, ProviderSettings
+from exporter.sources.providers.client import HttpProvider
 
 SECRET = "sk-admin-FUZZ-7f3c1e9a2b4d6f80-SECRET"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -143,6 +144,10 @@ def _mutate(document: Any, data: st.DataObject) -> Any:
     return document
 
 
+HTTP_PROVIDERS = sorted(name for name, cls in PROVIDERS.items() if issubclass(cls, HttpProvider))
+"""The providers that answer over HTTP (FOCUS files are fuzzed in test_provider_focus.py)."""
+
+
 def _provider(name: str, transport: httpx.MockTransport) -> Any:
     provider_class = PROVIDERS[name]
     options_model = getattr(provider_class, "Options", None)
@@ -213,7 +218,7 @@ def _json_response(status: int, body: Any) -> httpx.Response:
     )
 
 
-@pytest.mark.parametrize("name", sorted(PROVIDERS))
+@pytest.mark.parametrize("name", HTTP_PROVIDERS)
 @FUZZ
 @given(data=st.data())
 def test_mutated_fixture_pages(name: str, data: st.DataObject) -> None:
@@ -235,7 +240,7 @@ def test_mutated_fixture_pages(name: str, data: st.DataObject) -> None:
     _run(name, handler)
 
 
-@pytest.mark.parametrize("name", sorted(PROVIDERS))
+@pytest.mark.parametrize("name", HTTP_PROVIDERS)
 @FUZZ
 @given(data=st.data())
 def test_random_responses(name: str, data: st.DataObject) -> None:

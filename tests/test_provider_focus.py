@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import math
 import os
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
@@ -18,7 +22,7 @@ from exporter.config.schema import ConfigError, parse_config
 from exporter.core.records import Dataset, Dims, Family, FetchResult, TokenType
 from exporter.core.snapshot import AccountSnapshot, SnapshotStore
 from exporter.scheduler import AccountPoller
-from exporter.sources.providers.base import ProviderSettings
+from exporter.sources.providers.base import ProviderError, ProviderSettings
 from exporter.sources.providers.focus import (
     FocusProvider,
     provider_label,
@@ -334,3 +338,33 @@ def test_config_takes_no_key_resolves_the_directory_and_allows_cloud_budgets(
         parse_config(
             "accounts:\n  - {name: c, provider: focus, options: {directory: /x, match: [{}]}}\n"
         )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_hostile_files_fail_classified_or_read_finite(tmp_path: Path, data: st.DataObject) -> None:
+    """Whatever a file holds, a fetch returns: finite sums, or a classified failure."""
+    sample = (SAMPLES / "gcp" / "focus-2026-11.csv").read_text().splitlines()
+    lines = list(sample)
+    for _ in range(data.draw(st.integers(0, 4), label="edits")):
+        index = data.draw(st.integers(0, len(lines) - 1), label="line")
+        cells = lines[index].split(",")
+        cell = data.draw(st.integers(0, len(cells) - 1), label="cell")
+        cells[cell] = data.draw(
+            st.one_of(
+                st.text(max_size=40),
+                st.sampled_from(["NaN", "inf", "-1e308", "1e309", "", '"', "{", "9999-12-31"]),
+            ),
+            label="value",
+        )
+        lines[index] = ",".join(cells)
+    directory = Path(tempfile.mkdtemp(dir=tmp_path))
+    (directory / "export.csv").write_text("\n".join(lines) + "\n")
+    result = fetch(provider(directory))
+    for err in result.failures.values():
+        assert isinstance(err, ProviderError), err
+    for batch in result.batches:
+        for series in batch.days.values():
+            assert all(math.isfinite(value) for value in series.values())

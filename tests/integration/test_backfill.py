@@ -12,21 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config.schema import parse_config
 from exporter.core.ledger import month_start
 from exporter.core.records import DAY, day_start
-from exporter.core.snapshot import AccountSnapshot
 from exporter.demo import demo_config_text
-from exporter.history.collect import pollers, read_history
+from exporter.history.collect import read_history
 from exporter.history.report import report_rows
 from exporter.simulator import Simulator
-from exporter.web.collector import SnapshotCollector
 from tests.conftest import real_binary
 from tests.integration.exporter_process import ROOT, free_port, pinned_env
+from tests.integration.polled import exposition_after_first_poll
 from tests.integration.series import PINNED, frozen_simulator
 from tests.stack.servers import Server
 
@@ -45,19 +42,10 @@ def query(url: str, promql: str, at: float) -> list[dict[str, object]]:
 
 def live_series(text: str, env: dict[str, str], moment: float, metric: str) -> set[frozenset]:
     """The label sets of ``metric`` on /metrics after a first poll at ``moment``."""
-    accounts, pseudo = pollers(parse_config(text, env=env), clock=lambda: moment)
-    store = accounts[0]._store
-    store.set_accounts(
-        AccountSnapshot(provider=p.provider.name, account=p.account) for p in accounts
-    )
-    for poller in accounts:
-        asyncio.run(poller.poll_once())
-    pseudo.close()
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: store.current))
+    exposition = exposition_after_first_poll(text, env, moment)
     return {
         frozenset(sample.labels.items())
-        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for family in text_string_to_metric_families(exposition)
         for sample in family.samples
         if sample.name == metric
     }

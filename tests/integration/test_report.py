@@ -3,7 +3,6 @@ its BilledCost summed per account equal to aicost_billed_cost_usd_total on /metr
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import glob
 import json
@@ -15,18 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config.schema import parse_config
 from exporter.core.ledger import month_start
-from exporter.core.snapshot import AccountSnapshot
 from exporter.demo import demo_config_text
-from exporter.history.collect import pollers
 from exporter.simulator import Simulator
-from exporter.web.collector import SnapshotCollector
 from tests.integration.exporter_process import ROOT, pinned_env
+from tests.integration.polled import exposition_after_first_poll
 from tests.integration.series import PINNED, frozen_simulator
 
 VALIDATOR_VENV = ROOT / ".venv-focus"
@@ -66,19 +60,9 @@ def validate(path: Path, tmp_path: Path, *, skip: tuple[str, ...] = ()) -> ET.El
 
 def metrics_billed(config_text: str, env: dict[str, str], moment: float) -> dict[str, float]:
     """aicost_billed_cost_usd_total per account on /metrics after a first poll at ``moment``."""
-    accounts, pseudo = pollers(parse_config(config_text, env=env), clock=lambda: moment)
-    store = accounts[0]._store
-    store.set_accounts(
-        AccountSnapshot(provider=p.provider.name, account=p.account) for p in accounts
-    )
-    for poller in accounts:
-        asyncio.run(poller.poll_once())
-        assert store.current.accounts[accounts.index(poller)].status.up, poller.account
-    pseudo.close()
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: store.current))
+    text = exposition_after_first_poll(config_text, env, moment)
     totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+    for family in text_string_to_metric_families(text):
         if family.name == "aicost_billed_cost_usd":
             for sample in family.samples:
                 if sample.name.endswith("_total"):

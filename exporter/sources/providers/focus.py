@@ -62,6 +62,9 @@ MAX_FILES = 10_000
 MAX_SERIES = 200_000
 """Distinct (day, series) sums one scan may hold: a file that would grow more fails the read."""
 MAX_LABEL_CHARS = 128
+MAX_AMOUNT = Decimal("1e15")
+"""Larger costs and quantities are malformed: no bill has them, and their sums would overflow."""
+CURRENCY = re.compile(r"^[A-Z]{3}$")
 PROVIDER_NAMES = {
     "aws": "aws",
     "amazon web services": "aws",
@@ -241,8 +244,8 @@ def _number(value: Any, column: str) -> Decimal:
         number = Decimal(str(value).strip())
     except InvalidOperation:
         raise ValueError(f"{column} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{column} is not a finite number")
+    if not number.is_finite() or abs(number) > MAX_AMOUNT:
+        raise ValueError(f"{column} is not a finite number below 1e15")
     return number
 
 
@@ -329,6 +332,8 @@ class ExportReader:
         day = day_start(start)
         cost = _number(row.get("BilledCost"), "BilledCost")
         currency = _text(row, "BillingCurrency").upper()
+        if currency and not CURRENCY.match(currency):
+            raise ValueError("BillingCurrency is not an ISO 4217 code")
         quantity = _number(row.get("ConsumedQuantity"), "ConsumedQuantity")
         multiplier = token_multiplier(_text(row, "ConsumedUnit"))
         model, token_type = "", None
