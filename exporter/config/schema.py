@@ -92,7 +92,7 @@ def _context(info: ValidationInfo) -> _LoadContext | None:
 
 
 def _provider_registry() -> Mapping[str, Any]:
-    # Imported lazily: the provider registry imports every provider module.
+    # Imported at first use; each provider module loads at the first lookup of its name.
     try:
         module = importlib.import_module("exporter.sources.providers")
     except ImportError:
