@@ -21,11 +21,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from genai_prices import data_snapshot
-from genai_prices.types import ModelPrice, TieredPrices
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exporter.core.gcpause import paused_gc
+from exporter.core.price_library import ModelPrice, TieredPrices, data_snapshot, package
 from exporter.core.records import DAY, Batch, Family, FetchResult, SeriesKey, TokenType
 
 log = logging.getLogger(__name__)
@@ -409,8 +408,6 @@ class Pricer:
 
     def start_auto_update(self) -> Any:
         """Start genai-prices' background price download (opt-in: ``pricing.auto_update``)."""
-        from genai_prices import UpdatePrices
-
-        updater = UpdatePrices()
+        updater = package().UpdatePrices()
         updater.start()
         return updater

@@ -1,5 +1,6 @@
 """What a running daemon loads: only what its configuration uses (#19). The exporter process
-imports the push store, basic auth and the config's secret backends only when configured."""
+imports the push store, basic auth, the config's secret backends, the provider clients and
+genai-prices' auto-updater only when configured."""
 
 from __future__ import annotations
 
@@ -48,6 +49,10 @@ OPTIONAL = {
     "cryptography": "encrypted secrets",
     "pydantic_settings": "settings from the environment",
     "exporter.simulator": "the demo",
+    "httpx2": "genai-prices' auto-updater (pricing.auto_update is off)",
+    "exporter.sources.providers.focus": "the FOCUS reader",
+    "exporter.sources.providers.anthropic": "a provider no account uses",
+    "exporter.sources.providers.openrouter": "a provider no account uses",
 }
 
 

@@ -1,0 +1,56 @@
+"""genai-prices' price modules, without the package ``__init__`` until something needs it.
+
+The package's ``__init__`` imports its auto-updater, and with it a second HTTP client (httpx2,
+about 1.5 MB of RSS in a daemon that otherwise holds 50), even when ``pricing.auto_update`` is
+off. The modules the estimates use (``types``, ``data_snapshot``, ``data``) do not need it.
+So the package is registered without running its ``__init__``; the first lookup of a name the
+``__init__`` defines (``UpdatePrices``, ``calc_price``, ...) runs it, in the same module object,
+for the auto-updater or anyone else importing the library in this process.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+from types import ModuleType
+
+PACKAGE = "genai_prices"
+
+
+def _register_package() -> None:
+    if PACKAGE in sys.modules:
+        return
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        raise ImportError(f"{PACKAGE} is not installed")
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+    locations = list(spec.submodule_search_locations)
+
+    def complete(name: str) -> object:
+        # A submodule is left to the import system, which imports it on its own.
+        if importlib.machinery.PathFinder.find_spec(f"{PACKAGE}.{name}", locations) is not None:
+            raise AttributeError(name)
+        del module.__dict__["__getattr__"]
+        loader.exec_module(module)
+        return getattr(module, name)
+
+    module.__dict__["__getattr__"] = complete
+    sys.modules[PACKAGE] = module
+
+
+def package() -> ModuleType:
+    """The whole ``genai_prices`` package, its ``__init__`` run."""
+    _register_package()
+    module = sys.modules[PACKAGE]
+    module.UpdatePrices  # noqa: B018  (a name of the __init__: runs it if it has not run)
+    return module
+
+
+_register_package()
+
+from genai_prices import data_snapshot  # noqa: E402  (after the registration above)
+from genai_prices.types import ModelPrice, TieredPrices  # noqa: E402
+
+__all__ = ["ModelPrice", "TieredPrices", "data_snapshot", "package"]
