@@ -152,7 +152,11 @@ class _Handler(WSGIRequestHandler):
         self.wfile = _Response()
 
     def finish(self) -> None:
-        pass  # the server closes the socket
+        # The server closes the socket. The reader's deadline refers back to this handler:
+        # dropping it breaks the cycle, so both are freed when the request ends, not at the
+        # next full collection (a collector paused for ingest moves them to the oldest
+        # generation, and each holds an 8 KB buffer).
+        del self.rfile
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
