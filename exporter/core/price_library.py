@@ -1,7 +1,7 @@
 """genai-prices' price modules, without the package ``__init__`` until something needs it.
 
 The package's ``__init__`` imports its auto-updater, and with it a second HTTP client (httpx2,
-about 1.5 MB of RSS in a daemon that otherwise holds 50), even when ``pricing.auto_update`` is
+about 1 MB of RSS in a daemon of about 50), even when ``pricing.auto_update`` is
 off. The modules the estimates use (``types``, ``data_snapshot``, ``data``) do not need it.
 So the package is registered without running its ``__init__``; the first lookup of a name the
 ``__init__`` defines (``UpdatePrices``, ``calc_price``, ...) runs it, in the same module object,
