@@ -59,3 +59,21 @@ def test_a_library_imported_before_the_exporter_is_used_as_it_is() -> None:
         "                  'hook': '__getattr__' in vars(genai_prices)}))\n"
     )
     assert result == {"same": True, "hook": False}
+
+
+def test_threads_asking_at_once_run_the_init_once() -> None:
+    result = run(
+        "import json, sys, threading\n"
+        "from exporter.core import pricing\n"
+        "module = sys.modules['genai_prices']\n"
+        "runs = []\n"
+        "loader = module.__spec__.loader\n"
+        "original = loader.exec_module\n"
+        "loader.exec_module = lambda m: (runs.append(1), original(m))\n"
+        "found = []\n"
+        "threads = [threading.Thread(target=lambda: found.append(module.calc_price.__name__))\n"
+        "           for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(json.dumps({'runs': len(runs), 'found': sorted(set(found)), 'n': len(found)}))\n"
+    )
+    assert result == {"runs": 1, "found": ["calc_price"], "n": 8}

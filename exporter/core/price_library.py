@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 
 PACKAGE = "genai_prices"
@@ -28,13 +29,23 @@ def _register_package() -> None:
     loader = spec.loader
     locations = list(spec.submodule_search_locations)
 
+    lock = threading.RLock()
+    started = False
+
     def complete(name: str) -> object:
+        nonlocal started
         # A submodule is left to the import system, which imports it on its own.
         if importlib.machinery.PathFinder.find_spec(f"{PACKAGE}.{name}", locations) is not None:
             raise AttributeError(name)
-        del module.__dict__["__getattr__"]
-        loader.exec_module(module)
-        return getattr(module, name)
+        with lock:  # threads asking at once wait for the one running the __init__
+            if not started:
+                started = True
+                loader.exec_module(module)
+                del module.__dict__["__getattr__"]
+        try:
+            return module.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module {PACKAGE!r} has no attribute {name!r}") from None
 
     module.__dict__["__getattr__"] = complete
     sys.modules[PACKAGE] = module
