@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import api_calls, focus, ingest, render, scrape, scrub, side_by_side  # noqa: E402
+from bench import api_calls, floor, focus, ingest, render, scrape, scrub, side_by_side  # noqa: E402
 
 
 def main() -> None:
@@ -22,6 +22,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "bench.memory", count], cwd=ROOT, check=True)
     api_calls.main()
     side_by_side.main()
+    floor.main()
     focus.main()
 
 
