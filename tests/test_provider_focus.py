@@ -368,3 +368,117 @@ def test_hostile_files_fail_classified_or_read_finite(tmp_path: Path, data: st.D
     for batch in result.batches:
         for series in batch.days.values():
             assert all(math.isfinite(value) for value in series.values())
+
+
+HEADER = (
+    "ServiceCategory,ServiceProviderName,ChargePeriodStart,BilledCost,BillingPeriodStart,Tags\n"
+)
+
+
+def row(cost: str = "1.5", period: str = "2026-11-01", tags: str = "") -> str:
+    return f"AI and Machine Learning,Vercel,2026-11-03T00:00:00Z,{cost},{period},{tags}\n"
+
+
+def test_a_row_too_long_fails_the_read_before_it_is_held(tmp_path: Path) -> None:
+    """A 5 KB gzip of one row of 5 million commas (or one 16 MB JSON line) would take
+    gigabytes to split: the read fails once the row passes MAX_ROW_CHARS, holding little."""
+    import tracemalloc
+
+    bombs = {
+        "bomb.csv.gz": (HEADER + "," * 5_000_000 + "\n").encode(),
+        "bomb.jsonl.gz": b'{"BilledCost": "' + b"9" * 16_000_000 + b'"}\n',
+    }
+    for name, body in bombs.items():
+        directory = tmp_path / name.split(".")[1]
+        directory.mkdir()
+        (directory / name).write_bytes(gzip.compress(body))
+        tracemalloc.start()
+        try:
+            err = only_failure(fetch(provider(directory)), "secret")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert err.reason == "too_large", err
+        assert str(err).startswith(f"{name}: line ") and "a row longer than 1048576" in str(err)
+        assert peak < 40_000_000, peak  # the old reader held 300 MB+ here
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    (wide / "wide.csv").write_text(",".join(f"c{i}" for i in range(1001)) + "\n")
+    err = only_failure(fetch(provider(wide)), "secret")
+    assert err.reason == "too_large" and str(err) == "wide.csv: more than 1000 columns"
+
+
+def test_rows_that_add_nothing_still_count_against_the_series_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("exporter.sources.providers.focus.MAX_SERIES", 100)
+    zero_cost = "".join(row("0", period=f"2026-11-{i:05d}") for i in range(150))
+    (tmp_path / "zeros.csv").write_text(HEADER + zero_cost)
+    err = only_failure(fetch(provider(tmp_path)), "secret")
+    assert err.reason == "too_large" and "more than 100 daily series" in str(err)
+    (tmp_path / "zeros.csv").write_text(HEADER + "".join(row("0") for _ in range(150)))
+    assert days(fetch(provider(tmp_path)), Dataset.COST) == {}  # one period: within the limit
+
+
+def test_an_empty_later_run_still_replaces_the_older_run_of_its_period(tmp_path: Path) -> None:
+    old, new = tmp_path / "run-1", tmp_path / "run-2"
+    old.mkdir(), new.mkdir()
+    (old / "part.csv").write_text(HEADER + row("4"))
+    (new / "part.csv").write_text(HEADER + row("0"))  # restated to nothing
+    os.utime(old / "part.csv", (1_700_000_000, 1_700_000_000))
+    os.utime(new / "part.csv", (1_800_000_000, 1_800_000_000))
+    assert days(fetch(provider(tmp_path)), Dataset.COST) == {}
+
+
+def test_a_fifo_named_like_an_export_is_left_out_not_waited_for(tmp_path: Path) -> None:
+    import threading
+
+    (tmp_path / "part.csv").write_text(HEADER + row("2"))
+    fifo = tmp_path / "trap.csv"
+    os.mkfifo(fifo)
+    source, found = provider(tmp_path), []
+    # read() itself, in a daemon thread: a reader stuck in open() must not keep pytest alive.
+    reader = threading.Thread(target=lambda: found.append(source.read(NOVEMBER, DECEMBER)))
+    reader.daemon = True
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # the old code: unblock its open() before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("the read waited on a FIFO")
+    batches, _ = found[0]
+    assert sum(v for s in batches[0].days.values() for v in s.values()) == 2.0
+
+
+def test_one_deeply_nested_cell_or_corrupt_gzip_fails_cleanly(tmp_path: Path) -> None:
+    nested = '"' + '{""a"":' * 10_000 + "1" + "}" * 10_000 + '"'  # below the field limit
+    (tmp_path / "part.csv").write_text(HEADER + row("3", tags=nested) + row("4"))
+    cost = batch_of(fetch(provider(tmp_path)), Dataset.COST)
+    assert sum(v for s in cost.days.values() for v in s.values()) == 7.0  # tags unread, kept
+    (tmp_path / "part.csv").unlink()
+    (tmp_path / "deep.jsonl").write_text('{"Tags": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    err = only_failure(fetch(provider(tmp_path)), "secret")
+    assert (err.reason, str(err)) == ("parse", "deep.jsonl: line 1: nested too deeply")
+    (tmp_path / "deep.jsonl").unlink()
+    body = bytearray(gzip.compress((HEADER + row() * 2000).encode()))
+    body[20:40] = b"\xff" * 20  # a corrupt deflate stream, not a truncated one
+    (tmp_path / "part.csv.gz").write_bytes(bytes(body))
+    err = only_failure(fetch(provider(tmp_path)), "secret")
+    assert (err.reason, str(err)) == ("parse", "part.csv.gz: cannot read (corrupt data)")
+
+
+def test_malformed_cells_are_named_without_their_text(tmp_path: Path) -> None:
+    leaky = "https://billing:Hunter2@internal.example/x"
+    (tmp_path / "part.csv").write_text(
+        HEADER
+        + row().replace("2026-11-03T00:00:00Z", leaky)
+        + row("1_000")
+        + row("\u0661\u0662")  # Arabic-Indic digits, which Decimal reads
+        + row("2")
+    )
+    cost = batch_of(fetch(provider(tmp_path)), Dataset.COST)
+    assert cost.skipped_rows == 3
+    assert cost.skipped_error == "part.csv: row 1: ChargePeriodStart is not an ISO 8601 date-time"
+    assert sum(v for s in cost.days.values() for v in s.values()) == 2.0
+    assert token_multiplier("9" * 120 + " Tokens") is None
+    assert token_multiplier("1000000 Tokens") == 1_000_000
+    assert provider_label("---") == "other"  # never "", which renders as provider="focus"

@@ -25,6 +25,8 @@ import json
 import logging
 import os
 import re
+import stat
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,11 +62,17 @@ AI_CATEGORY = "AI and Machine Learning"
 SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz")
 MAX_FILES = 10_000
 MAX_SERIES = 200_000
-"""Distinct (day, series) sums one scan may hold: a file that would grow more fails the read."""
+"""Distinct (day, series) sums one file may hold: a file that would grow more fails the read."""
+MAX_ROW_CHARS = 1 << 20
+"""Characters of one row (a CSV record, a JSON line): a longer one fails the read. FOCUS rows
+are a few KB; without a bound, one row of a million commas takes gigabytes to split."""
+MAX_COLUMNS = 1_000
+"""Columns of a CSV header (FOCUS 1.3 defines fewer than 100, the clouds add a few dozen)."""
 MAX_LABEL_CHARS = 128
 MAX_AMOUNT = Decimal("1e15")
 """Larger costs and quantities are malformed: no bill has them, and their sums would overflow."""
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+NUMBER = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
 PROVIDER_NAMES = {
     "aws": "aws",
     "amazon web services": "aws",
@@ -80,7 +88,9 @@ PROVIDER_NAMES = {
 }
 """``ServiceProviderName``/``ProviderName`` values (lower case) and their ``provider`` label;
 another name becomes its lower-case slug."""
-TOKEN_UNIT = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*([kKmM])?\s+)?tokens?\s*$", re.IGNORECASE)
+TOKEN_UNIT = re.compile(
+    r"^\s*(?:([0-9]{1,7}(?:\.[0-9]{1,6})?)\s*([kKmM])?\s+)?tokens?\s*$", re.IGNORECASE
+)
 """FOCUS's unit format for tokens: ``Tokens``, ``1000 Tokens``, ``1K Tokens``, ``1M Tokens``."""
 DIRECTIONS: tuple[tuple[re.Pattern[str], TokenType], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), token_type)
@@ -179,7 +189,8 @@ def provider_label(name: str) -> str:
     key = " ".join(name.lower().split())
     if key in PROVIDER_NAMES:
         return PROVIDER_NAMES[key]
-    return re.sub(r"[^a-z0-9]+", "_", key).strip("_")[:32]
+    # Never empty: an empty label would render as the account's own provider label, "focus".
+    return re.sub(r"[^a-z0-9]+", "_", key).strip("_")[:32] or "other"
 
 
 def token_multiplier(unit: str) -> float | None:
@@ -221,17 +232,20 @@ def tags(value: Any) -> Mapping[str, Any]:
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             return {}
     return value if isinstance(value, dict) else {}
 
 
-def _time(value: str) -> int:
+def _time(value: str, column: str) -> int:
     """Unix seconds of a FOCUS date-time (ISO 8601; UTC where no offset is given)."""
     text = value.strip()
     if not text:
-        raise ValueError("empty date-time")
-    parsed = datetime.fromisoformat(text.replace(" UTC", "Z"))
+        raise ValueError(f"{column} is empty")
+    try:
+        parsed = datetime.fromisoformat(text.replace(" UTC", "Z"))
+    except ValueError:  # its message quotes the cell: no cell text reaches the log
+        raise ValueError(f"{column} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp())
@@ -240,8 +254,11 @@ def _time(value: str) -> int:
 def _number(value: Any, column: str) -> Decimal:
     if value is None or value == "":
         return Decimal(0)
+    text = str(value).strip()
+    if not NUMBER.match(text):  # Decimal also reads "1_000" and non-ASCII digits
+        raise ValueError(f"{column} is not a number")
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"{column} is not a number") from None
     if not number.is_finite() or abs(number) > MAX_AMOUNT:
@@ -277,6 +294,35 @@ class FileDigest:
     sums: int = 0
 
 
+class _Lines:
+    """The lines of a text stream, failing the read once a row (the lines between two
+    :meth:`mark` calls) is longer than ``MAX_ROW_CHARS``, before that row is held whole."""
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        self._text = text
+        self._row_chars = 0
+        self.number = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._text.readline(MAX_ROW_CHARS + 1 - self._row_chars)
+        if not line:
+            raise StopIteration
+        self.number += 1
+        self._row_chars += len(line)
+        if self._row_chars > MAX_ROW_CHARS:
+            raise ProviderError(
+                "too_large", f"line {self.number}: a row longer than {MAX_ROW_CHARS} characters"
+            )
+        return line
+
+    def mark(self) -> None:
+        """A row ends here."""
+        self._row_chars = 0
+
+
 class ExportReader:
     """Reads FOCUS files into :class:`FileDigest` sums: what a provider account does each poll."""
 
@@ -289,18 +335,31 @@ class ExportReader:
     def rows(self, path: Path) -> Iterator[Mapping[str, Any]]:
         """The rows of ``path`` as mappings of column name to value."""
         name = path.name.lower()
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        # Non-blocking: a FIFO put in place of a file must not hang the poll in open().
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(descriptor, "rb") as raw:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ProviderError("parse", "not a regular file")
+            stream = gzip.GzipFile(fileobj=raw) if name.endswith(".gz") else raw
+            lines = _Lines(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
             if name.removesuffix(".gz").endswith(".jsonl"):
-                for line in text:
+                for line in lines:
+                    lines.mark()
                     if line.strip():
-                        item = json.loads(line)
+                        try:
+                            item = json.loads(line)
+                        except RecursionError:
+                            raise ValueError(f"line {lines.number}: nested too deeply") from None
                         if not isinstance(item, dict):
                             raise ValueError("a line is not a JSON object")
                         yield item
             else:
-                yield from csv.DictReader(text)
+                reader = csv.DictReader(lines)
+                if len(reader.fieldnames or ()) > MAX_COLUMNS:
+                    raise ProviderError("too_large", f"more than {MAX_COLUMNS} columns")
+                for row in reader:
+                    lines.mark()
+                    yield row
 
     def digest(self, path: Path) -> FileDigest:
         """Every kept row of ``path``, summed; a malformed row is counted and left out."""
@@ -318,6 +377,9 @@ class ExportReader:
         return digest
 
     def _add(self, row: Mapping[str, Any], digest: FileDigest) -> None:
+        """Add ``row``'s cost and tokens, if it is kept. Every entry it adds counts in
+        ``digest.sums`` (its billing period, its sums), so a file of rows that add nothing is
+        bounded too."""
         category = _text(row, "ServiceCategory")
         service, sku = _text(row, "ServiceName"), _text(row, "SkuId")
         if not any(rule.matches(category, service, sku) for rule in self.options.match):
@@ -326,9 +388,9 @@ class ExportReader:
         if not provider_name:
             raise ValueError("neither ServiceProviderName nor ProviderName")
         provider = provider_label(provider_name)
-        start = _time(str(row.get("ChargePeriodStart") or ""))
+        start = _time(str(row.get("ChargePeriodStart") or ""), "ChargePeriodStart")
         end_text = str(row.get("ChargePeriodEnd") or "")
-        end = _time(end_text) if end_text.strip() else start + DAY
+        end = _time(end_text, "ChargePeriodEnd") if end_text.strip() else start + DAY
         day = day_start(start)
         cost = _number(row.get("BilledCost"), "BilledCost")
         currency = _text(row, "BillingCurrency").upper()
@@ -354,15 +416,11 @@ class ExportReader:
             project_name = _text(labels, "ProjectName") or _text(labels, "projectName")
         if not self._by_project:
             project_id = ""
-        if project_id and project_name:
-            digest.names[project_id] = project_name
         dims = Dims(project_id=project_id, model=model if self._by_model else "", provider=provider)
-        period = (provider, _text(row, "BillingAccountId"), _text(row, "BillingPeriodStart"))
-        days = digest.periods.setdefault(period, {})
-        series = days.setdefault(day, {})
         additions: list[tuple[SeriesKey, float]] = []
         if cost:
-            line_item = _text(row, "ChargeCategory").lower() or "usage"
+            # Cut after lowering: lowering can lengthen a text ("İ" is two characters lowered).
+            line_item = _text(row, "ChargeCategory").lower()[:MAX_LABEL_CHARS] or "usage"
             if currency in ("USD", ""):
                 additions.append(((Family.BILLED_COST, dims, (line_item,)), float(cost)))
             elif currency in self.options.currency_rates:
@@ -374,10 +432,18 @@ class ExportReader:
         if multiplier is not None and token_type is not None and quantity:
             tokens = float(quantity) * multiplier
             additions.append(((Family.TOKENS, dims, (token_type, "", "")), tokens))
-        for key, value in additions:
-            if key not in series:
-                digest.sums += 1
-            series[key] = series.get(key, 0.0) + value
+        period = (provider, _text(row, "BillingAccountId"), _text(row, "BillingPeriodStart"))
+        if period not in digest.periods:  # kept even empty: this run restates the period
+            digest.periods[period] = {}
+            digest.sums += 1
+        if additions:
+            if project_id and project_name:
+                digest.names[project_id] = project_name
+            series = digest.periods[period].setdefault(day, {})
+            for key, value in additions:
+                if key not in series:
+                    digest.sums += 1
+                series[key] = series.get(key, 0.0) + value
         digest.kept += 1
         digest.watermark = max(digest.watermark or 0.0, float(end))
 
@@ -475,13 +541,13 @@ class FocusProvider:
         seen: dict[Path, _Seen] = {}
         for path in files:
             try:
-                stat = path.stat()
+                status = path.stat()
             except OSError:
                 continue  # removed while listed
             cached = self._seen.get(path)
             if cached is not None and (cached.size, cached.mtime_ns) == (
-                stat.st_size,
-                stat.st_mtime_ns,
+                status.st_size,
+                status.st_mtime_ns,
             ):
                 seen[path] = cached
                 continue
@@ -490,14 +556,17 @@ class FocusProvider:
                 digest = self._reader.digest(path)
             except ProviderError as err:
                 raise ProviderError(err.reason, f"{where}: {err}") from None
-            except (OSError, EOFError, gzip.BadGzipFile, csv.Error, UnicodeDecodeError) as exc:
+            except csv.Error as exc:  # its messages name no cell text
+                raise ProviderError("parse", f"{where}: not CSV ({exc})") from None
+            except (OSError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as exc:
                 # A file still being copied, or not a FOCUS file: this read fails, the last
                 # good data stays published, and the next poll tries again.
-                problem = f"{where}: cannot read ({type(exc).__name__})"
+                kind = "corrupt data" if isinstance(exc, zlib.error) else type(exc).__name__
+                problem = f"{where}: cannot read ({kind})"
                 raise ProviderError("parse", problem) from None
             except ValueError as exc:
                 raise ProviderError("parse", f"{where}: {exc}") from None
-            seen[path] = _Seen(stat.st_size, stat.st_mtime_ns, digest)
+            seen[path] = _Seen(status.st_size, status.st_mtime_ns, digest)
         self._seen = seen
         return seen
 
@@ -527,8 +596,9 @@ class FocusProvider:
 
 
 def export_files(directory: Path, max_files: int) -> list[Path]:
-    """The FOCUS files under ``directory`` (hidden ones and symbolic links to directories
-    left out), in name order; more than ``max_files`` fails the read."""
+    """The FOCUS files under ``directory`` (hidden ones, symbolic links to directories and
+    anything but regular files left out), in name order; more than ``max_files`` fails the
+    read."""
     if not directory.is_dir():
         raise ProviderError("parse", f"{directory} is not a directory")
     found: list[Path] = []
@@ -537,7 +607,14 @@ def export_files(directory: Path, max_files: int) -> list[Path]:
         for name in sorted(files):
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
                 continue
-            found.append(Path(root) / name)
+            path = Path(root) / name
+            try:
+                regular = stat.S_ISREG(path.stat().st_mode)
+            except OSError:
+                continue  # removed while listed, or a dangling link
+            if not regular:
+                continue  # a FIFO or device named *.csv: reading it could block forever
+            found.append(path)
             if len(found) > max_files:
                 raise ProviderError(
                     "too_large", f"{directory}: more than {max_files} files (options.max_files)"
