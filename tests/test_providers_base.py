@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import time
@@ -554,6 +555,9 @@ def test_count_and_label() -> None:
     assert label(row, "b", "w") is None
     with pytest.raises(ProviderError):
         label(row, "n", "w")
+    # JSON may escape a lone surrogate, which no UTF-8 exposition or report can encode.
+    decoded = json.loads('{"name": "Proj\\ud800 \u00fc\u6f22"}')
+    assert label(decoded, "name", "w") == "Proj? \u00fc\u6f22"
 
 
 def test_encode_params() -> None:

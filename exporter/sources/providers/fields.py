@@ -87,10 +87,13 @@ def quantity(row: Mapping[str, Any], key: str, where: str) -> float:
 
 
 def label(row: Mapping[str, Any], key: str, where: str) -> str | None:
-    """A string-or-null grouping field."""
+    """A string-or-null grouping field (a lone surrogate, which JSON can escape but UTF-8
+    cannot encode, becomes ``?``: it would fail every exposition and report holding it)."""
     value = row.get(key)
     if value is not None and not isinstance(value, str):
         raise ProviderError("parse", f"{where}: {key!r} is not a string ({quote(value)})")
+    if value is not None and not value.isascii():
+        value = value.encode("utf-8", "replace").decode("utf-8")
     return value
 
 
