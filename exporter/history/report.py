@@ -13,9 +13,10 @@ import asyncio
 import csv
 import io
 import json
+import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,6 +204,30 @@ def focus_record(row: ReportRow, period: tuple[int, int]) -> dict[str, str]:
     }
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def spreadsheet_safe(record: Mapping[str, object]) -> dict[str, object]:
+    """``record`` with every text a spreadsheet would run as a formula (it starts with
+    ``= + - @``, a tab or a carriage return) behind a ``'``, which shows it as text, and a
+    carriage return written as a line feed (the writer quotes a field holding its line end,
+    ``\\n``, but not a lone ``\\r``, which readers then take for the end of the row).
+
+    Project, model and account names come from whoever may name them in the provider's
+    organisation, and a chargeback CSV is opened in a spreadsheet; numbers (a credit's
+    ``-3.0``) are left as they are."""
+    return {key: _safe_cell(value) for key, value in record.items()}
+
+
+def _safe_cell(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(value):
+        value = "'" + value
+    return value.replace("\r", "\n")
+
+
 def write_report(rows: Sequence[ReportRow], period: tuple[int, int], fmt: str, out: TextIO) -> None:
     """``rows`` in ``fmt`` (see :data:`FORMATS`)."""
     if fmt in ("focus", "focus-1.0"):
@@ -215,7 +240,7 @@ def write_report(rows: Sequence[ReportRow], period: tuple[int, int], fmt: str, o
             record = focus_record(row, period)
             if fmt == "focus-1.0":
                 record.update({old: record.get(new, "") for old, new in FOCUS_1_0_NAMES.items()})
-            writer.writerow(record)
+            writer.writerow(spreadsheet_safe(record))
         return
     records = [
         {
@@ -240,7 +265,7 @@ def write_report(rows: Sequence[ReportRow], period: tuple[int, int], fmt: str, o
     else:
         writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows(spreadsheet_safe(record) for record in records)
 
 
 def run_report(config: Config, month: str, fmt: str, out: Path | None) -> int:
