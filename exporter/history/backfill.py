@@ -11,7 +11,10 @@ are left out; so are ``_created`` samples (see docs/backfill.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -31,6 +34,10 @@ MIN_STEP = 60
 
 class BackfillError(Exception):
     """Bad arguments: nothing is written."""
+
+
+EARLIEST = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp())
+"""The earliest ``--from``: before it no provider's usage API holds anything."""
 
 
 def parse_day(text: str, flag: str) -> int:
@@ -94,6 +101,30 @@ def openmetrics(months: Iterable[AccountMonth], step: int, start: int, end: int)
     yield "# EOF\n"
 
 
+def _write(path: Path, lines: Iterable[str]) -> int:
+    """Write ``lines`` to ``path`` whole or not at all; the number of lines.
+
+    Into a new file of its own first (``mkstemp``: created, never opened through a link
+    someone put in ``--out``), renamed onto ``path`` once complete, so a file promtool reads
+    always ends in ``# EOF`` and a planted symbolic link is replaced, not written through."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.fchmod(descriptor, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+        count = 0
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            for line in lines:
+                file.write(line)
+                count += 1
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return count
+
+
 def run_backfill(
     config: Config, first: str, last: str | None, out: Path, step: int = DEFAULT_STEP
 ) -> int:
@@ -106,6 +137,8 @@ def run_backfill(
             raise BackfillError(f"--to {last}: only days that have ended can be backfilled")
         if start >= end:
             raise BackfillError("--from must be before --to (default: today, UTC)")
+        if start < EARLIEST:  # a typo such as 0026-09-01 would write a file per month since
+            raise BackfillError(f"--from {first}: no provider holds usage from before 2020")
         if step < MIN_STEP or DAY % step:
             raise BackfillError(f"--step: {step}s must divide a day and be at least {MIN_STEP}s")
         left_out: list[str] = []
@@ -122,11 +155,7 @@ def run_backfill(
         out.mkdir(parents=True, exist_ok=True)
         for month_start_, months in sorted(by_month.items()):
             name = datetime.fromtimestamp(month_start_, UTC).strftime("aicost-%Y-%m.om")
-            lines = 0
-            with (out / name).open("w", encoding="utf-8") as file:
-                for line in openmetrics(months, step, start, end):
-                    file.write(line)
-                    lines += 1
+            lines = _write(out / name, openmetrics(months, step, start, end))
             print(f"{out / name}: {lines} line(s)", file=sys.stderr)
     except OSError as exc:
         print(f"error: --out {out}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
