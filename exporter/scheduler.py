@@ -207,7 +207,24 @@ class AccountPoller:
                 self.pricer.annotate(self.provider.name, self.account, result)
             for batch in result.batches:
                 self._drop_secret_labels(batch)
+        self._drop_secret_names(result)
         return result
+
+    def _drop_secret_names(self, result: FetchResult) -> None:
+        """Leave out the project names that hold the key or look like one: a name becomes the
+        ``project`` label of every series of its project, which then carries the project id
+        alone. Counted as malformed rows, like a secret-like label value."""
+        names = result.project_names
+        bad = [project for project, name in names.items() if self._looks_secret(name)]
+        for project in bad:
+            del names[project]
+        if bad and result.batches:
+            batch = result.batches[0]
+            batch.skipped_rows += len(bad)
+            batch.skipped_error = batch.skipped_error or "a project name that looks like a secret"
+
+    def _looks_secret(self, value: str) -> bool:
+        return REDACTED in self.provider.redact(value)
 
     def _drop_secret_labels(self, batch: Batch) -> None:
         """Leave out (counted as malformed rows) the series of ``batch`` with a label value that
@@ -225,7 +242,7 @@ class AccountPoller:
         def value_secret(value: str) -> bool:
             found = verdicts.get(value)
             if found is None:
-                found = verdicts[value] = REDACTED in self.provider.redact(value)
+                found = verdicts[value] = self._looks_secret(value)
             return found
 
         dropped = 0

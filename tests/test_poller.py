@@ -716,3 +716,34 @@ def test_a_key_echoed_into_a_label_value_is_never_published() -> None:
     # Both left out as malformed rows, with the account still up.
     assert status(store.current).errors["parse"] == 2
     assert status(store.current).up
+
+
+def test_a_key_echoed_into_a_project_name_is_never_published() -> None:
+    from exporter.config.secrets import redact
+    from exporter.core.records import Batch, Dims, Family, FetchResult
+
+    key = "sk-admin-FAKE-key-echoed-into-a-project-name"
+
+    class Echoing(Scripted):
+        def redact(self, text: str) -> str:
+            return redact(text, [key])
+
+    day = NOV + 20 * DAY
+    batch = Batch(Dataset.COST, NOV, int(NOW))
+    cost = Family.BILLED_COST
+    batch.days[day] = {(cost, Dims(project_id="proj_a"), ("usage",)): 2.0,
+                       (cost, Dims(project_id="proj_b"), ("usage",)): 5.0}
+    names = {"proj_a": "Search", "proj_b": f"Bot {key[9:30]}"}
+    store = SnapshotStore([AccountSnapshot("scripted", "main")])
+    poller = scripted_poller(Echoing([FetchResult([batch], names)]), Clock(NOW), store)
+    run(poller.poll_once())
+    projects = {
+        dict(labels)["project_id"]: dict(labels)["project"]
+        for name, labels in values(store.current)
+        if name == "aicost_billed_cost_usd_total"
+    }
+    # The spend stays, under the project's id instead of the name that held the key.
+    assert projects == {"proj_a": "Search", "proj_b": "proj_b"}
+    assert billed(store.current) == 7.0
+    assert status(store.current).errors["parse"] == 1
+    assert status(store.current).up
