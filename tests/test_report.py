@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,37 @@ def test_names_a_spreadsheet_would_run_as_formulas_are_written_as_text(fmt: str)
         assert models == set(hostile)
     billed = "billed_cost_usd" if fmt == "csv" else "BilledCost"
     assert "-3.0" in {r[billed] for r in records}  # a credit stays a number
+
+
+def test_rows_left_out_are_told_and_a_secret_like_project_name_is_not_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exporter.config.schema import parse_config
+    from exporter.history.report import run_report
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    key = "sk-proj-" + "EchoedAsAName" * 3
+    (exports / "part.csv").write_text(
+        "ServiceCategory,ServiceProviderName,ChargePeriodStart,BilledCost,BillingPeriodStart,"
+        "SubAccountId,SubAccountName\n"
+        "AI and Machine Learning,AWS,2026-11-03T00:00:00Z,1.50,2026-11-01,111,Search\n"
+        f"AI and Machine Learning,AWS,2026-11-04T00:00:00Z,2.00,2026-11-01,222,{key}\n"
+        "AI and Machine Learning,AWS,2026-11-05T00:00:00Z,lots,2026-11-01,111,Search\n"
+    )
+    config = parse_config(
+        "accounts:\n  - {name: cloud, provider: focus, options: {directory: exports}}\n",
+        base_dir=tmp_path,
+    )
+    out = tmp_path / "report.csv"
+    assert run_report(config, "2026-11", "csv", out) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "warning: account cloud: cost: 2 row(s) left out, as /metrics leaves them out "
+        "(first: part.csv: row 3: BilledCost is not a number)",
+        "2 row(s) for 2026-11: billed $3.50, best $3.50",
+    ]
+    written = out.read_text()
+    assert key[:12] not in written and "EchoedAsName" not in written
+    projects = {(r["project_id"], r["project"]) for r in csv.DictReader(io.StringIO(written))}
+    assert projects == {("111", "Search"), ("222", "222")}

@@ -142,7 +142,9 @@ def run_backfill(
         if step < MIN_STEP or DAY % step:
             raise BackfillError(f"--step: {step}s must divide a day and be at least {MIN_STEP}s")
         left_out: list[str] = []
-        history = asyncio.run(read_history(config, start, end, as_far_as_kept=left_out))
+        history = asyncio.run(
+            read_history(config, start, end, as_far_as_kept=left_out, warnings=left_out)
+        )
     except (BackfillError, HistoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -90,8 +90,12 @@ def pollers(
     return found, pseudo
 
 
-async def _read(poller: AccountPoller, start: int, end: int) -> FetchResult:
-    """``[start, end)`` of one account, complete, else :class:`HistoryError`."""
+async def _read(
+    poller: AccountPoller, start: int, end: int, warnings: list[str] | None
+) -> FetchResult:
+    """``[start, end)`` of one account, complete, else :class:`HistoryError`; the rows the
+    provider left out (malformed, or with a label that looks like a secret, as a poll leaves
+    them out) are told in ``warnings``."""
     try:
         result = await poller.fetch_priced(start, end)
     except ProviderError as err:
@@ -101,6 +105,13 @@ async def _read(poller: AccountPoller, start: int, end: int) -> FetchResult:
         reason = failure.reason if isinstance(failure, ProviderError) else "internal"
         message = poller.provider.redact(str(failure))
         raise HistoryError(f"account {poller.account}: {dataset}: {reason}: {message}")
+    for batch in result.batches:
+        if batch.skipped_rows and warnings is not None:
+            first = poller.provider.redact(batch.skipped_error)
+            warnings.append(
+                f"account {poller.account}: {batch.dataset}: {batch.skipped_rows} row(s) "
+                f"left out, as /metrics leaves them out (first: {first})"
+            )
     return result
 
 
@@ -130,9 +141,11 @@ async def read_history(
     *,
     clock: Callable[[], float] = time.time,
     as_far_as_kept: list[str] | None = None,
+    warnings: list[str] | None = None,
 ) -> list[AccountMonth]:
     """Every account's days of each month from ``start``'s to ``end`` (exclusive), in
-    configuration order; :class:`HistoryError` if any account cannot be read in full.
+    configuration order; :class:`HistoryError` if any account cannot be read in full. Rows
+    left out of what was read are told in ``warnings``.
 
     With ``as_far_as_kept`` (a list), each account is read month by month back from ``end``
     until a month fails (a provider keeps only so much history: ChatGPT's Codex analytics 90
@@ -144,13 +157,13 @@ async def read_history(
         for poller in accounts:
             try:
                 if as_far_as_kept is None:
-                    result = await _read(poller, month_start(start), end)
+                    result = await _read(poller, month_start(start), end, warnings)
                     out.extend(_month(poller, result, m, e) for m, e in months(start, end))
                     continue
                 kept: list[AccountMonth] = []
                 for month, month_end in reversed(list(months(start, end))):
                     try:
-                        result = await _read(poller, month, month_end)
+                        result = await _read(poller, month, month_end, warnings)
                     except HistoryError as exc:
                         as_far_as_kept.append(f"{exc} (months up to {_name(month)} left out)")
                         break

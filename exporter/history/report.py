@@ -272,10 +272,13 @@ def run_report(config: Config, month: str, fmt: str, out: Path | None) -> int:
     """The ``report`` command: 0 once written, 1 (and nothing written) on an error."""
     try:
         period = parse_month(month, time.time())
-        rows = report_rows(asyncio.run(read_history(config, *period)))
+        warnings: list[str] = []
+        rows = report_rows(asyncio.run(read_history(config, *period, warnings=warnings)))
     except (ReportError, HistoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     buffer = io.StringIO()
     write_report(rows, (period[0], next_month_start(period[0])), fmt, buffer)
     if out is None:
