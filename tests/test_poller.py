@@ -691,25 +691,36 @@ def test_a_provider_limit_is_published_with_its_forecast(
     }
 
 
-def test_a_key_echoed_into_a_label_value_is_never_published() -> None:
+def poll_echoing(key: str, series: dict[Any, float], gauges: dict[Any, float] | None = None,
+                 names: dict[str, str] | None = None) -> SnapshotStore:
+    """One poll of a provider that echoes ``key``: a day's ``series``, and the store it fed."""
     from exporter.config.secrets import redact
-    from exporter.core.records import Batch, Dims, Family, FetchResult
-
-    key = "xai-FAKE-key-echoed-into-a-model-name-0123"
+    from exporter.core.records import Batch, FetchResult
 
     class Echoing(Scripted):
         def redact(self, text: str) -> str:
             return redact(text, [key])
 
-    day = NOV + 20 * DAY
     batch = Batch(Dataset.COST, NOV, int(NOW))
-    cost = Family.BILLED_COST
-    batch.days[day] = {(cost, Dims(model="grok-4"), ("usage",)): 2.0,
-                       (cost, Dims(model=f"model {key[4:30]}"), ("usage",)): 5.0}
-    batch.gauges[Family.PROVIDER_LIMIT, Dims(user_id=key), ("hard", "month")] = 100.0
+    batch.days[NOV + 20 * DAY] = series
+    batch.gauges.update(gauges or {})
     store = SnapshotStore([AccountSnapshot("scripted", "main")])
-    poller = scripted_poller(Echoing([FetchResult([batch])]), Clock(NOW), store)
+    poller = scripted_poller(Echoing([FetchResult([batch], names or {})]), Clock(NOW), store)
     run(poller.poll_once())
+    return store
+
+
+def test_a_key_echoed_into_a_label_value_is_never_published() -> None:
+    from exporter.core.records import Dims, Family
+
+    key = "xai-FAKE-key-echoed-into-a-model-name-0123"
+    cost = Family.BILLED_COST
+    store = poll_echoing(
+        key,
+        {(cost, Dims(model="grok-4"), ("usage",)): 2.0,
+         (cost, Dims(model=f"model {key[4:30]}"), ("usage",)): 5.0},
+        {(Family.PROVIDER_LIMIT, Dims(user_id=key), ("hard", "month")): 100.0},
+    )
     published = values(store.current)
     assert billed(store.current) == 2.0
     assert not [k for k in published if any(key[4:20] in str(part) for part in k)]
@@ -719,24 +730,16 @@ def test_a_key_echoed_into_a_label_value_is_never_published() -> None:
 
 
 def test_a_key_echoed_into_a_project_name_is_never_published() -> None:
-    from exporter.config.secrets import redact
-    from exporter.core.records import Batch, Dims, Family, FetchResult
+    from exporter.core.records import Dims, Family
 
     key = "sk-admin-FAKE-key-echoed-into-a-project-name"
-
-    class Echoing(Scripted):
-        def redact(self, text: str) -> str:
-            return redact(text, [key])
-
-    day = NOV + 20 * DAY
-    batch = Batch(Dataset.COST, NOV, int(NOW))
     cost = Family.BILLED_COST
-    batch.days[day] = {(cost, Dims(project_id="proj_a"), ("usage",)): 2.0,
-                       (cost, Dims(project_id="proj_b"), ("usage",)): 5.0}
-    names = {"proj_a": "Search", "proj_b": f"Bot {key[9:30]}"}
-    store = SnapshotStore([AccountSnapshot("scripted", "main")])
-    poller = scripted_poller(Echoing([FetchResult([batch], names)]), Clock(NOW), store)
-    run(poller.poll_once())
+    store = poll_echoing(
+        key,
+        {(cost, Dims(project_id="proj_a"), ("usage",)): 2.0,
+         (cost, Dims(project_id="proj_b"), ("usage",)): 5.0},
+        names={"proj_a": "Search", "proj_b": f"Bot {key[9:30]}"},
+    )
     projects = {
         dict(labels)["project_id"]: dict(labels)["project"]
         for name, labels in values(store.current)
