@@ -153,6 +153,35 @@ def test_month_to_date_sums_per_account_and_total() -> None:
     assert figures.value("account", "total", "estimated") == 2.255
 
 
+def test_billed_figures_are_net_of_credits() -> None:
+    aws = Dims("111", provider="aws")
+    focus = build_account_data(
+        "focus",
+        "cloud",
+        NOV,
+        {
+            (Family.BILLED_COST, aws, ("usage",)): 10.0,
+            (Family.BILLED_CREDIT, aws, ("credit",)): 2.5,
+        },
+        {},
+        {},
+        0,
+    )
+    credits_only = build_account_data(
+        "focus", "credits", NOV, {(Family.BILLED_CREDIT, aws, ("credit",)): 4.0}, {}, {}, 0
+    )
+    snap = Snapshot(
+        (
+            AccountSnapshot("focus", "cloud", focus, AccountStatus(up=True, polled=True)),
+            AccountSnapshot("focus", "credits", credits_only, AccountStatus(up=True, polled=True)),
+        )
+    )
+    figures = Figures(page(snap=snap))
+    assert figures.text("account", "focus/cloud", "billed") == "$7.50"
+    assert figures.text("account", "focus/credits", "billed") == "-$4.00"
+    assert figures.value("account", "total", "billed") == 3.5
+
+
 def test_figures_equal_the_exposition() -> None:
     snap = snapshot()
     registry = CollectorRegistry(auto_describe=False)

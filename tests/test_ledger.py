@@ -264,3 +264,27 @@ def test_the_bills_settled_days_do_not_wait_for_a_usage_dataset_that_keeps_faili
     usage_only = Ledger()
     usage_only.apply(fetch(NOV, now, {NOV: {TOKENS_IN: 1.0}}), now, settled_before=NOV + 3 * DAY)
     assert usage_only.settled_before == NOV + 3 * DAY
+
+
+def test_a_credit_counts_up_in_its_own_family_and_spend_is_net() -> None:
+    ledger = Ledger()
+    credit: SeriesKey = (Family.BILLED_CREDIT, Dims("proj_a"), ("credit",))
+    refund: SeriesKey = (Family.BILLED_COST, Dims("proj_a"), ("credit",))
+    now = NOV + 2 * DAY
+    first = {NOV: {COST: 5.0, refund: -1.0}, NOV + DAY: {COST: 5.0}}
+    ledger.apply(fetch(NOV, now, first, Dataset.COST), now)
+    assert ledger.totals == {COST: 10.0, credit: 1.0}
+    # The bill takes more off as the month goes on: the credit rises with it, nothing is a
+    # revision, and the spend budgets see is what is left to pay.
+    later = now + 3600
+    second = {NOV + DAY: {COST: 5.0, refund: -2.5}, NOV + 2 * DAY: {COST: 1.0}}
+    ledger.apply(fetch(NOV + DAY, later, second, Dataset.COST), later)
+    assert ledger.totals == {COST: 11.0, credit: 3.5}
+    assert ledger.revisions == 0
+    spend = ledger.daily_spend(Family.BILLED_COST)
+    assert {day: sum(v.values()) for day, v in spend.items()} == {
+        NOV: 4.0, NOV + DAY: 2.5, NOV + 2 * DAY: 1.0
+    }
+    # A positive amount under the credit line item (a credit reversed) is a charge.
+    ledger.apply(fetch(NOV + DAY, later + 60, {NOV + DAY: {refund: 2.0}}, Dataset.COST), later)
+    assert ledger.totals[(Family.BILLED_COST, Dims("proj_a"), ("credit",))] == 2.0

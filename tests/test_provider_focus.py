@@ -482,3 +482,44 @@ def test_malformed_cells_are_named_without_their_text(tmp_path: Path) -> None:
     assert token_multiplier("9" * 120 + " Tokens") is None
     assert token_multiplier("1000000 Tokens") == 1_000_000
     assert provider_label("---") == "other"  # never "", which renders as provider="focus"
+
+
+def test_credits_that_grow_through_the_month_are_taken_off_and_no_counter_goes_down(
+    tmp_path: Path,
+) -> None:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from exporter.web.exposition import Exposition
+
+    header = "ServiceCategory,ServiceProviderName,ChargeCategory,ChargePeriodStart,BilledCost,"
+    header += "BillingPeriodStart\n"
+
+    def charge(day: int, cost: str, category: str) -> str:
+        start = f"2026-11-{day:02d}T00:00:00Z"
+        return f"AI and Machine Learning,AWS,{category},{start},{cost},2026-11-01\n"
+
+    export = tmp_path / "part.csv"
+    export.write_text(header + charge(2, "5", "Usage") + charge(2, "-1", "Credit"))
+    clock = [float(NOVEMBER + 10 * DAY)]
+    account = poller(tmp_path, clock)
+    asyncio.run(account.poll_once())
+    export.write_text(export.read_text() + charge(3, "5", "Usage") + charge(3, "-1.5", "Credit"))
+    os.utime(export, ns=(export.stat().st_mtime_ns + 10**9,) * 2)  # seen as changed
+    clock[0] += 3600
+    asyncio.run(account.poll_once())
+    _, body = Exposition(lambda: account._store.current).body(
+        "application/openmetrics-text;version=1.0.0", gzipped=False
+    )
+    # prometheus_client's OpenMetrics parser refuses a counter below zero.
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    totals = {
+        (name, s.labels["line_item"]): s.value
+        for name in ("aicost_billed_cost_usd", "aicost_billed_credit_usd")
+        for s in families[name].samples
+        if s.name.endswith("_total")
+    }
+    assert totals == {
+        ("aicost_billed_cost_usd", "usage"): 10.0,
+        ("aicost_billed_credit_usd", "credit"): 2.5,
+    }
+    assert account.ledger.revisions == 0

@@ -65,27 +65,11 @@ def test_a_billed_day_reports_billed_cost_and_an_unbilled_day_the_estimate() -> 
     assert focus[0]["ProviderName"] == focus[0]["ServiceProviderName"] == "OpenAI"
 
 
-def test_focus_series_are_reported_under_their_cloud() -> None:
-    rows = report_rows(
-        [
-            AccountMonth(
-                "focus",
-                "cloud",
-                NOV,
-                DEC,
-                {
-                    NOV: {
-                        (
-                            Family.BILLED_COST,
-                            Dims("111", "NovaPro", provider="aws"),
-                            ("usage",),
-                        ): 1.5
-                    }
-                },
-                {},
-            )
-        ]
-    )
+def test_focus_series_are_reported_under_their_cloud_net_of_credits() -> None:
+    nova = Dims("111", "NovaPro", provider="aws")
+    day = {(Family.BILLED_COST, nova, ("usage",)): 2.0,
+           (Family.BILLED_CREDIT, nova, ("credit",)): 0.5}  # as the ledger holds a credit
+    rows = report_rows([AccountMonth("focus", "cloud", NOV, DEC, {NOV: day}, {})])
     out = io.StringIO()
     write_report(rows, (NOV, DEC), "csv", out)
     (row,) = csv.DictReader(io.StringIO(out.getvalue()))

@@ -22,6 +22,9 @@ class Family(StrEnum):
     TOKENS = "tokens"  # extra labels: token_type, modality, service_tier[, speed, inference_geo]
     REQUESTS = "requests"  # extra labels: service_tier
     BILLED_COST = "billed_cost_usd"  # extra labels: line_item[, cost_type, token_type, ...]
+    # What the bill takes off (a day's negative billed cost, as a positive amount: the ledger
+    # moves it here, so that no counter goes down); extra labels: those of BILLED_COST.
+    BILLED_CREDIT = "billed_credit_usd"
     BILLED_QUANTITY = "billed_quantity"  # OpenAI cost rows; extra labels: line_item, unit
     IMAGES = "images"  # extra labels: size, source
     AUDIO_SPEECH_CHARACTERS = "audio_speech_characters"  # extra labels: none

@@ -114,6 +114,11 @@ def parse_month(text: str, now: float) -> tuple[int, int]:
     return first, min(next_month_start(first), int(now))
 
 
+REPORTED = frozenset(
+    (Family.BILLED_COST, Family.BILLED_CREDIT, Family.ESTIMATED_COST, Family.TOKENS)
+)
+
+
 def report_rows(months: Iterable[AccountMonth]) -> list[ReportRow]:
     """The rows of every account-month, by day, provider, account, project and model."""
     rows: list[ReportRow] = []
@@ -121,7 +126,7 @@ def report_rows(months: Iterable[AccountMonth]) -> list[ReportRow]:
         for day in sorted(month.days):
             by_key: dict[tuple[str, str, str], ReportRow] = {}
             for (family, dims, labels), value in month.days[day].items():
-                if family not in (Family.BILLED_COST, Family.ESTIMATED_COST, Family.TOKENS):
+                if family not in REPORTED:
                     continue
                 provider = dims.provider or month.provider
                 key = (provider, dims.project_id, dims.model)
@@ -131,8 +136,8 @@ def report_rows(months: Iterable[AccountMonth]) -> list[ReportRow]:
                     row = by_key[key] = ReportRow(
                         day, provider, month.account, dims.project_id, name, dims.model
                     )
-                if family is Family.BILLED_COST:
-                    row.billed += value
+                if family in (Family.BILLED_COST, Family.BILLED_CREDIT):  # a credit: net
+                    row.billed += value if family is Family.BILLED_COST else -value
                     row.line_items.add(labels[0] if labels else "")
                 elif family is Family.ESTIMATED_COST:
                     row.estimated += value

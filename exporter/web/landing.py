@@ -74,7 +74,7 @@ class LandingPage:
 def render_landing(snapshot: Snapshot, *, now: float, demo: bool, version: str) -> bytes:
     """The landing page of ``snapshot`` at ``now`` (Unix seconds: for "today" and ages)."""
     today = day_start(now)
-    billed = _sum_family(snapshot.accounts, Family.BILLED_COST)
+    billed = _billed(snapshot.accounts)
     estimated = _sum_family(snapshot.accounts, Family.ESTIMATED_COST)
     estimated_today = _sum(
         _day(a.data.spend.estimated, today) for a in snapshot.accounts if a.data.spend is not None
@@ -124,7 +124,7 @@ def _spend_section(snapshot: Snapshot, today: int) -> str:
         spend = account.data.spend
         cells = _money_cells(
             f"{account.provider}/{account.account}",
-            _sum_family([account], Family.BILLED_COST),
+            _billed([account]),
             _sum_family([account], Family.ESTIMATED_COST),
             None if spend is None else _day(spend.billed, today),
             None if spend is None else _day(spend.estimated, today),
@@ -134,7 +134,7 @@ def _spend_section(snapshot: Snapshot, today: int) -> str:
     spends = [a.data.spend for a in snapshot.accounts if a.data.spend is not None]
     total = _money_cells(
         "total",
-        _sum_family(snapshot.accounts, Family.BILLED_COST),
+        _billed(snapshot.accounts),
         _sum_family(snapshot.accounts, Family.ESTIMATED_COST),
         _sum(_day(s.billed, today) for s in spends),
         _sum(_day(s.estimated, today) for s in spends),
@@ -308,6 +308,14 @@ def _sum_family(accounts: Iterable[AccountSnapshot], family: Family) -> float | 
     # fsum: the exact sum, whatever the order the series are added in.
     found = [a.data.families[family].values for a in accounts if family in a.data.families]
     return math.fsum(v for values in found for v in values) if found else None
+
+
+def _billed(accounts: Iterable[AccountSnapshot]) -> float | None:
+    """Billed cost net of what the bill takes off (``aicost_billed_credit_usd_total``)."""
+    accounts = list(accounts)
+    billed = _sum_family(accounts, Family.BILLED_COST)
+    credit = _sum_family(accounts, Family.BILLED_CREDIT)
+    return billed if credit is None else (billed or 0.0) - credit
 
 
 def _day(spend: DaySpend, day: int) -> float | None:

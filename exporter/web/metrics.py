@@ -55,6 +55,15 @@ BILLED_COST = MetricDef(
     ("line_item", "cost_type", "token_type", "service_tier", "context_window", "inference_geo"),
     unit="usd",
 )
+BILLED_CREDIT = MetricDef(
+    "aicost_billed_credit_usd",
+    "counter",
+    "Credits, refunds and other amounts the provider's bill takes off (a FOCUS Credit row, a"
+    " negative cost line), as positive US dollars by the line item they came in: the net billed"
+    " cost is aicost_billed_cost_usd_total minus this." + _MTD,
+    BILLED_COST.labels,
+    unit="usd",
+)
 BILLED_QUANTITY = MetricDef(
     "aicost_billed_quantity",
     "counter",
@@ -259,6 +268,7 @@ FAMILY_METRICS: dict[Family, MetricDef] = {
     Family.TOKENS: TOKENS,
     Family.REQUESTS: REQUESTS,
     Family.BILLED_COST: BILLED_COST,
+    Family.BILLED_CREDIT: BILLED_CREDIT,
     Family.BILLED_QUANTITY: BILLED_QUANTITY,
     Family.IMAGES: IMAGES,
     Family.AUDIO_SPEECH_CHARACTERS: AUDIO_SPEECH_CHARACTERS,
