@@ -198,10 +198,12 @@ class AccountPoller:
         return self._jittered(delay)
 
     async def fetch_priced(self, start: int, end: int) -> FetchResult:
-        """The provider's data of ``[start, end)`` as a poll merges it into the ledger: with
-        estimated cost added and secret-like label values left out (``report`` and ``backfill``
-        read history through it too)."""
+        """The provider's data of ``[start, end)`` as a poll merges it into the ledger: credits
+        apart, estimated cost added and secret-like label values left out (``report`` and
+        ``backfill`` read history through it too)."""
         result = await self.provider.fetch(start, end)
+        for batch in result.batches:
+            batch.credits_apart()
         if result.batches:
             if self.pricer is not None and getattr(self.provider, "estimates", True):
                 self.pricer.annotate(self.provider.name, self.account, result)

@@ -266,25 +266,37 @@ def test_the_bills_settled_days_do_not_wait_for_a_usage_dataset_that_keeps_faili
     assert usage_only.settled_before == NOV + 3 * DAY
 
 
-def test_a_credit_counts_up_in_its_own_family_and_spend_is_net() -> None:
+def test_credits_count_up_and_a_credit_taken_back_becomes_a_charge() -> None:
     ledger = Ledger()
     credit: SeriesKey = (Family.BILLED_CREDIT, Dims("proj_a"), ("credit",))
-    refund: SeriesKey = (Family.BILLED_COST, Dims("proj_a"), ("credit",))
+    back: SeriesKey = (Family.BILLED_COST, Dims("proj_a"), ("credit",))  # its line item
     now = NOV + 2 * DAY
-    first = {NOV: {COST: 5.0, refund: -1.0}, NOV + DAY: {COST: 5.0}}
-    ledger.apply(fetch(NOV, now, first, Dataset.COST), now)
+
+    def net() -> float:
+        totals = ledger.totals
+        return sum(v for k, v in totals.items() if k[0] is Family.BILLED_COST) - sum(
+            v for k, v in totals.items() if k[0] is Family.BILLED_CREDIT
+        )
+
+    def spend() -> float:
+        return sum(sum(v.values()) for v in ledger.daily_spend(Family.BILLED_COST).values())
+
+    days = {NOV: {COST: 5.0, credit: 1.0}, NOV + DAY: {COST: 5.0}}
+    ledger.apply(fetch(NOV, now, days, Dataset.COST), now)
     assert ledger.totals == {COST: 10.0, credit: 1.0}
-    # The bill takes more off as the month goes on: the credit rises with it, nothing is a
-    # revision, and the spend budgets see is what is left to pay.
-    later = now + 3600
-    second = {NOV + DAY: {COST: 5.0, refund: -2.5}, NOV + 2 * DAY: {COST: 1.0}}
-    ledger.apply(fetch(NOV + DAY, later, second, Dataset.COST), later)
-    assert ledger.totals == {COST: 11.0, credit: 3.5}
-    assert ledger.revisions == 0
-    spend = ledger.daily_spend(Family.BILLED_COST)
-    assert {day: sum(v.values()) for day, v in spend.items()} == {
-        NOV: 4.0, NOV + DAY: 2.5, NOV + 2 * DAY: 1.0
-    }
-    # A positive amount under the credit line item (a credit reversed) is a charge.
-    ledger.apply(fetch(NOV + DAY, later + 60, {NOV + DAY: {refund: 2.0}}, Dataset.COST), later)
-    assert ledger.totals[(Family.BILLED_COST, Dims("proj_a"), ("credit",))] == 2.0
+    # The bill takes more off as the month goes on: the credit rises, nothing is a revision.
+    days = {NOV + DAY: {COST: 5.0, credit: 2.5}}
+    ledger.apply(fetch(NOV + DAY, now + 60, days, Dataset.COST), now + 60)
+    assert ledger.totals == {COST: 10.0, credit: 3.5}
+    assert (net(), spend(), ledger.revisions) == (6.5, 6.5, 0)
+    # A credit restated smaller: the credit counter cannot go down, so what was taken back is
+    # a charge under the credit's line item, and billed less credited is the provider's net.
+    days = {NOV + DAY: {COST: 5.0, credit: 1.0}}
+    ledger.apply(fetch(NOV + DAY, now + 120, days, Dataset.COST), now + 120)
+    assert ledger.totals == {COST: 10.0, credit: 3.5, back: 1.5}
+    assert (net(), spend(), ledger.revisions) == (8.0, 8.0, 1)
+    # ... and a credit that turns into a charge (an adjustment -1 restated +2).
+    days = {NOV + DAY: {COST: 5.0, back: 2.0}}
+    ledger.apply(fetch(NOV + DAY, now + 180, days, Dataset.COST), now + 180)
+    assert ledger.totals == {COST: 10.0, credit: 3.5, back: 4.5}
+    assert (net(), spend()) == (11.0, 11.0)

@@ -750,3 +750,25 @@ def test_a_key_echoed_into_a_project_name_is_never_published() -> None:
     assert billed(store.current) == 7.0
     assert status(store.current).errors["parse"] == 1
     assert status(store.current).up
+
+
+def test_a_negative_cost_becomes_a_credit_and_other_negative_amounts_are_left_out() -> None:
+    from exporter.core.records import Batch, Dims, Family, FetchResult
+
+    day = NOV + 20 * DAY
+    batch = Batch(Dataset.COST, NOV, int(NOW))
+    batch.days[day] = {
+        (Family.BILLED_COST, Dims("p1"), ("usage",)): 5.0,
+        (Family.BILLED_COST, Dims("p1"), ("credit",)): -1.25,  # an AWS credit
+        (Family.TOKENS, Dims("p1", "nova"), ("input",)): -4000.0,  # a correction of tokens
+        (Family.UNCONVERTED_COST, Dims("p1"), ("eur",)): -2.0,
+    }
+    store = SnapshotStore([AccountSnapshot("scripted", "main")])
+    poller = scripted_poller(Scripted([FetchResult([batch])]), Clock(NOW), store)
+    run(poller.poll_once())
+    published = {name: v for (name, _), v in values(store.current).items()}
+    assert published == {
+        "aicost_billed_cost_usd_total": 5.0,
+        "aicost_billed_credit_usd_total": 1.25,
+    }
+    assert status(store.current).errors["parse"] == 2

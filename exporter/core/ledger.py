@@ -5,8 +5,10 @@ days that may still change, and one folded sum for the settled days before
 them. A fetch replaces exactly the days it covered, so re-reading the recent
 window picks up late-arriving usage without counting anything twice. The
 published totals never decrease within a month: a downward revision keeps the
-higher value and is counted instead, and what a bill takes off (a day's negative
-billed cost) is counted up in a family of its own.
+higher value and is counted instead. What a bill takes off comes as a family of
+its own (``BILLED_CREDIT``, see ``Batch.credits_apart``); a credit restated smaller
+or taken back is added to the charges instead, so that billed less credited
+stays the provider's net.
 
 A month starts with every series the account had in the week before it, at 0:
 dashboards are not empty on the 1st, and ``increase()`` sees a counter's first
@@ -78,18 +80,6 @@ def _folded(dims: Dims) -> bool:
     return any(grouped) and all(value in ("", OVERFLOW) for value in grouped)
 
 
-def _credits_apart(batch: Batch) -> None:
-    """Move each day's negative billed cost (a credit, a refund) to :attr:`Family.BILLED_CREDIT`
-    as a positive amount: a month-to-date counter that a credit made smaller would read as a
-    reset, and one below zero is not a valid OpenMetrics counter."""
-    for series in batch.days.values():
-        credits = [key for key, value in series.items()
-                   if value < 0 and key[0] is Family.BILLED_COST]
-        for key in credits:
-            credit = (Family.BILLED_CREDIT, key[1], key[2])
-            series[credit] = series.get(credit, 0.0) - series.pop(key)
-
-
 class Ledger:
     """Per-day provider data and monotonic month-to-date totals for one account."""
 
@@ -156,7 +146,6 @@ class Ledger:
         self._folded_by_source = result.folded_label_sets
         with paused_gc():
             for batch in result.batches:
-                _credits_apart(batch)
                 self._cap_label_sets(batch)
                 self._replace_spend(batch, month)
                 self._replace_days(batch, month, settled_before)
@@ -269,7 +258,19 @@ class Ledger:
             new = computed.get(key, 0.0)
             if new < old - _TOLERANCE * max(1.0, abs(old)):
                 self.revisions += 1
+        charges: dict[SeriesKey, float] = {}
         for key, value in computed.items():
+            if key[0] is Family.BILLED_COST:
+                charges[key] = value
+            elif value > published.get(key, float("-inf")):
+                published[key] = value
+        for (family, dims, labels), credited in published.items():
+            if family is Family.BILLED_CREDIT:
+                taken_back = credited - computed.get((family, dims, labels), 0.0)
+                if taken_back > _TOLERANCE * max(1.0, credited):
+                    charge = (Family.BILLED_COST, dims, labels)
+                    charges[charge] = charges.get(charge, 0.0) + taken_back
+        for key, value in charges.items():
             if value > published.get(key, float("-inf")):
                 published[key] = value
         self._computed = computed

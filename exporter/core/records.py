@@ -22,8 +22,8 @@ class Family(StrEnum):
     TOKENS = "tokens"  # extra labels: token_type, modality, service_tier[, speed, inference_geo]
     REQUESTS = "requests"  # extra labels: service_tier
     BILLED_COST = "billed_cost_usd"  # extra labels: line_item[, cost_type, token_type, ...]
-    # What the bill takes off (a day's negative billed cost, as a positive amount: the ledger
-    # moves it here, so that no counter goes down); extra labels: those of BILLED_COST.
+    # What the bill takes off (a day's negative billed cost, as a positive amount: moved here by
+    # Batch.credits_apart, so that no counter is negative); extra labels: those of BILLED_COST.
     BILLED_CREDIT = "billed_credit_usd"
     BILLED_QUANTITY = "billed_quantity"  # OpenAI cost rows; extra labels: line_item, unit
     IMAGES = "images"  # extra labels: size, source
@@ -143,6 +143,25 @@ class Batch:
     gauges: dict[SeriesKey, float] = field(default_factory=dict)
     skipped_rows: int = 0
     skipped_error: str = ""
+
+    def credits_apart(self) -> None:
+        """Move each day's negative billed cost (a credit, a refund) to ``BILLED_CREDIT`` as a
+        positive amount, and leave out any other negative day sum (a correction of tokens, of
+        an unconverted currency), counted as a malformed row: every series of ``days`` becomes
+        a counter, and a counter is never below zero."""
+        dropped: list[Family] = []
+        for day, series in self.days.items():
+            for key in [key for key, value in series.items() if value < 0]:
+                value = series.pop(key)
+                if key[0] is Family.BILLED_COST:
+                    credit = (Family.BILLED_CREDIT, key[1], key[2])
+                    series[credit] = series.get(credit, 0.0) - value
+                else:
+                    dropped.append(key[0])
+                    self.long_context.get(day, {}).pop(key, None)
+        if dropped:
+            self.skipped_rows += len(dropped)
+            self.skipped_error = self.skipped_error or f"a day's {dropped[0]} below zero"
 
     def add(self, day: int, key: SeriesKey, value: float, *, long_context: bool = False) -> None:
         """Add ``value`` to ``key`` on UTC ``day`` (ignoring zeros)."""

@@ -4,7 +4,8 @@ One row per UTC day, provider, account, project and model. A day of an account w
 billed anything is reported as billed (``BilledCost``, the provider's own figure); a day without
 billed cost (it is not settled yet, or the provider has no cost API) as estimated: ``BilledCost``
 0, the estimate in ``EffectiveCost``, and ``x_CostSource`` says which. Summed over the report,
-``BilledCost`` is ``aicost_billed_cost_usd_total`` of that month.
+``BilledCost`` is ``aicost_billed_cost_usd_total`` less ``aicost_billed_credit_usd_total`` of
+that month (a day's credits are netted into its rows).
 """
 
 from __future__ import annotations

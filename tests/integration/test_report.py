@@ -1,5 +1,6 @@
 """``report``: the demo's month as FOCUS, checked by the FinOps Foundation's focus-validator, and
-its BilledCost summed per account equal to aicost_billed_cost_usd_total on /metrics."""
+its BilledCost summed per account equal to aicost_billed_cost_usd_total less
+aicost_billed_credit_usd_total on /metrics."""
 
 from __future__ import annotations
 
@@ -59,15 +60,16 @@ def validate(path: Path, tmp_path: Path, *, skip: tuple[str, ...] = ()) -> ET.El
 
 
 def metrics_billed(config_text: str, env: dict[str, str], moment: float) -> dict[str, float]:
-    """aicost_billed_cost_usd_total per account on /metrics after a first poll at ``moment``."""
+    """Billed cost less credits per account on /metrics after a first poll at ``moment``."""
     text = exposition_after_first_poll(config_text, env, moment)
     totals: dict[str, float] = {}
+    signs = {"aicost_billed_cost_usd": 1.0, "aicost_billed_credit_usd": -1.0}
     for family in text_string_to_metric_families(text):
-        if family.name == "aicost_billed_cost_usd":
+        if family.name in signs:
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     account = sample.labels["account"]
-                    totals[account] = totals.get(account, 0.0) + sample.value
+                    totals[account] = totals.get(account, 0.0) + signs[family.name] * sample.value
     return totals
 
 
