@@ -185,6 +185,8 @@ async def ingest(case: Case, page: bytes, pricer: Pricer | None = None) -> tuple
     with DecodeClock() as decoding:
         started = time.perf_counter()
         result = await provider.fetch(MONTH, int(NOW))
+        for batch in result.batches:
+            batch.credits_apart()
         if pricer is not None:
             pricer.annotate(provider.name, "bench", result)
         Ledger().apply(result, NOW, settled_before=day_start(NOW - DEFAULT_SETTLE_WINDOW))
