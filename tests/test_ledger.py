@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from exporter.core.ledger import LOOKBACK, Ledger, history_start, month_start
 from exporter.core.records import DAY, Batch, Dataset, Dims, Family, FetchResult, SeriesKey
 
@@ -295,8 +299,52 @@ def test_credits_count_up_and_a_credit_taken_back_becomes_a_charge() -> None:
     ledger.apply(fetch(NOV + DAY, now + 120, days, Dataset.COST), now + 120)
     assert ledger.totals == {COST: 10.0, credit: 3.5, back: 1.5}
     assert (net(), spend(), ledger.revisions) == (8.0, 8.0, 1)
-    # ... and a credit that turns into a charge (an adjustment -1 restated +2).
-    days = {NOV + DAY: {COST: 5.0, back: 2.0}}
+    # Credits that rise again later still move the credit counter (what was taken back stays).
+    days = {NOV + DAY: {COST: 5.0, credit: 3.0}}
     ledger.apply(fetch(NOV + DAY, now + 180, days, Dataset.COST), now + 180)
-    assert ledger.totals == {COST: 10.0, credit: 3.5, back: 4.5}
+    assert ledger.totals == {COST: 10.0, credit: 5.5, back: 1.5}
+    assert (net(), spend()) == (6.0, 6.0)
+    # ... and a credit that turns into a charge (an adjustment -3 restated +2).
+    days = {NOV + DAY: {COST: 5.0, back: 2.0}}
+    ledger.apply(fetch(NOV + DAY, now + 240, days, Dataset.COST), now + 240)
+    assert ledger.totals == {COST: 10.0, credit: 5.5, back: 6.5}
     assert (net(), spend()) == (11.0, 11.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # the first day the fetch re-reads (0: the whole month)
+            st.lists(st.integers(0, 9), min_size=3, max_size=3),  # credit per day, in dollars
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_credits_restated_any_way_keep_every_counter_rising_and_the_net_exact(
+    fetches: list[tuple[int, list[int]]],
+) -> None:
+    ledger = Ledger()
+    credit: SeriesKey = (Family.BILLED_CREDIT, Dims("proj_a"), ("credit",))
+    now = NOV + 3 * DAY
+    provider: dict[int, float] = {}  # the provider's credit per day, as restated so far
+    before: dict[SeriesKey, float] = {}
+    settled = 0
+    for step, (drawn, credits) in enumerate(fetches):
+        # As a poller fetches: the month from its start, or from no earlier than the days
+        # settled by the fetch before.
+        first = settled = 0 if step == 0 or drawn == 0 else max(drawn, settled)
+        days = {NOV + d * DAY: {COST: 5.0, credit: float(credits[d])} for d in range(first, 3)}
+        for d in range(first, 3):
+            provider[d] = float(credits[d])
+        ledger.apply(fetch(NOV + first * DAY, now + step, days, Dataset.COST), now + step)
+        totals = ledger.totals
+        assert all(totals[key] >= value for key, value in before.items())
+        billed = sum(v for k, v in totals.items() if k[0] is Family.BILLED_COST)
+        net = billed - totals.get(credit, 0.0)
+        charged = 5.0 * len(provider)  # charges are never revised here: the net is exact
+        assert net == pytest.approx(charged - sum(provider.values()))
+        spend = ledger.daily_spend(Family.BILLED_COST)
+        assert sum(sum(v.values()) for v in spend.values()) == pytest.approx(net)
+        before = dict(totals)

@@ -7,8 +7,8 @@ window picks up late-arriving usage without counting anything twice. The
 published totals never decrease within a month: a downward revision keeps the
 higher value and is counted instead. What a bill takes off comes as a family of
 its own (``BILLED_CREDIT``, see ``Batch.credits_apart``); a credit restated smaller
-or taken back is added to the charges instead, so that billed less credited
-stays the provider's net.
+or taken back is added to the charges instead, so that billed less credited is
+the provider's net (higher only by a charge's own downward revisions).
 
 A month starts with every series the account had in the week before it, at 0:
 dashboards are not empty on the 1st, and ``increase()`` sees a counter's first
@@ -99,6 +99,7 @@ class Ledger:
         self._computed: dict[SeriesKey, float] = {}
         self._published: dict[SeriesKey, float] = {}
         self._known: dict[SeriesKey, float] = {}  # insertion-ordered: a stable exposition
+        self._taken_back: dict[SeriesKey, float] = {}  # of each credit series, this month
         self._spend: dict[Dataset, dict[int, dict[tuple[Family, Dims], float]]] = {}
 
     @property
@@ -189,6 +190,7 @@ class Ledger:
         self._computed = {}
         self._published = {}
         self._known = {}
+        self._taken_back = {}
 
     def _replace_spend(self, batch: Batch, month: int) -> None:
         """Keep per-day spend by dims (before folding) for budgets and forecasts."""
@@ -259,17 +261,30 @@ class Ledger:
             if new < old - _TOLERANCE * max(1.0, abs(old)):
                 self.revisions += 1
         charges: dict[SeriesKey, float] = {}
+        credits: dict[SeriesKey, float] = {}
         for key, value in computed.items():
             if key[0] is Family.BILLED_COST:
                 charges[key] = value
+            elif key[0] is Family.BILLED_CREDIT:
+                credits[key] = value
             elif value > published.get(key, float("-inf")):
                 published[key] = value
-        for (family, dims, labels), credited in published.items():
-            if family is Family.BILLED_CREDIT:
-                taken_back = credited - computed.get((family, dims, labels), 0.0)
-                if taken_back > _TOLERANCE * max(1.0, credited):
-                    charge = (Family.BILLED_COST, dims, labels)
-                    charges[charge] = charges.get(charge, 0.0) + taken_back
+        for key in published:
+            if key[0] is Family.BILLED_CREDIT:
+                credits.setdefault(key, 0.0)  # a credit no longer in the provider's data
+        for key, value in credits.items():
+            # A credit restated smaller or taken back: what it fell by below the published
+            # credit stays taken back for the month, as a charge under its line item, so that
+            # credits that rise again later still move the credit counter.
+            back = self._taken_back.get(key, 0.0)
+            fall = published.get(key, 0.0) - value
+            if fall > back + _TOLERANCE * max(1.0, value):
+                back = self._taken_back[key] = fall
+            if back:
+                charge = (Family.BILLED_COST, key[1], key[2])
+                charges[charge] = charges.get(charge, 0.0) + back
+            if value + back > published.get(key, float("-inf")):
+                published[key] = value + back
         for key, value in charges.items():
             if value > published.get(key, float("-inf")):
                 published[key] = value
