@@ -198,6 +198,23 @@ def test_a_fetch_starting_inside_settled_days_replaces_only_the_unsettled_ones()
     assert ledger.revisions == 0
 
 
+def test_budgets_spend_keeps_the_settled_days_the_totals_keep() -> None:
+    # A settled day restated in a window made longer for another dataset: the totals keep the
+    # settled figure, and so must the daily spend budgets read, or the two disagree.
+    ledger = Ledger()
+    now = NOV + 5 * DAY + 3600
+    days = {NOV + d * DAY: {COST: 2.0} for d in range(6)}
+    ledger.apply(fetch(NOV, now, days, Dataset.COST), now, settled_before=NOV + 4 * DAY)
+    again = {NOV + d * DAY: {COST: 2.0} for d in range(2, 6)}
+    again[NOV + 2 * DAY] = {COST: 5.0}  # a settled day, restated
+    ledger.apply(
+        fetch(NOV + 2 * DAY, now + 60, again, Dataset.COST), now + 60, settled_before=NOV + 4 * DAY
+    )
+    spend = ledger.daily_spend(Family.BILLED_COST)
+    assert ledger.totals == {COST: 12.0}
+    assert sum(sum(v.values()) for v in spend.values()) == 12.0
+
+
 def test_days_before_settled_before_are_folded_at_once() -> None:
     ledger = Ledger()
     now = NOV + 5 * DAY + 3600

@@ -195,7 +195,7 @@ class Ledger:
     def _replace_spend(self, batch: Batch, month: int) -> None:
         """Keep per-day spend by dims (before folding) for budgets and forecasts."""
         days = self._spend.setdefault(batch.dataset, {})
-        first = day_start(batch.start)
+        first = self._first_replaced(batch, month)  # as the totals do
         for day in [d for d in days if d >= first or d < month - LOOKBACK]:
             del days[day]
         for day, series in batch.days.items():
@@ -214,18 +214,19 @@ class Ledger:
             if spend:
                 days[day] = spend
 
+    def _first_replaced(self, batch: Batch, month: int) -> int:
+        """The first day ``batch`` replaces: its start, except that a window made longer for
+        another dataset (one that failed for a while) leaves this dataset's settled days as
+        they are, already in its sum; only a fetch from the month start reads them again."""
+        first = day_start(batch.start)
+        return max(first, self._settled_until.get(batch.dataset, month)) if first > month else first
+
     def _replace_days(self, batch: Batch, month: int, settled_before: int) -> None:
         dataset = batch.dataset
-        first = max(day_start(batch.start), month)
-        settled_until = self._settled_until.get(dataset, month)
-        if first < settled_until:
-            if first == month:  # the whole month again: nothing of it stays settled
-                self._settled.pop(dataset, None)
-                self.days.pop(dataset, None)
-            else:
-                # A window made longer for another dataset (one that failed for a while):
-                # this dataset's settled days are already in its sum and are not replaced.
-                first = settled_until
+        first = max(self._first_replaced(batch, month), month)
+        if first == month:  # the whole month again: nothing of it stays settled
+            self._settled.pop(dataset, None)
+            self.days.pop(dataset, None)
         self._remember_known(batch, month)
         days = self.days.setdefault(dataset, {})
         for day in [d for d in days if d >= first]:
